@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main job: install what is missing, build the CLI, run its demo on the built-in presets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+mkdir -p build
+cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=Release -DCOREROUTE_BUILD_TESTS=OFF -DCOREROUTE_BUILD_PROPTESTS=OFF \
+      -DCOREROUTE_BUILD_EXAMPLES=OFF -DCOREROUTE_BUILD_TOOLS=ON > build/demo.log
+cmake --build build/demo -j"$(nproc)" >> build/demo.log
+echo "coreroute: built (log: build/demo.log)"
+./build/demo/tools/coreroute demo "$@"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every test: install what is missing, then build and run ctest in four configurations:
+#   gcc     Release, -Werror, every part (Kokkos from the system; CUDA compiled when nvcc exists)
+#   clang   Release, -Werror, every part but CUDA
+#   asan    clang, AddressSanitizer + UndefinedBehaviorSanitizer, fewer property cases
+#   fuzz    clang libFuzzer run of the .npy reader, bounded in time
+# GPU tests skip (and are reported as skipped, never passed) on machines without a GPU.
+# Ends with one summary line over all configurations: "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh || exit 1
+jobs=$(nproc)
+nvcc=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
+common=(-DCMAKE_BUILD_TYPE=Release -DCOREROUTE_WARNINGS_AS_ERRORS=ON -DCOREROUTE_BUILD_TESTS=ON
+        -DCOREROUTE_BUILD_PROPTESTS=ON -DCOREROUTE_BUILD_EXAMPLES=ON -DCOREROUTE_BUILD_TOOLS=ON
+        -DCOREROUTE_ENABLE_KOKKOS=ON)
+passed=0 failed=0 skipped=0 broken=""
+
+run_config() {  # name, ctest args..., -- cmake args...
+  local name=$1; shift
+  local ctest_args=()
+  while [ "$1" != "--" ]; do ctest_args+=("$1"); shift; done; shift
+  local dir=build/$name
+  echo "=== $name: configure and build"
+  if ! cmake -S . -B "$dir" "$@" > "$dir.log" 2>&1 || ! cmake --build "$dir" -j"$jobs" >> "$dir.log" 2>&1; then
+    tail -n 60 "$dir.log"; echo "=== $name: BUILD FAILED (log: $dir.log)"; broken="$broken $name"; return
+  fi
+  echo "=== $name: ctest"
+  (cd "$dir" && ctest --output-on-failure "${ctest_args[@]}" --output-junit junit.xml) | tee "$dir/ctest.out" | \
+    grep -Ev '^ +Start |Test +#[0-9]+: .* Passed' 
+  # Count from the JUnit report: skipped tests are neither passed nor failed.
+  read -r p f s < <(python3 scripts/junit_counts.py "$dir/junit.xml")
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+mkdir -p build
+cuda_args=(); [ -n "$nvcc" ] && cuda_args=(-DCOREROUTE_ENABLE_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc")
+run_config gcc -- "${common[@]}" -DCMAKE_CXX_COMPILER=g++ "${cuda_args[@]}"
+run_config clang -E install -- "${common[@]}" -DCMAKE_CXX_COMPILER=clang++
+COREROUTE_PROP_CASES=${COREROUTE_PROP_CASES_SANITIZED:-200} \
+run_config asan -E 'install|fuzz' -- "${common[@]}" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCOREROUTE_ENABLE_KOKKOS=OFF -DCOREROUTE_SANITIZE=address,undefined
+run_config fuzz -R fuzz -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ -DCOREROUTE_BUILD_FUZZ=ON \
+  -DCOREROUTE_BUILD_TESTS=OFF -DCOREROUTE_BUILD_PROPTESTS=OFF -DCOREROUTE_BUILD_EXAMPLES=OFF -DCOREROUTE_BUILD_TOOLS=ON
+
+[ -n "$broken" ] && echo "builds that failed:$broken"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ -z "$broken" ] && [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
