@@ -81,9 +81,11 @@ struct SaliencyVotePolicy : SaliencyVotes {
   static SaliencyVotePolicy with_core(int c) { SaliencyVotePolicy p; p.core = c; return p; }
   static SaliencyVotePolicy with_beta(double b) { SaliencyVotePolicy p; p.beta = b; return p; }
 
+  /// floor(beta * M), with a 1e-9 allowance so that decimal betas land where they
+  /// read: 0.29 * 100 is 28.999999999999996 in double, and means 29.
   CR_HD int core_for(int num_experts) const {
     if (core > 0) return core;
-    const int c = static_cast<int>(floor(beta * num_experts));
+    const int c = static_cast<int>(floor(beta * num_experts + 1e-9));
     return c < 1 ? 1 : c;
   }
   template <class T>

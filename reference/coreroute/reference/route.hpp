@@ -229,20 +229,20 @@ Routing route_in_coreset_unchecked(const LogitsView<T>& x, const RouterParams& p
 /// Rejects NaN and +Inf logits and all -Inf softmax rows, naming block, token, expert.
 template <class T>
 void validate_logits(const LogitsView<T>& x, const RouterConfig& c) {
+  const auto where = [](int64_t b, int64_t n, const std::string& expert) {
+    return "logits[block " + std::to_string(b) + ", token " + std::to_string(n) + ", " + expert + "]";
+  };
   for (int64_t b = 0; b < x.blocks; ++b)
     for (int64_t n = 0; n < x.valid_tokens(b); ++n) {
       bool all_neg_inf = true;
       for (int64_t i = 0; i < x.experts; ++i) {
         const double v = double(x.at(b, n, i));
-        const std::string where =
-            "logits[block " + std::to_string(b) + ", token " + std::to_string(n) + ", expert " + std::to_string(i) + "]";
-        coreroute::detail::require(!coreroute::detail::invalid_logit(v), where, v, "NaN and +Inf logits are invalid");
+        if (coreroute::detail::invalid_logit(v))
+          coreroute::detail::fail(where(b, n, "expert " + std::to_string(i)), v, "NaN and +Inf logits are invalid");
         all_neg_inf = all_neg_inf && std::isinf(v);
       }
-      if (c.score == ScoreFunction::softmax && x.experts > 0)
-        coreroute::detail::require(!all_neg_inf,
-                                   "logits[block " + std::to_string(b) + ", token " + std::to_string(n) + ", :]",
-                                   "-inf", "a softmax row of all -Inf logits is invalid");
+      if (c.score == ScoreFunction::softmax && x.experts > 0 && all_neg_inf)
+        coreroute::detail::fail(where(b, n, ":"), "-inf", "a softmax row of all -Inf logits is invalid");
     }
 }
 
