@@ -1,0 +1,56 @@
+// coreroute eval: the metrics table of one policy on a trace, beside vanilla.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "report.hpp"
+
+namespace coreroute::cli {
+
+namespace {
+
+struct EvalOptions {
+  RouterOptions router;
+  PolicyOptions policy;
+  std::string csv, json;
+};
+
+void run_eval(const EvalOptions& o) {
+  const Workload w = load_workload(o.router);
+  const AnyPolicy policy = make_policy(o.policy, w.config);
+  const Evaluator ev(w);
+  std::vector<Run> runs = {vanilla_run(w.model_top_k)};
+  if (o.policy.policy != "vanilla") runs.push_back(run_of(policy, w.config.top_k));
+  else if (w.config.top_k != w.model_top_k) runs.push_back(topk_run(w.config.top_k));
+  Table t;
+  t.name = o.router.trace;
+  t.subtitle = "M = " + std::to_string(w.config.num_experts) + ", K = " + std::to_string(w.config.top_k) + ", " +
+               to_string(w.config.score) + (w.config.groups.enabled() ? ", groups" : "");
+  t.blocks = w.trace.blocks;
+  t.tokens = w.trace.tokens;
+  t.experts = int(w.trace.experts);
+  t.model_top_k = w.model_top_k;
+  t.has_outputs = !w.outputs.empty();
+  t.has_bytes = w.expert_bytes > 0;
+  t.rows = evaluate_all(ev, runs, "eval");
+  print_table(std::cout, t);
+  if (!o.csv.empty()) write_csv(o.csv, {t});
+  if (!o.json.empty()) write_json(o.json, {t}, /*per_block=*/true);
+  if (!o.csv.empty() || !o.json.empty())
+    std::cout << "Wrote " << o.csv << (o.csv.empty() || o.json.empty() ? "" : " and ") << o.json << "\n";
+}
+
+}  // namespace
+
+void add_eval(CLI::App& app) {
+  auto o = std::make_shared<EvalOptions>();
+  CLI::App* sub = app.add_subcommand("eval", "Metrics table of one policy on a trace, against vanilla");
+  add_router_options(*sub, o->router);
+  add_policy_options(*sub, o->policy);
+  sub->add_option("--csv", o->csv, "Also write the table as CSV")->type_name("FILE");
+  sub->add_option("--json", o->json, "Also write the table, with per-block metrics, as JSON")->type_name("FILE");
+  sub->callback([o] { run_eval(*o); });
+}
+
+}  // namespace coreroute::cli

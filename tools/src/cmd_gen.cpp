@@ -1,0 +1,76 @@
+// coreroute gen: writes a synthetic trace of a preset (and its expert bias, and
+// optionally the expert outputs) as .npy files that route / eval / sweep read.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include <coreroute/error.hpp>
+
+#include "commands.hpp"
+#include "npy.hpp"
+
+namespace coreroute::cli {
+
+namespace {
+
+struct GenOptions {
+  std::string preset, out, bias_out, outputs_out, dtype = "float32";
+  int64_t blocks = 64;
+  uint64_t seed = 1;
+};
+
+std::string sibling(const std::string& out, const std::string& suffix) {
+  const bool npy = out.size() > 4 && out.compare(out.size() - 4, 4, ".npy") == 0;
+  return (npy ? out.substr(0, out.size() - 4) : out) + suffix;
+}
+
+void run_gen(GenOptions o) {
+  const Preset& p = find_preset(o.preset);
+  if (o.blocks < 1 || o.blocks > 1000000) coreroute::detail::fail("--blocks", o.blocks, "must be in [1, 1000000]");
+  const Synthetic s = generate(p, o.blocks, o.seed, !o.outputs_out.empty());
+  const Trace& t = s.trace;
+  const std::vector<int64_t> shape = {t.blocks, t.tokens, t.experts};
+  if (o.dtype == "float16") {
+    std::vector<uint16_t> half(t.logits.size());
+    for (size_t i = 0; i < half.size(); ++i) half[i] = float_to_half(t.logits[i]);
+    write_npy(o.out, DType::f16, shape, half.data());
+  } else {
+    write_npy(o.out, t.logits, shape);
+  }
+  std::cout << "Wrote " << o.out << ": " << p.name << " logits [" << t.blocks << ", " << t.tokens << ", "
+            << t.experts << "] " << o.dtype << ", seed " << o.seed << "\n";
+  std::string flags = "--preset " + p.name;
+  if (!s.config.expert_bias.empty()) {
+    if (o.bias_out.empty()) o.bias_out = sibling(o.out, ".bias.npy");
+    write_npy(o.bias_out, s.config.expert_bias, {t.experts});
+    std::cout << "Wrote " << o.bias_out << ": expert bias [" << t.experts << "]\n";
+    flags += " --bias " + o.bias_out;
+  }
+  if (!o.outputs_out.empty()) {
+    write_npy(o.outputs_out, s.outputs, {t.blocks, t.tokens, t.experts, s.output_dim});
+    std::cout << "Wrote " << o.outputs_out << ": expert outputs [" << t.blocks << ", " << t.tokens << ", "
+              << t.experts << ", " << s.output_dim << "]\n";
+    flags += " --outputs " + o.outputs_out;
+  }
+  std::cout << "Try: coreroute sweep --trace " << o.out << " " << flags << " --out sweep-" << p.name << "\n";
+}
+
+}  // namespace
+
+void add_gen(CLI::App& app) {
+  auto o = std::make_shared<GenOptions>();
+  CLI::App* sub = app.add_subcommand("gen", "Write a synthetic router-logit trace of a preset as .npy");
+  sub->add_option("--preset", o->preset, "Model preset: " + preset_names())->required()->type_name("NAME");
+  sub->add_option("--blocks", o->blocks, "Number of blocks B (default 64)")->type_name("B");
+  sub->add_option("--seed", o->seed, "Generator seed (default 1)")->type_name("S");
+  sub->add_option("--out", o->out, "Logits file, [B, N, M]")->required()->type_name("FILE");
+  sub->add_option("--bias-out", o->bias_out, "Expert bias file of sigmoid presets (default: OUT with .bias.npy)")
+      ->type_name("FILE");
+  sub->add_option("--outputs-out", o->outputs_out, "Also write the expert outputs [B, N, M, d] here")
+      ->type_name("FILE");
+  sub->add_option("--dtype", o->dtype, "Logits dtype")
+      ->check(CLI::IsMember({"float32", "float16"}));
+  sub->callback([o] { run_gen(*o); });
+}
+
+}  // namespace coreroute::cli

@@ -1,0 +1,65 @@
+#pragma once
+// Options shared by route / eval / sweep: where the trace is, how the model routes
+// (RouterConfig), which policy, which backend. Flags map one to one onto SPEC
+// sections 2 and 4; a --preset fills the router's flags with a model's values.
+#include <string>
+#include <vector>
+
+#include <coreroute/config.hpp>
+#include <coreroute/policies.hpp>
+#include <coreroute/views.hpp>
+
+#include "arrays.hpp"
+#include "backend.hpp"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace coreroute::cli {
+
+/// Everything the router flags say, before the trace (and so M) is known.
+struct RouterOptions {
+  std::string trace, preset, score = "softmax", bias, groups, tokens, outputs, backend = "reference";
+  int top_k = 8, model_top_k = 0;
+  bool normalize = false;
+  double scaling = 1.0, expert_bytes = 0, cost_ratio = 3.35 / 989.0;
+  // Set when given on the command line, so they override a preset.
+  CLI::Option *score_opt = nullptr, *groups_opt = nullptr, *normalize_opt = nullptr, *scaling_opt = nullptr,
+              *top_k_opt = nullptr, *bytes_opt = nullptr;
+};
+
+struct PolicyOptions {
+  std::string policy = "vanilla";
+  int k_local = 0, core = 0, min_experts = -1;
+  double beta = 0, top_p = 0.6;
+  CLI::Option *k_local_opt = nullptr, *core_opt = nullptr, *beta_opt = nullptr, *top_p_opt = nullptr,
+              *min_experts_opt = nullptr;
+};
+
+void add_router_options(CLI::App& app, RouterOptions& o);
+void add_policy_options(CLI::App& app, PolicyOptions& o);
+
+/// The loaded inputs of a routing run, with a checked RouterConfig.
+struct Workload {
+  Trace trace;
+  std::vector<int32_t> tokens;  // empty: every block has N tokens
+  std::vector<float> outputs;   // empty: no output loss
+  int output_dim = 0;
+  RouterConfig config;          // the model's router (K = --top-k)
+  int model_top_k = 0;          // K of the reference routing metrics compare against
+  double expert_bytes = 0, cost_ratio = 0;
+  Backend backend = Backend::reference;
+
+  LogitsView<float> view() const;
+  ExpertOutputsView outputs_view() const;
+};
+
+/// Loads the files and builds the config; every bad value throws one clear line.
+Workload load_workload(const RouterOptions& o);
+
+/// The policy of the flags, validated against the config.
+AnyPolicy make_policy(const PolicyOptions& o, const RouterConfig& c);
+
+}  // namespace coreroute::cli
