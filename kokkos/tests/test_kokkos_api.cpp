@@ -1,0 +1,256 @@
+// The Kokkos API's own contract: Views of any layout and value type, the raw-pointer
+// and unchecked paths, the errors of the checked entry points (the reference's
+// messages), empty batches, a K-override baseline's metrics, and launch tuning.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <Kokkos_Core.hpp>
+
+#include <coreroute/kokkos.hpp>
+#include <coreroute/reference.hpp>
+#include <coreroute/testing/tolerance.hpp>
+
+#include "random_cases.hpp"
+
+namespace {
+
+using namespace coreroute;
+using ExecSpace = Kokkos::DefaultExecutionSpace;
+using Mem = ExecSpace::memory_space;
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const coreroute::invalid_argument& e) {
+    return e.what();
+  }
+  return "<no coreroute::invalid_argument thrown>";
+}
+
+/// A host batch with a given config, filled from a seed.
+struct Batch {
+  RouterConfig c;
+  int64_t B, N;
+  std::vector<float> x;
+  Batch(const RouterConfig& cfg, int64_t b, int64_t n, uint64_t seed) : c(cfg), B(b), N(n), x(size_t(b * n * cfg.num_experts)) {
+    crkokkos::Rng g(seed);
+    for (float& v : x) v = float(g.uniform(-8, 8)) * 0.25f;  // coarse: ties included
+  }
+  LogitsView<float> view(const int32_t* tokens = nullptr) const {
+    return make_logits_view(x.data(), B, N, c.num_experts, tokens);
+  }
+  /// The same logits in a device View of layout L and value type T.
+  template <class T, class L>
+  Kokkos::View<T***, L, Mem> device() const {
+    Kokkos::View<T***, L, Mem> v("logits", size_t(B), size_t(N), size_t(c.num_experts));
+    auto h = Kokkos::create_mirror_view(v);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t n = 0; n < N; ++n)
+        for (int i = 0; i < c.num_experts; ++i) h(b, n, i) = T(x[size_t((b * N + n) * c.num_experts + i)]);
+    Kokkos::deep_copy(v, h);
+    return v;
+  }
+};
+
+RouterConfig llada2_like() {
+  RouterConfig c;
+  c.num_experts = 32;
+  c.top_k = 4;
+  c.score = ScoreFunction::sigmoid;
+  c.groups = {8, 4};
+  c.normalize_weights = true;
+  c.scaling = 2.5f;
+  for (int i = 0; i < 32; ++i) c.expert_bias.push_back(float(i % 5) * 0.01f);
+  return c;
+}
+
+void require_same(const Routing& got, const Routing& want) {
+  REQUIRE(got.coreset == want.coreset);
+  REQUIRE(got.coreset_size == want.coreset_size);
+  REQUIRE(got.ids == want.ids);
+  REQUIRE(got.valid_tokens == want.valid_tokens);
+  REQUIRE(got.invalid_tokens == want.invalid_tokens);
+  REQUIRE(got.weights.size() == want.weights.size());
+  for (size_t i = 0; i < got.weights.size(); ++i) {
+    CAPTURE(i, got.weights[i], want.weights[i]);
+    REQUIRE(testing::close(got.weights[i], want.weights[i]));
+  }
+}
+
+Kokkos::View<const int32_t*, Mem> device_tokens(const std::vector<int32_t>& t) {
+  Kokkos::View<int32_t*, Mem> v("tokens", t.size());
+  Kokkos::deep_copy(v, Kokkos::View<const int32_t*, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(t.data(), t.size()));
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("Views of any layout and value type route as the reference", "[api]") {
+  const Batch in(llada2_like(), 3, 13, 7);
+  const std::vector<int32_t> tokens = {13, 0, 5};
+  const auto pol = SaliencyVotePolicy::with_core(9);
+  const Routing want = reference::route(in.view(tokens.data()), in.c, pol);
+  const auto t = device_tokens(tokens);
+  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), t, in.c, pol)), want);
+  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(), t, in.c, pol)), want);
+  // double logits: the values are exact in float, so the routing is the same.
+  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<double, Kokkos::LayoutLeft>(), t, in.c, pol)), want);
+}
+
+TEST_CASE("A strided subview routes as the reference", "[api]") {
+  const Batch in(llada2_like(), 2, 6, 11);
+  const auto full = in.device<float, Kokkos::LayoutRight>();
+  // Every other token of each block: a LayoutStride view with token stride 2M.
+  const auto sub = Kokkos::subview(full, Kokkos::ALL, std::make_pair(size_t(0), size_t(6)), Kokkos::ALL);
+  Kokkos::View<const float***, Kokkos::LayoutStride, Mem> strided(
+      sub.data(), Kokkos::LayoutStride(2, size_t(6 * 32), 3, size_t(2 * 32), 32, 1));
+  std::vector<float> host;
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t n = 0; n < 6; n += 2)
+      for (int i = 0; i < 32; ++i) host.push_back(in.x[size_t((b * 6 + n) * 32 + i)]);
+  const BlockDistributionPolicy pol{};
+  const Routing want = reference::route(make_logits_view(host.data(), 2, 3, 32), in.c, pol);
+  require_same(kokkos::to_host(kokkos::route(ExecSpace(), strided, kokkos::TokensView<ExecSpace>(), in.c, pol)), want);
+}
+
+TEST_CASE("Errors name the parameter as the reference does, before any work", "[api]") {
+  Batch in(llada2_like(), 2, 4, 3);
+  const auto none = kokkos::TokensView<ExecSpace>();
+  const UnionPolicy pol{2};
+  SECTION("NaN and +Inf logits name block, token and expert") {
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      in.x[size_t((1 * 4 + 2) * 32 + 17)] = bad;
+      const std::string want = error_of([&] { reference::route(in.view(), in.c, pol); });
+      CHECK_THAT(want, Catch::Matchers::Contains("logits[block 1, token 2, expert 17]"));
+      CHECK(error_of([&] { kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(), none, in.c, pol); }) == want);
+      CHECK(error_of([&] { kokkos::route(ExecSpace(), in.view(), in.c, pol); }) == want);
+    }
+  }
+  SECTION("an all -Inf softmax row") {
+    in.c = llada2_like();
+    in.c.score = ScoreFunction::softmax;
+    for (int i = 0; i < 32; ++i) in.x[size_t((0 * 4 + 3) * 32 + i)] = -std::numeric_limits<float>::infinity();
+    const std::string want = error_of([&] { reference::route(in.view(), in.c, pol); });
+    CHECK_THAT(want, Catch::Matchers::Contains("logits[block 0, token 3, :]"));
+    CHECK(error_of([&] { kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), none, in.c, pol); }) == want);
+  }
+  SECTION("a NaN in a row that is not routed is never read") {
+    in.x[size_t((1 * 4 + 3) * 32 + 5)] = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<int32_t> tokens = {4, 3};
+    require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(),
+                                               device_tokens(tokens), in.c, pol)),
+                 reference::route(in.view(tokens.data()), in.c, pol));
+  }
+  SECTION("config, policy, tokens and coreset mask") {
+    const auto x = in.device<float, Kokkos::LayoutRight>();
+    RouterConfig c = in.c;
+    c.top_k = 33;
+    CHECK_THAT(error_of([&] { kokkos::route(ExecSpace(), x, none, c, VanillaPolicy{}); }),
+               Catch::Matchers::Contains("top_k = 33"));
+    CHECK_THAT(error_of([&] { kokkos::route(ExecSpace(), x, none, in.c, UnionPolicy{5}); }),
+               Catch::Matchers::Contains("UnionPolicy.k_local = 5"));
+    CHECK_THAT(error_of([&] { kokkos::route(ExecSpace(), x, device_tokens({4}), in.c, pol); }),
+               Catch::Matchers::Contains("tokens_per_block.extent(0) = 1"));
+    CHECK_THAT(error_of([&] { kokkos::route(ExecSpace(), x, device_tokens({4, 5}), in.c, pol); }),
+               Catch::Matchers::Contains("tokens_per_block[1] = 5"));
+    RouterConfig wrong_m = in.c;
+    wrong_m.num_experts = 16;
+    wrong_m.expert_bias.resize(16);
+    CHECK_THAT(error_of([&] { kokkos::route(ExecSpace(), x, none, wrong_m, pol); }),
+               Catch::Matchers::Contains("logits.experts = 32"));
+    Kokkos::View<uint8_t**, Kokkos::LayoutRight, Mem> mask("mask", 2, 32);
+    Kokkos::deep_copy(mask, 2);
+    CHECK_THAT(error_of([&] { kokkos::route_in_coreset(ExecSpace(), x, none, in.c, mask); }),
+               Catch::Matchers::Contains("coreset[0] = 2"));
+  }
+}
+
+TEST_CASE("The unchecked path counts invalid tokens as the reference does", "[api]") {
+  Batch in(llada2_like(), 2, 5, 5);
+  in.x[size_t((0 * 5 + 1) * 32 + 3)] = std::numeric_limits<float>::quiet_NaN();
+  in.x[size_t((1 * 5 + 4) * 32 + 0)] = std::numeric_limits<float>::infinity();
+  const SaliencyVotePolicy pol = SaliencyVotePolicy::with_beta(0.25);
+  const Routing want = reference::route_unchecked(in.view(), params_of(in.c), pol);
+  REQUIRE(want.invalid_tokens == std::vector<int32_t>{1, 1});
+  require_same(kokkos::to_host(kokkos::route_unchecked(ExecSpace(), in.view(), in.c, pol)), want);
+  require_same(kokkos::to_host(kokkos::route_unchecked(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(),
+                                                       kokkos::TokensView<ExecSpace>(), in.c, pol)),
+               want);
+}
+
+TEST_CASE("Empty batches succeed and launch nothing harmful", "[api]") {
+  for (int64_t B : {0, 3})
+    for (int64_t N : {int64_t(0), int64_t(2)}) {
+      CAPTURE(B, N);
+      const Batch in(llada2_like(), B, N, 1);
+      const UnionPolicy pol{1};
+      const Routing want = reference::route(in.view(), in.c, pol);
+      const auto R = kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), kokkos::TokensView<ExecSpace>(),
+                                   in.c, pol);
+      require_same(kokkos::to_host(R), want);
+      const auto m = kokkos::to_host(kokkos::metrics(ExecSpace(), R, R, 1.0));
+      REQUIRE(m.size() == size_t(B));
+      for (const BlockMetrics& b : m) {
+        CHECK(b.topk_hit_rate == 1.0);
+        CHECK(b.hit_cosine == 1.0);
+      }
+    }
+}
+
+TEST_CASE("Metrics against a K-override baseline match the reference", "[api][metrics]") {
+  const Batch in(llada2_like(), 3, 9, 21);
+  RouterConfig top2 = in.c;
+  top2.top_k = 2;
+  const auto x = in.device<float, Kokkos::LayoutRight>();
+  const auto none = kokkos::TokensView<ExecSpace>();
+  const auto R = kokkos::route(ExecSpace(), x, none, top2, VanillaPolicy{});
+  const auto R0 = kokkos::route(ExecSpace(), x, none, in.c, VanillaPolicy{});
+  const Routing hR = kokkos::to_host(R), hR0 = kokkos::to_host(R0);
+  Kokkos::View<float****, Kokkos::LayoutRight, Mem> y("y", 3, 9, 32, 5);
+  auto hy = Kokkos::create_mirror_view(y);
+  crkokkos::Rng g(5);
+  for (size_t i = 0; i < hy.span(); ++i) hy.data()[i] = float(g.unit() * 2 - 1);
+  Kokkos::deep_copy(y, hy);
+  const ExpertOutputsView yv = make_expert_outputs_view(hy.data(), 9, 32, 5);
+  const auto got = kokkos::to_host(kokkos::metrics(ExecSpace(), R, R0, kLlada2MiniExpertBytes, y));
+  const auto want = reference::metrics(hR, hR0, kLlada2MiniExpertBytes, &yv);
+  REQUIRE(got.size() == want.size());
+  for (size_t b = 0; b < got.size(); ++b) {
+    CAPTURE(b);
+    CHECK(want[b].topk_hit_rate < 1.0);  // the baseline really differs
+    CHECK(testing::close(got[b].unique_experts, want[b].unique_experts));
+    CHECK(testing::close(got[b].topk_hit_rate, want[b].topk_hit_rate));
+    CHECK(testing::close(got[b].gate_reconstruction_loss, want[b].gate_reconstruction_loss));
+    CHECK(testing::close(got[b].output_reconstruction_loss, want[b].output_reconstruction_loss));
+    CHECK(testing::close(got[b].hit_cosine, want[b].hit_cosine));
+    CHECK(testing::close(got[b].expert_bytes_read, want[b].expert_bytes_read));
+  }
+  CHECK_THAT(error_of([&] { kokkos::metrics(ExecSpace(), R, kokkos::RoutingViews<Mem>(2, 9, 32, 8)); }),
+             Catch::Matchers::Contains("routing.blocks = 3"));
+}
+
+TEST_CASE("Any team size gives the same routing", "[api]") {
+  const Batch in(llada2_like(), 4, 32, 9);
+  const BlockDistributionPolicy pol{};
+  const Routing want = reference::route(in.view(), in.c, pol);
+  for (int team : {0, 1, 2, 3, 4, 1000}) {
+    CAPTURE(team);
+    require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.view(), in.c, pol, kokkos::TeamTuning{team})), want);
+  }
+}
+
+TEST_CASE("A block too large for team scratch is rejected by name", "[api]") {
+  RouterConfig c;
+  c.num_experts = 256;
+  c.top_k = 8;
+  const int64_t N = 12000;  // 12000 * 256 doubles of scores exceed the 20 MiB team scratch of host spaces
+  std::vector<float> x(size_t(N * 256), 0.0f);
+  CHECK_THAT(error_of([&] { kokkos::route(Kokkos::DefaultHostExecutionSpace(), make_logits_view(x.data(), 1, N, 256), c,
+                                          VanillaPolicy{}); }),
+             Catch::Matchers::Contains("logits.tokens"));
+}
