@@ -1,0 +1,242 @@
+// Routing kernel benchmark: every shape of the two published routers, every built-in
+// policy, timed as the median replay of a CUDA graph holding one launch (CUDA events
+// around each replay), with rotating input buffers while the inputs fit in L2. Also
+// times plain launches, the metrics kernel, and the device-to-device copy bandwidth
+// that gives each shape's floor. Writes JSON (argv[1], default stdout).
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <thrust/device_vector.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <coreroute/cuda.cuh>
+
+namespace cr = coreroute;
+
+#define CHECK(x)                                                                              \
+  do {                                                                                        \
+    const cudaError_t e_ = (x);                                                               \
+    if (e_ != cudaSuccess) {                                                                  \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                           \
+    }                                                                                         \
+  } while (0)
+
+namespace {
+
+struct Model {
+  const char* name;
+  cr::RouterConfig config;
+  double beta;  // DES-Vote share of M used for this model
+};
+
+std::vector<Model> models() {
+  cr::RouterConfig moe;
+  moe.num_experts = 64;
+  moe.top_k = 8;
+  moe.score = cr::ScoreFunction::softmax;
+  moe.normalize_weights = false;
+  cr::RouterConfig mini;
+  mini.num_experts = 256;
+  mini.top_k = 8;
+  mini.score = cr::ScoreFunction::sigmoid;
+  mini.groups = {8, 4};
+  mini.normalize_weights = true;
+  mini.scaling = 2.5f;
+  mini.expert_bias.resize(256);
+  std::mt19937 g(7);
+  for (float& b : mini.expert_bias) b = std::uniform_real_distribution<float>(-0.05f, 0.05f)(g);
+  return {{"llada-moe", moe, 0.4}, {"llada2-mini", mini, 0.15}};
+}
+
+double median(std::vector<float>& v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+/// Median microseconds of `reps` replays of graphs[r % graphs.size()], each timed alone.
+double time_graphs(std::vector<cudaGraphExec_t>& graphs, cudaStream_t s, int reps) {
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  for (int w = 0; w < 50; ++w) CHECK(cudaGraphLaunch(graphs[size_t(w) % graphs.size()], s));
+  std::vector<float> t(static_cast<size_t>(reps));
+  for (int r = 0; r < reps; ++r) {
+    CHECK(cudaEventRecord(a, s));
+    CHECK(cudaGraphLaunch(graphs[size_t(r) % graphs.size()], s));
+    CHECK(cudaEventRecord(b, s));
+    CHECK(cudaEventSynchronize(b));
+    CHECK(cudaEventElapsedTime(&t[size_t(r)], a, b));
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  return median(t) * 1000.0;
+}
+
+/// Median microseconds of plain launches (no graph), each timed alone.
+template <class F>
+double time_launches(F&& launch, cudaStream_t s, int reps) {
+  cudaEvent_t a, b;
+  CHECK(cudaEventCreate(&a));
+  CHECK(cudaEventCreate(&b));
+  for (int w = 0; w < 20; ++w) launch(w);
+  std::vector<float> t(static_cast<size_t>(reps));
+  for (int r = 0; r < reps; ++r) {
+    CHECK(cudaEventRecord(a, s));
+    launch(r);
+    CHECK(cudaEventRecord(b, s));
+    CHECK(cudaEventSynchronize(b));
+    CHECK(cudaEventElapsedTime(&t[size_t(r)], a, b));
+  }
+  CHECK(cudaEventDestroy(a));
+  CHECK(cudaEventDestroy(b));
+  return median(t) * 1000.0;
+}
+
+/// Device-to-device copy bandwidth, bytes read + written per second.
+double copy_bandwidth(cudaStream_t s) {
+  const size_t bytes = size_t(1) << 30;
+  void *x, *y;
+  CHECK(cudaMalloc(&x, bytes));
+  CHECK(cudaMalloc(&y, bytes));
+  CHECK(cudaMemset(x, 1, bytes));
+  const double us = time_launches([&](int) { CHECK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, s)); }, s, 30);
+  CHECK(cudaFree(x));
+  CHECK(cudaFree(y));
+  return 2.0 * double(bytes) / (us * 1e-6);
+}
+
+template <class T>
+T from_float(float v);
+template <>
+float from_float<float>(float v) { return v; }
+template <>
+__nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+struct Shape {
+  const Model* model;
+  int64_t B, N;
+  const char* dtype;
+};
+
+template <class T, class Policy>
+std::string bench_one(const Shape& sh, const Policy& pol, const char* policy_name, cudaStream_t s, double bw,
+                      size_t l2_bytes, bool with_metrics) {
+  const cr::RouterConfig& c = sh.model->config;
+  const int M = c.num_experts, K = c.top_k;
+  const int64_t B = sh.B, N = sh.N, elems = B * N * M;
+  cr::cuda::DeviceConfig dc(c);
+  // Rotating inputs: enough copies to exceed twice the L2, at most 64.
+  const size_t in_bytes = size_t(elems) * sizeof(T);
+  const int copies = int(std::min<size_t>(64, std::max<size_t>(1, (2 * l2_bytes + in_bytes - 1) / in_bytes)));
+  std::vector<T> host(static_cast<size_t>(elems));
+  std::mt19937 g(11);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  std::vector<thrust::device_vector<T>> inputs(static_cast<size_t>(copies));
+  for (auto& in : inputs) {
+    for (T& v : host) v = from_float<T>(nd(g));
+    in.assign(host.begin(), host.end());
+  }
+  thrust::device_vector<int32_t> ids(size_t(B * N * K)), csize(static_cast<size_t>(B)), valid(static_cast<size_t>(B)), invalid(static_cast<size_t>(B));
+  thrust::device_vector<float> w(size_t(B * N * K));
+  thrust::device_vector<uint8_t> core(size_t(B * M));
+  cr::cuda::RouteOutputs out{ids.data().get(), w.data().get(), core.data().get(), csize.data().get(),
+                             valid.data().get(), invalid.data().get()};
+  auto view = [&](int r) { return cr::make_logits_view<T>(inputs[size_t(r) % inputs.size()].data().get(), B, N, M); };
+  // Checked once (validates everything), then the raw launch is what is timed.
+  cr::cuda::route(view(0), dc, pol, out, s);
+  CHECK(cudaStreamSynchronize(s));
+  std::vector<cudaGraphExec_t> graphs(static_cast<size_t>(copies));
+  for (int r = 0; r < copies; ++r) {
+    cudaGraph_t graph;
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s));
+    CHECK(cudaStreamEndCapture(s, &graph));
+    CHECK(cudaGraphInstantiate(&graphs[size_t(r)], graph, 0));
+    CHECK(cudaGraphDestroy(graph));
+  }
+  const int reps = B >= 1024 ? 1000 : 2000;
+  const double graph_us = time_graphs(graphs, s, reps);
+  const double launch_us =
+      time_launches([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s)); }, s, 500);
+  for (auto& gx : graphs) CHECK(cudaGraphExecDestroy(gx));
+  double metrics_us = -1;
+  if (with_metrics) {  // R against itself: the same work as against a vanilla R0
+    thrust::device_vector<double> m(size_t(B * 7));
+    cr::cuda::DeviceRouting R{ids.data().get(), w.data().get(), valid.data().get(), csize.data().get(), K};
+    metrics_us = time_launches(
+        [&](int) { CHECK(cr::cuda::launch_metrics(B, N, M, R, R, 0.0, nullptr, m.data().get(), s)); }, s, 300);
+  }
+  const double bytes_read = double(in_bytes) + (c.expert_bias.empty() ? 0.0 : 4.0 * M);
+  const double bytes_written = double(B * N * K) * 8.0 + double(B * M) + double(B) * 12.0;
+  const double floor_us = (bytes_read + bytes_written) / bw * 1e6;
+  char buf[768];
+  std::snprintf(buf, sizeof buf,
+                "{\"model\": \"%s\", \"policy\": \"%s\", \"dtype\": \"%s\", \"M\": %d, \"K\": %d, \"B\": %lld, "
+                "\"N\": %lld, \"graph_median_us\": %.3f, \"launch_median_us\": %.3f, \"metrics_median_us\": %.3f, "
+                "\"bytes_read\": %.0f, \"bytes_written\": %.0f, \"floor_us\": %.3f, \"input_copies\": %d}",
+                sh.model->name, policy_name, sh.dtype, M, K, (long long)B, (long long)N, graph_us, launch_us,
+                metrics_us, bytes_read, bytes_written, floor_us, copies);
+  std::fprintf(stderr, "%-11s %-9s %-4s B=%-4lld N=%-3lld graph %8.2f us  launch %8.2f us  floor %7.2f us%s\n",
+               sh.model->name, policy_name, sh.dtype, (long long)B, (long long)N, graph_us, launch_us, floor_us,
+               with_metrics ? (" metrics " + std::to_string(metrics_us) + " us").c_str() : "");
+  return buf;
+}
+
+template <class T>
+void bench_shape(const Shape& sh, cudaStream_t s, double bw, size_t l2, std::vector<std::string>& rows) {
+  const int M = sh.model->config.num_experts;
+  cr::UnionPolicy uni;
+  uni.k_local = 2;
+  const auto vote = cr::SaliencyVotePolicy::with_beta(sh.model->beta);
+  cr::BlockDistributionPolicy dist;
+  dist.top_p = 0.6;
+  dist.min_experts = std::min(16, M);
+  rows.push_back(bench_one<T>(sh, cr::VanillaPolicy{}, "vanilla", s, bw, l2, false));
+  rows.push_back(bench_one<T>(sh, uni, "union", s, bw, l2, false));
+  rows.push_back(bench_one<T>(sh, vote, "vote", s, bw, l2, true));
+  rows.push_back(bench_one<T>(sh, dist, "blockdist", s, bw, l2, false));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::fprintf(stderr, "no CUDA device\n");
+    return 77;
+  }
+  cudaDeviceProp prop{};
+  CHECK(cudaGetDeviceProperties(&prop, 0));
+  int driver = 0, runtime = 0;
+  CHECK(cudaDriverGetVersion(&driver));
+  CHECK(cudaRuntimeGetVersion(&runtime));
+  cudaStream_t s;
+  CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  const double bw = copy_bandwidth(s);
+  std::fprintf(stderr, "%s: copy bandwidth %.1f GB/s (read + write), L2 %d MB\n", prop.name, bw / 1e9,
+               prop.l2CacheSize >> 20);
+  std::vector<std::string> rows;
+  const std::vector<Model> ms = models();
+  for (const Model& m : ms)
+    for (int64_t B : {1, 64, 1024})
+      for (int64_t N : {16, 32, 64, 128}) bench_shape<float>({&m, B, N, "fp32"}, s, bw, size_t(prop.l2CacheSize), rows);
+  for (int64_t B : {1, 1024}) bench_shape<__nv_bfloat16>({&ms[1], B, 32, "bf16"}, s, bw, size_t(prop.l2CacheSize), rows);
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  FILE* f = argc > 1 ? std::fopen(argv[1], "w") : stdout;
+  std::fprintf(f, "{\n\"device\": \"%s\", \"sms\": %d, \"l2_bytes\": %d, \"cuda_driver\": %d, \"cuda_runtime\": %d,\n",
+               prop.name, prop.multiProcessorCount, prop.l2CacheSize, driver, runtime);
+  std::fprintf(f, "\"date\": \"%s\", \"copy_bandwidth_bytes_per_s\": %.0f,\n\"results\": [\n", date, bw);
+  for (size_t i = 0; i < rows.size(); ++i) std::fprintf(f, "  %s%s\n", rows[i].c_str(), i + 1 < rows.size() ? "," : "");
+  std::fprintf(f, "]\n}\n");
+  if (f != stdout) std::fclose(f);
+  return 0;
+}

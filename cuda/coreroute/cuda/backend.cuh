@@ -1,0 +1,157 @@
+#pragma once
+// The CUDA backend's adapter for the parity harness (include/coreroute/testing/):
+// host data in, host results out, through the checked API and Thrust device buffers.
+#include <thrust/copy.h>
+#include <thrust/device_vector.h>
+
+#include <cstdint>
+#include <vector>
+
+#include <coreroute/config.hpp>
+#include <coreroute/cuda/metrics.cuh>
+#include <coreroute/cuda/route.cuh>
+#include <coreroute/metrics.hpp>
+#include <coreroute/routing.hpp>
+#include <coreroute/views.hpp>
+
+namespace coreroute::cuda {
+
+namespace detail {
+
+/// A host view's elements [0, last used + 1) copied to the device, same strides.
+template <class T>
+struct DeviceLogits {
+  thrust::device_vector<T> data;
+  thrust::device_vector<int32_t> tokens;
+  LogitsView<T> view;
+  explicit DeviceLogits(const LogitsView<T>& x) : view(x) {
+    int64_t span = 0;
+    if (x.blocks > 0 && x.tokens > 0 && x.experts > 0 && x.data)
+      span = (x.blocks - 1) * x.stride_block + (x.tokens - 1) * x.stride_token + (x.experts - 1) * x.stride_expert + 1;
+    data.assign(x.data, x.data + span);
+    view.data = span > 0 ? thrust::raw_pointer_cast(data.data()) : nullptr;
+    if (x.tokens_per_block) {
+      tokens.assign(x.tokens_per_block, x.tokens_per_block + x.blocks);
+      view.tokens_per_block = thrust::raw_pointer_cast(tokens.data());
+    }
+  }
+};
+
+/// Device outputs sized like a Routing, copied back into one.
+struct DeviceResult {
+  thrust::device_vector<int32_t> ids, coreset_size, valid, invalid;
+  thrust::device_vector<float> weights;
+  thrust::device_vector<uint8_t> coreset;
+  thrust::device_vector<int32_t> num_used, used, counts, offsets, token, slot;
+  int64_t B, N;
+  int M, K;
+  DeviceResult(int64_t b, int64_t n, int m, int k) : B(b), N(n), M(m), K(k) {
+    ids.assign(size_t(B * N * K), -7);  // poison: every slot must be written
+    weights.assign(size_t(B * N * K), -7.0f);
+    coreset.assign(size_t(B * M), 7);
+    coreset_size.assign(size_t(B), -7);
+    valid.assign(size_t(B), -7);
+    invalid.assign(size_t(B), -7);
+  }
+  RouteOutputs outputs() {
+    return {ids.data().get(), weights.data().get(), coreset.data().get(), coreset_size.data().get(),
+            valid.data().get(), invalid.data().get()};
+  }
+  DispatchOutputs dispatch_outputs() {
+    num_used.assign(size_t(B), -7);
+    used.assign(size_t(B * M), -7);
+    counts.assign(size_t(B * M), -7);
+    offsets.assign(size_t(B * (M + 1)), -7);
+    token.assign(size_t(B * N * K), -7);
+    slot.assign(size_t(B * N * K), -7);
+    return {num_used.data().get(), used.data().get(),  counts.data().get(),
+            offsets.data().get(),  token.data().get(), slot.data().get()};
+  }
+  Routing routing() const {
+    Routing R;
+    R.resize(B, N, M, K);
+    thrust::copy(ids.begin(), ids.end(), R.ids.begin());
+    thrust::copy(weights.begin(), weights.end(), R.weights.begin());
+    thrust::copy(coreset.begin(), coreset.end(), R.coreset.begin());
+    thrust::copy(coreset_size.begin(), coreset_size.end(), R.coreset_size.begin());
+    thrust::copy(valid.begin(), valid.end(), R.valid_tokens.begin());
+    thrust::copy(invalid.begin(), invalid.end(), R.invalid_tokens.begin());
+    return R;
+  }
+  void layout(DispatchLayout& d) const {
+    d.resize(B, N, M, K);
+    thrust::copy(num_used.begin(), num_used.end(), d.num_used.begin());
+    thrust::copy(used.begin(), used.end(), d.used_experts.begin());
+    thrust::copy(counts.begin(), counts.end(), d.counts.begin());
+    thrust::copy(offsets.begin(), offsets.end(), d.offsets.begin());
+    thrust::copy(token.begin(), token.end(), d.token.begin());
+    thrust::copy(slot.begin(), slot.end(), d.slot.begin());
+  }
+};
+
+}  // namespace detail
+
+/// Backend adapter (see include/coreroute/testing/): the checked CUDA entry points.
+struct CudaBackend {
+  static constexpr const char* name = "cuda";
+
+  template <class Policy>
+  static Routing route(const LogitsView<float>& x, const RouterConfig& c, const Policy& p,
+                       DispatchLayout* dispatch) {
+    DeviceConfig dc(c);
+    detail::DeviceLogits<float> dx(x);
+    detail::DeviceResult out(x.blocks, x.tokens, c.num_experts, c.top_k);
+    DispatchOutputs d;
+    if (dispatch) d = out.dispatch_outputs();
+    cuda::route(dx.view, dc, p, out.outputs(), nullptr, dispatch ? &d : nullptr);
+    detail::check(cudaDeviceSynchronize(), "route");
+    if (dispatch) out.layout(*dispatch);
+    return out.routing();
+  }
+
+  static Routing route_in_coreset(const LogitsView<float>& x, const RouterConfig& c, const uint8_t* coreset) {
+    DeviceConfig dc(c);
+    detail::DeviceLogits<float> dx(x);
+    detail::DeviceResult out(x.blocks, x.tokens, c.num_experts, c.top_k);
+    coreroute::detail::require(coreset != nullptr || x.blocks == 0, "coreset", "null", "must point to B*M flags");
+    thrust::device_vector<uint8_t> mask(coreset, coreset + (coreset ? x.blocks * x.experts : 0));
+    cuda::route_in_coreset(dx.view, dc, mask.data().get(), out.outputs());
+    detail::check(cudaDeviceSynchronize(), "route_in_coreset");
+    return out.routing();
+  }
+
+  static std::vector<BlockMetrics> metrics(const Routing& R, const Routing& R0, double expert_bytes,
+                                           const ExpertOutputsView* outputs) {
+    using coreroute::detail::require;
+    require(R.blocks == R0.blocks && R.tokens == R0.tokens && R.experts == R0.experts, "routing.shape",
+            R.blocks, "must match the reference routing's [B, N, M]");
+    for (int64_t b = 0; b < R.blocks; ++b)
+      require(R.valid_tokens[size_t(b)] == R0.valid_tokens[size_t(b)], "routing.valid_tokens[" + std::to_string(b) + "]",
+              R.valid_tokens[size_t(b)], "must equal the reference's");
+    const int64_t B = R.blocks, N = R.tokens;
+    thrust::device_vector<int32_t> ids(R.ids), ids0(R0.ids), valid(R.valid_tokens), size(R.coreset_size);
+    thrust::device_vector<float> w(R.weights), w0(R0.weights), y;
+    DeviceExpertOutputs Y;
+    if (outputs && B > 0 && N > 0) {
+      const int64_t span = (B - 1) * outputs->stride_block + (N - 1) * outputs->stride_token +
+                           (R.experts - 1) * outputs->stride_expert + outputs->dim;
+      y.assign(outputs->data, outputs->data + span);
+      Y = {y.data().get(), outputs->stride_block, outputs->stride_token, outputs->stride_expert, outputs->dim};
+    }
+    DeviceRouting dr{ids.data().get(), w.data().get(), valid.data().get(), size.data().get(), R.top_k};
+    DeviceRouting dr0{ids0.data().get(), w0.data().get(), valid.data().get(), nullptr, R0.top_k};
+    thrust::device_vector<double> out(size_t(B * detail::kMetricFields));
+    detail::check(launch_metrics(B, N, R.experts, dr, dr0, expert_bytes, outputs ? &Y : nullptr, out.data().get()),
+                  "metrics launch");
+    std::vector<double> h(out.size());
+    thrust::copy(out.begin(), out.end(), h.begin());
+    std::vector<BlockMetrics> m(static_cast<size_t>(B));
+    for (int64_t b = 0; b < B; ++b) {
+      const double* o = &h[size_t(b * detail::kMetricFields)];
+      m[size_t(b)] = {o[0], o[1], o[2], o[3], o[4], o[5], o[6]};
+    }
+    return m;
+  }
+};
+
+}  // namespace coreroute::cuda

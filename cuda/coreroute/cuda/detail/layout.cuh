@@ -1,0 +1,51 @@
+#pragma once
+// Shared-memory layout of the routing kernel, computed identically on host (to size
+// the launch) and device (to carve the buffer). Every piece is 16-byte aligned.
+#include <cstddef>
+#include <cstdint>
+
+#include <coreroute/macros.hpp>
+
+namespace coreroute::cuda::detail {
+
+struct RouteLayout {
+  size_t bias = 0, votes = 0, totals = 0, keys = 0, rank = 0, sorted = 0, before = 0, mask = 0, rows = 0;
+  size_t counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, bytes = 0;
+  int rows_per_warp = 0;  ///< per-warp rows of M floats (0, 1 for groups, 2 for Row<0>)
+  int words = 0;          ///< 32-bit words of one expert's token bitmask (dispatch)
+};
+
+CR_HD inline size_t align16(size_t x) { return (x + 15) & ~size_t(15); }
+
+/// A warp's row holds 32 * ceil(M / 32) floats: lanes also write their padding items.
+CR_HD inline int padded_row(int M) { return (M + 31) / 32 * 32; }
+
+/// `votes`: Stage 1 runs (per-warp vote rows); `general`: Row<0> (rows in shared
+/// memory); `groups`: group scoring reads the row from shared memory.
+CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias, bool votes, bool general,
+                                      bool groups, bool dispatch) {
+  RouteLayout L;
+  L.rows_per_warp = general ? 2 : groups ? 1 : 0;
+  L.words = dispatch ? int((N + 31) / 32) : 0;
+  const size_t m = size_t(M);
+  size_t at = 0;
+  auto take = [&at](size_t bytes) { const size_t here = at; at = align16(at + bytes); return here; };
+  L.bias = take(has_bias ? m * 4 : 0);
+  L.votes = take(votes ? size_t(warps) * m * 4 : 0);
+  L.totals = take(m * 4);
+  L.keys = take(m * 8);
+  L.rank = take(m * 4);
+  L.sorted = take(m * 4);
+  L.before = take(m * 4);
+  L.mask = take(m);
+  L.rows = take(size_t(warps) * size_t(L.rows_per_warp) * size_t(padded_row(M)) * 4);
+  L.counts = take(dispatch ? m * 4 : 0);
+  L.used = take(dispatch ? m * 4 : 0);
+  L.offsets = take(dispatch ? m * 4 : 0);
+  L.bits = take(dispatch ? m * size_t(L.words) * 4 : 0);
+  L.scratch = take(32 * 8 + 16);
+  L.bytes = at;
+  return L;
+}
+
+}  // namespace coreroute::cuda::detail

@@ -1,0 +1,304 @@
+#pragma once
+// The fused routing kernel: one CTA per block of tokens (grid-stride over blocks),
+// one warp per token. Logits -> scores -> each token's local top-k -> votes -> the
+// coreset (any policy of the policy concept) -> group selection -> constrained top-K
+// -> weights, and optionally the dispatch layout, in one pass over global memory
+// (Stage 2 re-reads the block's logits, which are then in L1/L2).
+#include <cstdint>
+
+#include <coreroute/config.hpp>
+#include <coreroute/cuda/detail/layout.cuh>
+#include <coreroute/cuda/detail/token.cuh>
+#include <coreroute/cuda/detail/warp.cuh>
+#include <coreroute/cuda/outputs.cuh>
+#include <coreroute/detail/ranking.hpp>
+#include <coreroute/views.hpp>
+
+namespace coreroute::cuda::detail {
+
+using coreroute::detail::key_index;
+using coreroute::detail::key_value;
+using coreroute::detail::rank_key;
+using coreroute::detail::ranks_before;
+
+/// Stage 1: this warp's tokens cast their votes into the warp's own vote row (one
+/// writer per row and a fixed order, so the sums are deterministic).
+template <int VPT, class T, class Policy>
+__device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
+                            const float* bias, const Policy& pol, float* my_votes, float* my_rows) {
+  const int M = p.num_experts, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
+  const int kq = min(pol.local_k(p), M);
+  for (int64_t n = threadIdx.x >> 5; n < valid; n += warps) {
+    Row<VPT> s(my_rows), r(my_rows + padded_row(M));
+    float row_max;
+    if (!score_row(block + n * x.stride_token, x.stride_expert, p, s, row_max)) continue;  // casts no vote
+    selection_scores(s, bias, M, r);
+    uint64_t prev = ~0ull;
+    for (int q = 0; q < kq; ++q) {
+      float sv;
+      const uint64_t w = next_best(s, r, M, prev, [](int, int) { return true; }, sv);
+      if (!w) break;
+      if (lane == 0) my_votes[key_index(w)] += pol.vote(key_value(w), q);
+      prev = w;
+    }
+  }
+}
+
+/// Stage 1, block part: V = sum of the warps' rows, rank by the packed key, prefix
+/// sums in rank order, `keep` for every rank in parallel; the coreset is the prefix.
+template <class Policy>
+__device__ void coreset_from_votes(const Policy& pol, int M, int warps, const float* votes, const RouteLayout& L,
+                                   unsigned char* smem, int* size) {
+  float* totals = reinterpret_cast<float*>(smem + L.totals);
+  uint64_t* keys = reinterpret_cast<uint64_t*>(smem + L.keys);
+  int* rank = reinterpret_cast<int*>(smem + L.rank);
+  float* sorted = reinterpret_cast<float*>(smem + L.sorted);
+  float* before = reinterpret_cast<float*>(smem + L.before);
+  uint8_t* mask = smem + L.mask;
+  const int t = int(threadIdx.x), T = int(blockDim.x);
+  for (int i = t; i < M; i += T) {
+    float v = 0.0f;
+    if (Policy::needs_votes)
+      for (int w = 0; w < warps; ++w) v += votes[size_t(w) * M + i];
+    totals[i] = v;
+    keys[i] = rank_key(v, i);
+    rank[i] = Policy::needs_votes ? 0 : i;  // no votes: all 0, so the ranking is by id
+  }
+  __syncthreads();
+  if (Policy::needs_votes) {
+    // rank[i] = #experts whose key beats i's; split j over threads when T > M.
+    const int parts = T >= 2 * M ? T / M : 1, chunk = (M + parts - 1) / parts;
+    for (int idx = t; idx < M * parts; idx += T) {
+      const int i = idx % M, lo = (idx / M) * chunk, hi = min(M, lo + chunk);
+      const uint64_t key = keys[i];
+      int c = 0;
+      for (int j = lo; j < hi; ++j) c += keys[j] > key ? 1 : 0;
+      if (c) atomicAdd(&rank[i], c);
+    }
+    __syncthreads();
+  }
+  for (int i = t; i < M; i += T) {
+    sorted[rank[i]] = totals[i];
+    before[rank[i]] = totals[i];
+  }
+  __syncthreads();
+  const float total = block_exclusive_scan(before, M, reinterpret_cast<float*>(smem + L.scratch));
+  for (int q = t; q < M; q += T)
+    if (!pol.keep(q, sorted[q], before[q], total, M)) atomicMin(size, q);
+  __syncthreads();
+  for (int i = t; i < M; i += T) mask[i] = rank[i] < *size ? 1 : 0;
+}
+
+/// Stage 2 group limit: the `topk_group` best groups of this token as a bitmask
+/// (n_group <= 64). A group's score is the sum of its two best eligible r; a group
+/// with fewer than two ranks below all others (key with zero value bits), by id.
+__device__ inline uint64_t select_groups(const float* r_row, const uint8_t* mask, const RouterParams& p) {
+  const int M = p.num_experts, G = p.groups.n_group, per = M / G, lane = int(threadIdx.x & 31);
+  __syncwarp();
+  uint64_t gk[2] = {0, 0};
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int g = lane + 32 * h;
+    if (g >= G) continue;
+    int first = -1, second = -1;
+    for (int i = g * per; i < (g + 1) * per; ++i) {
+      if (!mask[i]) continue;
+      const float v = r_row[i];
+      if (first < 0 || ranks_before(v, i, r_row[first], first)) { second = first; first = i; }
+      else if (second < 0 || ranks_before(v, i, r_row[second], second)) second = i;
+    }
+    gk[h] = second >= 0 ? rank_key(r_row[first] + r_row[second], g) : uint64_t(0xFFFFFFFFu - uint32_t(g));
+  }
+  __syncwarp();  // the row is rewritten by the next token
+  uint64_t selected = 0, prev = ~0ull;
+  for (int q = 0; q < p.groups.topk_group; ++q) {
+    uint64_t best = 0;
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      if (gk[h] < prev && gk[h] > best) best = gk[h];
+    prev = warp_max_key(best);
+    selected |= 1ull << key_index(prev);
+  }
+  return selected;
+}
+
+/// Stage 2 for this warp's rows of one block: ids, weights, and the invalid count.
+template <int VPT, class T>
+__device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
+                             const float* bias, const uint8_t* mask, float* my_rows, int32_t* ids_b, float* w_b,
+                             int* invalid) {
+  const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
+  for (int64_t n = threadIdx.x >> 5; n < x.tokens; n += warps) {
+    int32_t* ids = ids_b + n * K;
+    float* wts = w_b + n * K;
+    Row<VPT> s(my_rows), r(my_rows + padded_row(M));
+    const T* row = block + n * x.stride_token;
+    float row_max = 0.0f;
+    const bool ok = n < valid && score_row(row, x.stride_expert, p, s, row_max);
+    if (!ok) {
+      if (n < valid && lane == 0) atomicAdd(invalid, 1);
+      for (int j = lane; j < K; j += 32) { ids[j] = -1; wts[j] = 0.0f; }
+      continue;
+    }
+    selection_scores(s, bias, M, r);
+    uint64_t groups = ~0ull;
+    const int per = p.groups.enabled() ? M / p.groups.n_group : M;
+    if (p.groups.enabled()) {
+      float* r_row = Row<VPT>::in_registers ? my_rows : my_rows + padded_row(M);
+      if (Row<VPT>::in_registers) {
+#pragma unroll
+        for (int k = 0; k < Row<VPT>::count(M); ++k)
+          if (lane + 32 * k < M) r_row[lane + 32 * k] = r[k];
+      }
+      groups = select_groups(r_row, mask, p);
+    }
+    uint32_t elig = 0;  // fast path: eligibility of this lane's items as bits
+    if (Row<VPT>::in_registers) {
+#pragma unroll
+      for (int k = 0; k < Row<VPT>::count(M); ++k) {
+        const int i = lane + 32 * k;
+        if (i < M && mask[i] && ((groups >> (i / per)) & 1)) elig |= 1u << k;
+      }
+    }
+    auto eligible = [&](int k, int i) {
+      return Row<VPT>::in_registers ? ((elig >> k) & 1u) != 0 : (mask[i] && ((groups >> (i / per)) & 1));
+    };
+    float my_s = 0.0f;
+    int got = 0;
+    int32_t my_id = -1;
+    uint64_t prev = ~0ull;
+    for (int j = 0; j < K; ++j) {
+      float sv;
+      const uint64_t w = next_best(s, r, M, prev, eligible, sv);
+      if (!w) break;  // fewer than K eligible experts: the rest stay -1 / 0
+      ++got;
+      prev = w;
+      if (lane == (j & 31)) {
+        if (j < 32) { my_id = key_index(w); my_s = sv; }
+        else { ids[j] = key_index(w); wts[j] = sv; }
+      }
+    }
+    if (!p.normalize_weights) {
+      if (lane < K) { ids[lane] = my_id; wts[lane] = lane < got ? my_s * p.scaling : 0.0f; }
+      for (int j = 32 + lane; j < K; j += 32) {  // slots past 32: rescale this lane's own writes
+        if (j < got) wts[j] *= p.scaling;
+        else { ids[j] = -1; wts[j] = 0.0f; }
+      }
+      continue;
+    }
+    // Normalised: w_j = s_j / sum s = exp(log(s_j / s_top)) / sum, from the logits (the
+    // reference's double s does not underflow where float s would); all 0 where
+    // double s would (exp below -745, or 1 + exp(-x) overflowing for sigmoid).
+    auto x_of = [&](int32_t id) { return to_float(row[int64_t(id) * x.stride_expert]); };
+    const float x_mine = lane < got && lane < K ? x_of(my_id) : -INFINITY;
+    float x_top = x_mine;  // s grows with x: the largest s has the largest logit
+    for (int j = 32 + lane; j < got; j += 32) x_top = fmaxf(x_top, x_of(ids[j]));
+    x_top = warp_max_float(x_top);
+    auto rel = [&](float xj) { return expf(log_score_ratio(p.score, xj, x_top)); };
+    float part = lane < got && lane < K ? rel(x_mine) : 0.0f;
+    for (int j = 32 + lane; j < got; j += 32) part += rel(x_of(ids[j]));
+    const float total = warp_sum(part);
+    const bool zero = got == 0 || (p.score == ScoreFunction::softmax ? x_top - row_max < -745.0f : x_top < -709.0f);
+    auto weight = [&](float xj) { return zero ? 0.0f : rel(xj) / total * p.scaling; };
+    if (lane < K) { ids[lane] = my_id; wts[lane] = lane < got ? weight(x_mine) : 0.0f; }
+    for (int j = 32 + lane; j < K; j += 32) {
+      if (j < got) wts[j] = weight(x_of(ids[j]));
+      else { ids[j] = -1; wts[j] = 0.0f; }
+    }
+  }
+}
+
+/// The dispatch layout of block b from its ids (already written by this CTA).
+__device__ inline void dispatch_block(int64_t b, int64_t N, int64_t valid, int M, int K, const int32_t* ids_b,
+                                      const DispatchOutputs& d, const RouteLayout& L, unsigned char* smem) {
+  int* count = reinterpret_cast<int*>(smem + L.counts);
+  int* used = reinterpret_cast<int*>(smem + L.used);
+  int* offset = reinterpret_cast<int*>(smem + L.offsets);
+  uint32_t* bits = reinterpret_cast<uint32_t*>(smem + L.bits);  // [M][words]: tokens that chose e
+  int* scratch = reinterpret_cast<int*>(smem + L.scratch);
+  const int t = int(threadIdx.x), T = int(blockDim.x), words = L.words;
+  const int64_t entries = valid * K, cap = N * K;
+  for (int i = t; i < M; i += T) count[i] = 0;
+  for (int i = t; i < M * words; i += T) bits[i] = 0;
+  __syncthreads();
+  for (int64_t e = t; e < entries; e += T) {
+    const int id = ids_b[e];
+    const int64_t n = e / K;
+    if (id < 0) continue;
+    atomicAdd(&count[id], 1);
+    atomicOr(&bits[size_t(id) * words + size_t(n >> 5)], 1u << (n & 31));
+  }
+  __syncthreads();
+  for (int i = t; i < M; i += T) { used[i] = count[i] > 0 ? 1 : 0; offset[i] = count[i]; }
+  __syncthreads();
+  const int num_used = block_exclusive_scan(used, M, scratch);
+  const int total = block_exclusive_scan(offset, M, scratch);
+  int32_t* ue = d.used_experts + b * M;
+  int32_t* uc = d.counts + b * M;
+  int32_t* uo = d.offsets + b * (M + 1);
+  for (int i = t; i < M; i += T)
+    if (count[i] > 0) { ue[used[i]] = i; uc[used[i]] = count[i]; uo[used[i]] = offset[i]; }
+  for (int u = num_used + t; u < M; u += T) { ue[u] = -1; uc[u] = 0; }
+  for (int u = num_used + t; u <= M; u += T) uo[u] = total;
+  if (t == 0) d.num_used[b] = num_used;
+  // Expert-major, then token, then slot: an entry's place is its expert's offset
+  // plus the earlier tokens that chose the same expert (each token takes it once).
+  for (int64_t e = t; e < entries; e += T) {
+    const int id = ids_b[e];
+    if (id < 0) continue;
+    const int64_t n = e / K;
+    const uint32_t* row = bits + size_t(id) * words;
+    int pos = offset[id] + __popc(row[n >> 5] & ((1u << (n & 31)) - 1u));
+    for (int64_t w = 0; w < (n >> 5); ++w) pos += __popc(row[w]);
+    d.token[b * cap + pos] = int32_t(n);
+    d.slot[b * cap + pos] = int32_t(e % K);
+  }
+  for (int64_t e = total + t; e < cap; e += T) { d.token[b * cap + e] = -1; d.slot[b * cap + e] = -1; }
+}
+
+template <class T, class Policy, int VPT>
+__global__ void __launch_bounds__(1024)
+    route_kernel(LogitsView<T> x, RouterParams p, Policy pol, const uint8_t* coreset_in, RouteOutputs out,
+                 DispatchOutputs dispatch, RouteLayout L) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int M = p.num_experts, K = p.top_k, t = int(threadIdx.x), nt = int(blockDim.x), warps = nt >> 5;
+  const int warp = t >> 5;
+  float* bias = p.bias ? reinterpret_cast<float*>(smem + L.bias) : nullptr;
+  for (int i = t; bias && i < M; i += nt) bias[i] = p.bias[i];
+  float* votes = reinterpret_cast<float*>(smem + L.votes);
+  float* my_rows = reinterpret_cast<float*>(smem + L.rows) + size_t(warp) * L.rows_per_warp * padded_row(M);
+  uint8_t* mask = smem + L.mask;
+  int* size = reinterpret_cast<int*>(smem + L.scratch + 256);
+  int* invalid = size + 1;
+  const bool stage1 = Policy::needs_votes && coreset_in == nullptr;
+  for (int64_t b = blockIdx.x; b < x.blocks; b += gridDim.x) {
+    const int64_t valid = x.valid_tokens(b);
+    const T* block = x.data + b * x.stride_block;
+    if (t == 0) { *size = coreset_in ? 0 : M; *invalid = 0; }
+    for (int i = t; stage1 && i < warps * M; i += nt) votes[i] = 0.0f;
+    __syncthreads();
+    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, votes + size_t(warp) * M, my_rows);
+    __syncthreads();
+    if (coreset_in) {
+      for (int i = t; i < M; i += nt) {
+        mask[i] = coreset_in[b * M + i] ? 1 : 0;
+        if (mask[i]) atomicAdd(size, 1);
+      }
+      __syncthreads();
+    } else {
+      coreset_from_votes(pol, M, warps, votes, L, smem, size);
+    }
+    for (int i = t; out.coreset && i < M; i += nt) out.coreset[b * M + i] = mask[i];
+    if (t == 0 && out.coreset_size) out.coreset_size[b] = *size;
+    __syncthreads();
+    int32_t* ids_b = out.ids + b * x.tokens * K;
+    route_tokens<VPT>(x, block, valid, p, bias, mask, my_rows, ids_b, out.weights + b * x.tokens * K, invalid);
+    __syncthreads();
+    if (t == 0 && out.valid_tokens) out.valid_tokens[b] = int32_t(valid);
+    if (t == 0 && out.invalid_tokens) out.invalid_tokens[b] = *invalid;
+    if (dispatch.enabled()) dispatch_block(b, x.tokens, valid, M, K, ids_b, dispatch, L, smem);
+    __syncthreads();
+  }
+}
+
+}  // namespace coreroute::cuda::detail

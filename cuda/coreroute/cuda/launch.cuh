@@ -1,0 +1,124 @@
+#pragma once
+// The raw launch of the routing kernel: no validation, no host synchronisation, safe
+// inside CUDA graph capture. Inputs must satisfy the checked API's rules (route.cuh);
+// NaN/+Inf logits are not rejected here but reported per block in invalid_tokens.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include <coreroute/config.hpp>
+#include <coreroute/cuda/detail/layout.cuh>
+#include <coreroute/cuda/detail/route_kernel.cuh>
+#include <coreroute/cuda/outputs.cuh>
+#include <coreroute/policies.hpp>
+#include <coreroute/views.hpp>
+
+namespace coreroute::cuda {
+
+/// Launch shape. Tuning only: results never depend on it.
+struct LaunchTuning {
+  int warps = 0;        ///< warps per CTA (one token per warp at a time); 0: by batch size
+  int max_blocks = 0;   ///< CTAs in the grid (grid-stride beyond); 0: by device
+};
+
+/// Largest num_experts of the register fast path; beyond it rows live in shared memory.
+inline constexpr int kFastPathExperts = 512;
+/// Largest n_group the kernel's group bitmask holds.
+inline constexpr int kMaxGroups = 64;
+
+namespace detail {
+
+struct DeviceInfo {
+  int sms = 0, smem_optin = 0;
+};
+
+/// Multiprocessor count and shared-memory limit, read once per device.
+inline DeviceInfo device_info() {
+  static DeviceInfo cache[64];
+  int dev = 0;
+  cudaGetDevice(&dev);
+  DeviceInfo& d = cache[dev & 63];
+  if (d.sms == 0) {
+    cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev);
+    cudaDeviceGetAttribute(&d.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  }
+  return d;
+}
+
+inline int items_per_lane(int M) {
+  return M <= 32 ? 1 : M <= 64 ? 2 : M <= 128 ? 4 : M <= 256 ? 8 : M <= kFastPathExperts ? 16 : 0;
+}
+
+/// Warps and shared memory of a launch; warps = 0 when even one warp does not fit.
+template <class Policy>
+inline RouteLayout plan(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
+                        const LaunchTuning& tune, const DeviceInfo& dev, int& warps) {
+  const bool general = items_per_lane(p.num_experts) == 0;
+  warps = tune.warps > 0 ? tune.warps : (B >= 2 * int64_t(dev.sms) ? 8 : 32);
+  warps = int(std::max<int64_t>(1, std::min<int64_t>({int64_t(warps), N, 32})));
+  for (; warps >= 1; --warps) {
+    RouteLayout L = route_layout(p.num_experts, N, warps, p.bias != nullptr, Policy::needs_votes && !given_coreset,
+                                 general, p.groups.enabled(), with_dispatch);
+    if (L.bytes <= size_t(dev.smem_optin)) return L;
+  }
+  warps = 0;
+  return {};
+}
+
+template <int VPT, class T, class Policy>
+cudaError_t launch_vpt(const LogitsView<T>& x, const RouterParams& p, const Policy& pol, const uint8_t* coreset_in,
+                       const RouteOutputs& out, const DispatchOutputs& d, const RouteLayout& L, int warps, int grid,
+                       cudaStream_t stream) {
+  auto kernel = route_kernel<T, Policy, VPT>;
+  if (L.bytes > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L.bytes));
+    if (e != cudaSuccess) return e;
+  }
+  kernel<<<grid, warps * 32, L.bytes, stream>>>(x, p, pol, coreset_in, out, d, L);
+  return cudaGetLastError();
+}
+
+template <class T, class Policy>
+cudaError_t launch(const LogitsView<T>& x, const RouterParams& p, const Policy& pol, const uint8_t* coreset_in,
+                   const RouteOutputs& out, const DispatchOutputs* dispatch, cudaStream_t stream,
+                   const LaunchTuning& tune) {
+  static_assert(is_policy_v<Policy>, "Policy does not satisfy the coreroute policy concept (policies.hpp)");
+  if (x.blocks == 0) return cudaSuccess;
+  const DeviceInfo dev = device_info();
+  const DispatchOutputs d = dispatch ? *dispatch : DispatchOutputs{};
+  int warps = 0;
+  const RouteLayout L = plan<Policy>(x.blocks, x.tokens, p, coreset_in != nullptr, d.enabled(), tune, dev, warps);
+  if (warps == 0) return cudaErrorInvalidConfiguration;
+  const int64_t cap = tune.max_blocks > 0 ? tune.max_blocks : int64_t(dev.sms) * 16;
+  const int grid = int(std::min<int64_t>(x.blocks, cap));
+  switch (items_per_lane(p.num_experts)) {
+    case 1: return launch_vpt<1>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
+    case 2: return launch_vpt<2>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
+    case 4: return launch_vpt<4>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
+    case 8: return launch_vpt<8>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
+    case 16: return launch_vpt<16>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
+    default: return launch_vpt<0>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
+  }
+}
+
+}  // namespace detail
+
+/// Routes B blocks (Stage 1 + Stage 2) on `stream`. Device pointers everywhere;
+/// `p.bias` (if any) points to M device floats. Returns the launch's error code.
+template <class Policy, class T>
+cudaError_t launch_route(const LogitsView<T>& x, const RouterParams& p, const Policy& pol, const RouteOutputs& out,
+                         cudaStream_t stream = nullptr, const DispatchOutputs* dispatch = nullptr,
+                         const LaunchTuning& tune = {}) {
+  return detail::launch(x, p, pol, nullptr, out, dispatch, stream, tune);
+}
+
+/// Stage 2 alone: routes every block into the given device coreset mask [B, M].
+template <class T>
+cudaError_t launch_route_in_coreset(const LogitsView<T>& x, const RouterParams& p, const uint8_t* coreset,
+                                    const RouteOutputs& out, cudaStream_t stream = nullptr,
+                                    const DispatchOutputs* dispatch = nullptr, const LaunchTuning& tune = {}) {
+  return detail::launch(x, p, VanillaPolicy{}, coreset, out, dispatch, stream, tune);
+}
+
+}  // namespace coreroute::cuda
