@@ -23,16 +23,7 @@ void run_eval(const EvalOptions& o) {
   std::vector<Run> runs = {vanilla_run(w.model_top_k)};
   if (o.policy.policy != "vanilla") runs.push_back(run_of(policy, w.config.top_k));
   else if (w.config.top_k != w.model_top_k) runs.push_back(topk_run(w.config.top_k));
-  Table t;
-  t.name = o.router.trace;
-  t.subtitle = "M = " + std::to_string(w.config.num_experts) + ", K = " + std::to_string(w.config.top_k) + ", " +
-               to_string(w.config.score) + (w.config.groups.enabled() ? ", groups" : "");
-  t.blocks = w.trace.blocks;
-  t.tokens = w.trace.tokens;
-  t.experts = int(w.trace.experts);
-  t.model_top_k = w.model_top_k;
-  t.has_outputs = !w.outputs.empty();
-  t.has_bytes = w.expert_bytes > 0;
+  Table t = trace_table(o.router.trace, w, router_summary(w.config));
   t.rows = evaluate_all(ev, runs, "eval");
   print_table(std::cout, t);
   if (!o.csv.empty()) write_csv(o.csv, {t});

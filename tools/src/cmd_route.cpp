@@ -37,15 +37,7 @@ void run_route(const RouteOptions& o) {
   }
   const Evaluator ev(w);
   const Run run = run_of(policy, w.config.top_k);
-  Table t;
-  t.name = o.router.trace;
-  t.subtitle = "route " + describe(policy);
-  t.blocks = R.blocks;
-  t.tokens = R.tokens;
-  t.experts = R.experts;
-  t.model_top_k = w.model_top_k;
-  t.has_outputs = !w.outputs.empty();
-  t.has_bytes = w.expert_bytes > 0;
+  Table t = trace_table(o.router.trace, w, "route " + describe(policy));
   t.rows.push_back(ev.evaluate(run, R));
   write_json(base + "metrics.json", {t}, /*per_block=*/true);
   const BlockMetrics& m = t.rows[0].mean;

@@ -37,16 +37,7 @@ void run_sweep(const SweepOptions& o) {
   check_ranges(o.ranges, w.config);
   make_dir(o.out);
   const Evaluator ev(w);
-  Table t;
-  t.name = o.router.trace;
-  t.subtitle = "M = " + std::to_string(w.config.num_experts) + ", K = " + std::to_string(w.config.top_k) + ", " +
-               to_string(w.config.score) + (w.config.groups.enabled() ? ", groups" : "");
-  t.blocks = w.trace.blocks;
-  t.tokens = w.trace.tokens;
-  t.experts = int(w.trace.experts);
-  t.model_top_k = w.model_top_k;
-  t.has_outputs = !w.outputs.empty();
-  t.has_bytes = w.expert_bytes > 0;
+  Table t = trace_table(o.router.trace, w, router_summary(w.config));
   t.show_pareto = true;
   t.rows = evaluate_all(ev, sweep_runs(o.ranges, w.config.num_experts, w.config.top_k), "sweep");
   mark_pareto(t.rows);

@@ -14,6 +14,24 @@
 
 namespace coreroute::cli {
 
+Table trace_table(const std::string& name, const Workload& w, const std::string& subtitle) {
+  Table t;
+  t.name = name;
+  t.subtitle = subtitle;
+  t.blocks = w.trace.blocks;
+  t.tokens = w.trace.tokens;
+  t.experts = int(w.trace.experts);
+  t.model_top_k = w.model_top_k;
+  t.has_outputs = !w.outputs.empty();
+  t.has_bytes = w.expert_bytes > 0;
+  return t;
+}
+
+std::string router_summary(const RouterConfig& c) {
+  return "M = " + std::to_string(c.num_experts) + ", K = " + std::to_string(c.top_k) + ", " + to_string(c.score) +
+         (c.groups.enabled() ? ", groups" : "");
+}
+
 namespace {
 
 std::string fmt(const char* f, double v) {

@@ -19,6 +19,11 @@ struct Table {
   std::vector<Result> rows;
 };
 
+/// A table over a user's trace (its shape, whether outputs and expert bytes are known), no rows yet.
+Table trace_table(const std::string& name, const Workload& w, const std::string& subtitle);
+/// "M = 64, K = 8, softmax[, groups]".
+std::string router_summary(const RouterConfig& c);
+
 void print_table(std::ostream& os, const Table& t);
 void write_csv(const std::string& path, const std::vector<Table>& tables);
 /// `per_block`: also every block's metrics (route's metrics.json).
