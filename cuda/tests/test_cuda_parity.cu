@@ -4,8 +4,8 @@
 // values are exact) and the raw path's invalid-token status.
 //
 //   test_cuda_parity <vanilla|union|vote|blockdist|user> <softmax|sigmoid>[-near-ties] [cases] [seed]
-// The -near-ties runs use logits 1e-7 apart only: float scores cannot resolve them to
-// SPEC section 7's relative slack when s + bias cancels (see docs/performance.md).
+// The -near-ties runs use logits 1e-7 apart only: where s + bias cancels, only double
+// scores resolve them to SPEC section 7's relative slack (see docs/performance.md).
 //   test_cuda_parity raw [cases] [seed]
 // Exit codes: 0 parity holds, 1 a failure (the case is printed), 77 no GPU (skipped).
 #include <cuda_runtime.h>

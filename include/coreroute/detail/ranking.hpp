@@ -50,4 +50,47 @@ CR_HD inline float key_value(uint64_t key) {
   return v;
 }
 
+/// Order-preserving bits of a double (the same mapping as ordered_bits(float)).
+CR_HD inline uint64_t ordered_bits(double v) {
+  v = v + 0.0;  // -0 -> +0
+  uint64_t u;
+#if defined(__CUDA_ARCH__)
+  u = static_cast<uint64_t>(__double_as_longlong(v));
+#else
+  std::memcpy(&u, &v, sizeof u);
+#endif
+  return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
+}
+
+/// rank_key for double values, which need all 64 bits: the value's ordered bits and
+/// the inverted index, compared in that order. value == 0 (a negative NaN's bits,
+/// never produced) means "no key"; a key of any real value is larger.
+struct WideKey {
+  uint64_t value = 0;
+  uint32_t index = 0;
+};
+
+CR_HD inline WideKey wide_key(double v, int index) {
+  return {ordered_bits(v), 0xFFFFFFFFu - static_cast<uint32_t>(index)};
+}
+
+/// Key order = ranks_before on (value, index).
+CR_HD inline bool key_less(WideKey a, WideKey b) {
+  return a.value < b.value || (a.value == b.value && a.index < b.index);
+}
+
+CR_HD inline int key_index(WideKey key) { return static_cast<int>(0xFFFFFFFFu - key.index); }
+
+CR_HD inline double key_value(WideKey key) {
+  uint64_t u = key.value;
+  u = (u & 0x8000000000000000ull) ? (u & 0x7FFFFFFFFFFFFFFFull) : ~u;
+  double v;
+#if defined(__CUDA_ARCH__)
+  v = __longlong_as_double(static_cast<long long>(u));
+#else
+  std::memcpy(&v, &u, sizeof v);
+#endif
+  return v;
+}
+
 }  // namespace coreroute::detail

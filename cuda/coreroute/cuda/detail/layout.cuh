@@ -9,15 +9,15 @@
 namespace coreroute::cuda::detail {
 
 struct RouteLayout {
-  size_t bias = 0, votes = 0, totals = 0, keys = 0, rank = 0, sorted = 0, before = 0, mask = 0, rows = 0;
+  size_t bias = 0, votes = 0, totals = 0, rank = 0, sorted = 0, before = 0, mask = 0, rows = 0;
   size_t counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, bytes = 0;
-  int rows_per_warp = 0;  ///< per-warp rows of M floats (0, 1 for groups, 2 for Row<0>)
+  int rows_per_warp = 0;  ///< per-warp rows of M doubles (0, 1 for groups, 2 for Row<0>)
   int words = 0;          ///< 32-bit words of one expert's token bitmask (dispatch)
 };
 
 CR_HD inline size_t align16(size_t x) { return (x + 15) & ~size_t(15); }
 
-/// A warp's row holds 32 * ceil(M / 32) floats: lanes also write their padding items.
+/// A warp's row holds 32 * ceil(M / 32) doubles: lanes also write their padding items.
 CR_HD inline int padded_row(int M) { return (M + 31) / 32 * 32; }
 
 /// `votes`: Stage 1 runs (per-warp vote rows); `general`: Row<0> (rows in shared
@@ -31,14 +31,13 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   size_t at = 0;
   auto take = [&at](size_t bytes) { const size_t here = at; at = align16(at + bytes); return here; };
   L.bias = take(has_bias ? m * 4 : 0);
-  L.votes = take(votes ? size_t(warps) * m * 4 : 0);
-  L.totals = take(m * 4);
-  L.keys = take(m * 8);
+  L.votes = take(votes ? size_t(warps) * m * 8 : 0);  // scores, votes and their sums are doubles
+  L.totals = take(m * 8);
   L.rank = take(m * 4);
-  L.sorted = take(m * 4);
-  L.before = take(m * 4);
+  L.sorted = take(m * 8);
+  L.before = take(m * 8);
   L.mask = take(m);
-  L.rows = take(size_t(warps) * size_t(L.rows_per_warp) * size_t(padded_row(M)) * 4);
+  L.rows = take(size_t(warps) * size_t(L.rows_per_warp) * size_t(padded_row(M)) * 8);
   L.counts = take(dispatch ? m * 4 : 0);
   L.used = take(dispatch ? m * 4 : 0);
   L.offsets = take(dispatch ? m * 4 : 0);

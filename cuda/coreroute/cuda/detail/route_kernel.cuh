@@ -17,62 +17,62 @@
 namespace coreroute::cuda::detail {
 
 using coreroute::detail::key_index;
+using coreroute::detail::key_less;
 using coreroute::detail::key_value;
-using coreroute::detail::rank_key;
 using coreroute::detail::ranks_before;
+using coreroute::detail::wide_key;
 
 /// Stage 1: this warp's tokens cast their votes into the warp's own vote row (one
 /// writer per row and a fixed order, so the sums are deterministic).
 template <int VPT, class T, class Policy>
 __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
-                            const float* bias, const Policy& pol, float* my_votes, float* my_rows) {
+                            const float* bias, const Policy& pol, double* my_votes, double* my_rows) {
   const int M = p.num_experts, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
   const int kq = min(pol.local_k(p), M);
   for (int64_t n = threadIdx.x >> 5; n < valid; n += warps) {
     Row<VPT> s(my_rows), r(my_rows + padded_row(M));
-    float row_max;
-    if (!score_row(block + n * x.stride_token, x.stride_expert, p, s, row_max)) continue;  // casts no vote
+    RowStats st;
+    if (!score_row(block + n * x.stride_token, x.stride_expert, p, s, st)) continue;  // casts no vote
     selection_scores(s, bias, M, r);
-    uint64_t prev = ~0ull;
+    WideKey prev = top_key();
     for (int q = 0; q < kq; ++q) {
-      float sv;
-      const uint64_t w = next_best(s, r, M, prev, [](int, int) { return true; }, sv);
-      if (!w) break;
+      double sv;
+      const WideKey w = next_best(s, r, M, prev, [](int, int) { return true; }, sv);
+      if (!w.value) break;
       if (lane == 0) my_votes[key_index(w)] += pol.vote(key_value(w), q);
       prev = w;
     }
   }
 }
 
-/// Stage 1, block part: V = sum of the warps' rows, rank by the packed key, prefix
-/// sums in rank order, `keep` for every rank in parallel; the coreset is the prefix.
+/// Stage 1, block part: V = sum of the warps' rows (double, as the reference), rank
+/// by the tie rule, prefix sums in rank order, `keep` for every rank in parallel; the
+/// coreset is the prefix.
 template <class Policy>
-__device__ void coreset_from_votes(const Policy& pol, int M, int warps, const float* votes, const RouteLayout& L,
+__device__ void coreset_from_votes(const Policy& pol, int M, int warps, const double* votes, const RouteLayout& L,
                                    unsigned char* smem, int* size) {
-  float* totals = reinterpret_cast<float*>(smem + L.totals);
-  uint64_t* keys = reinterpret_cast<uint64_t*>(smem + L.keys);
+  double* totals = reinterpret_cast<double*>(smem + L.totals);
   int* rank = reinterpret_cast<int*>(smem + L.rank);
-  float* sorted = reinterpret_cast<float*>(smem + L.sorted);
-  float* before = reinterpret_cast<float*>(smem + L.before);
+  double* sorted = reinterpret_cast<double*>(smem + L.sorted);
+  double* before = reinterpret_cast<double*>(smem + L.before);
   uint8_t* mask = smem + L.mask;
   const int t = int(threadIdx.x), T = int(blockDim.x);
   for (int i = t; i < M; i += T) {
-    float v = 0.0f;
+    double v = 0.0;
     if (Policy::needs_votes)
       for (int w = 0; w < warps; ++w) v += votes[size_t(w) * M + i];
     totals[i] = v;
-    keys[i] = rank_key(v, i);
     rank[i] = Policy::needs_votes ? 0 : i;  // no votes: all 0, so the ranking is by id
   }
   __syncthreads();
   if (Policy::needs_votes) {
-    // rank[i] = #experts whose key beats i's; split j over threads when T > M.
+    // rank[i] = #experts that rank before i; split j over threads when T > M.
     const int parts = T >= 2 * M ? T / M : 1, chunk = (M + parts - 1) / parts;
     for (int idx = t; idx < M * parts; idx += T) {
       const int i = idx % M, lo = (idx / M) * chunk, hi = min(M, lo + chunk);
-      const uint64_t key = keys[i];
+      const double v = totals[i];
       int c = 0;
-      for (int j = lo; j < hi; ++j) c += keys[j] > key ? 1 : 0;
+      for (int j = lo; j < hi; ++j) c += ranks_before(totals[j], j, v, i) ? 1 : 0;
       if (c) atomicAdd(&rank[i], c);
     }
     __syncthreads();
@@ -82,7 +82,7 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int warps, const fl
     before[rank[i]] = totals[i];
   }
   __syncthreads();
-  const float total = block_exclusive_scan(before, M, reinterpret_cast<float*>(smem + L.scratch));
+  const double total = block_exclusive_scan(before, M, reinterpret_cast<double*>(smem + L.scratch));
   for (int q = t; q < M; q += T)
     if (!pol.keep(q, sorted[q], before[q], total, M)) atomicMin(size, q);
   __syncthreads();
@@ -91,11 +91,11 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int warps, const fl
 
 /// Stage 2 group limit: the `topk_group` best groups of this token as a bitmask
 /// (n_group <= 64). A group's score is the sum of its two best eligible r; a group
-/// with fewer than two ranks below all others (key with zero value bits), by id.
-__device__ inline uint64_t select_groups(const float* r_row, const uint8_t* mask, const RouterParams& p) {
+/// with fewer than two ranks below all others (key with value bits 1), by id.
+__device__ inline uint64_t select_groups(const double* r_row, const uint8_t* mask, const RouterParams& p) {
   const int M = p.num_experts, G = p.groups.n_group, per = M / G, lane = int(threadIdx.x & 31);
   __syncwarp();
-  uint64_t gk[2] = {0, 0};
+  WideKey gk[2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int g = lane + 32 * h;
@@ -103,19 +103,21 @@ __device__ inline uint64_t select_groups(const float* r_row, const uint8_t* mask
     int first = -1, second = -1;
     for (int i = g * per; i < (g + 1) * per; ++i) {
       if (!mask[i]) continue;
-      const float v = r_row[i];
+      const double v = r_row[i];
       if (first < 0 || ranks_before(v, i, r_row[first], first)) { second = first; first = i; }
       else if (second < 0 || ranks_before(v, i, r_row[second], second)) second = i;
     }
-    gk[h] = second >= 0 ? rank_key(r_row[first] + r_row[second], g) : uint64_t(0xFFFFFFFFu - uint32_t(g));
+    // value bits 1: below every real value, above "no key"
+    gk[h] = second >= 0 ? wide_key(r_row[first] + r_row[second], g) : WideKey{1, 0xFFFFFFFFu - uint32_t(g)};
   }
   __syncwarp();  // the row is rewritten by the next token
-  uint64_t selected = 0, prev = ~0ull;
+  uint64_t selected = 0;
+  WideKey prev = top_key();
   for (int q = 0; q < p.groups.topk_group; ++q) {
-    uint64_t best = 0;
+    WideKey best;
 #pragma unroll
     for (int h = 0; h < 2; ++h)
-      if (gk[h] < prev && gk[h] > best) best = gk[h];
+      if (key_less(gk[h], prev) && key_less(best, gk[h])) best = gk[h];
     prev = warp_max_key(best);
     selected |= 1ull << key_index(prev);
   }
@@ -123,9 +125,11 @@ __device__ inline uint64_t select_groups(const float* r_row, const uint8_t* mask
 }
 
 /// Stage 2 for this warp's rows of one block: ids, weights, and the invalid count.
+/// Weights follow the reference's formula in double: s of the chosen experts, summed
+/// in slot order (every lane sums the broadcast values in the same order).
 template <int VPT, class T>
 __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
-                             const float* bias, const uint8_t* mask, float* my_rows, int32_t* ids_b, float* w_b,
+                             const float* bias, const uint8_t* mask, double* my_rows, int32_t* ids_b, float* w_b,
                              int* invalid) {
   const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
   for (int64_t n = threadIdx.x >> 5; n < x.tokens; n += warps) {
@@ -133,8 +137,8 @@ __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t val
     float* wts = w_b + n * K;
     Row<VPT> s(my_rows), r(my_rows + padded_row(M));
     const T* row = block + n * x.stride_token;
-    float row_max = 0.0f;
-    const bool ok = n < valid && score_row(row, x.stride_expert, p, s, row_max);
+    RowStats st;
+    const bool ok = n < valid && score_row(row, x.stride_expert, p, s, st);
     if (!ok) {
       if (n < valid && lane == 0) atomicAdd(invalid, 1);
       for (int j = lane; j < K; j += 32) { ids[j] = -1; wts[j] = 0.0f; }
@@ -144,7 +148,7 @@ __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t val
     uint64_t groups = ~0ull;
     const int per = p.groups.enabled() ? M / p.groups.n_group : M;
     if (p.groups.enabled()) {
-      float* r_row = Row<VPT>::in_registers ? my_rows : my_rows + padded_row(M);
+      double* r_row = Row<VPT>::in_registers ? my_rows : my_rows + padded_row(M);
       if (Row<VPT>::in_registers) {
 #pragma unroll
         for (int k = 0; k < Row<VPT>::count(M); ++k)
@@ -163,46 +167,29 @@ __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t val
     auto eligible = [&](int k, int i) {
       return Row<VPT>::in_registers ? ((elig >> k) & 1u) != 0 : (mask[i] && ((groups >> (i / per)) & 1));
     };
-    float my_s = 0.0f;
+    double my_s = 0.0, sum = 0.0;
     int got = 0;
     int32_t my_id = -1;
-    uint64_t prev = ~0ull;
+    WideKey prev = top_key();
     for (int j = 0; j < K; ++j) {
-      float sv;
-      const uint64_t w = next_best(s, r, M, prev, eligible, sv);
-      if (!w) break;  // fewer than K eligible experts: the rest stay -1 / 0
+      double sv;
+      const WideKey w = next_best(s, r, M, prev, eligible, sv);
+      if (!w.value) break;  // fewer than K eligible experts: the rest stay -1 / 0
       ++got;
       prev = w;
+      sum += sv;
       if (lane == (j & 31)) {
         if (j < 32) { my_id = key_index(w); my_s = sv; }
-        else { ids[j] = key_index(w); wts[j] = sv; }
+        else ids[j] = key_index(w);  // slot j >= 32 is this lane's: s recomputed below
       }
     }
-    if (!p.normalize_weights) {
-      if (lane < K) { ids[lane] = my_id; wts[lane] = lane < got ? my_s * p.scaling : 0.0f; }
-      for (int j = 32 + lane; j < K; j += 32) {  // slots past 32: rescale this lane's own writes
-        if (j < got) wts[j] *= p.scaling;
-        else { ids[j] = -1; wts[j] = 0.0f; }
-      }
-      continue;
-    }
-    // Normalised: w_j = s_j / sum s = exp(log(s_j / s_top)) / sum, from the logits (the
-    // reference's double s does not underflow where float s would); all 0 where
-    // double s would (exp below -745, or 1 + exp(-x) overflowing for sigmoid).
-    auto x_of = [&](int32_t id) { return to_float(row[int64_t(id) * x.stride_expert]); };
-    const float x_mine = lane < got && lane < K ? x_of(my_id) : -INFINITY;
-    float x_top = x_mine;  // s grows with x: the largest s has the largest logit
-    for (int j = 32 + lane; j < got; j += 32) x_top = fmaxf(x_top, x_of(ids[j]));
-    x_top = warp_max_float(x_top);
-    auto rel = [&](float xj) { return expf(log_score_ratio(p.score, xj, x_top)); };
-    float part = lane < got && lane < K ? rel(x_mine) : 0.0f;
-    for (int j = 32 + lane; j < got; j += 32) part += rel(x_of(ids[j]));
-    const float total = warp_sum(part);
-    const bool zero = got == 0 || (p.score == ScoreFunction::softmax ? x_top - row_max < -745.0f : x_top < -709.0f);
-    auto weight = [&](float xj) { return zero ? 0.0f : rel(xj) / total * p.scaling; };
-    if (lane < K) { ids[lane] = my_id; wts[lane] = lane < got ? weight(x_mine) : 0.0f; }
+    auto weight = [&](double sj) {
+      if (p.normalize_weights) sj = sum > 0.0 ? sj / sum : 0.0;
+      return float(sj * double(p.scaling));
+    };
+    if (lane < K) { ids[lane] = my_id; wts[lane] = lane < got ? weight(my_s) : 0.0f; }
     for (int j = 32 + lane; j < K; j += 32) {
-      if (j < got) wts[j] = weight(x_of(ids[j]));
+      if (j < got) wts[j] = weight(st(to_float(row[int64_t(ids[j]) * x.stride_expert])));
       else { ids[j] = -1; wts[j] = 0.0f; }
     }
   }
@@ -265,8 +252,8 @@ __global__ void __launch_bounds__(1024)
   const int warp = t >> 5;
   float* bias = p.bias ? reinterpret_cast<float*>(smem + L.bias) : nullptr;
   for (int i = t; bias && i < M; i += nt) bias[i] = p.bias[i];
-  float* votes = reinterpret_cast<float*>(smem + L.votes);
-  float* my_rows = reinterpret_cast<float*>(smem + L.rows) + size_t(warp) * L.rows_per_warp * padded_row(M);
+  double* votes = reinterpret_cast<double*>(smem + L.votes);
+  double* my_rows = reinterpret_cast<double*>(smem + L.rows) + size_t(warp) * L.rows_per_warp * padded_row(M);
   uint8_t* mask = smem + L.mask;
   int* size = reinterpret_cast<int*>(smem + L.scratch + 256);
   int* invalid = size + 1;
@@ -275,7 +262,7 @@ __global__ void __launch_bounds__(1024)
     const int64_t valid = x.valid_tokens(b);
     const T* block = x.data + b * x.stride_block;
     if (t == 0) { *size = coreset_in ? 0 : M; *invalid = 0; }
-    for (int i = t; stage1 && i < warps * M; i += nt) votes[i] = 0.0f;
+    for (int i = t; stage1 && i < warps * M; i += nt) votes[i] = 0.0;
     __syncthreads();
     if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, votes + size_t(warp) * M, my_rows);
     __syncthreads();

@@ -2,6 +2,8 @@
 // One token's row, held by one warp: expert i lives in lane i % 32, item i / 32.
 // Row<VPT> keeps VPT items per lane in registers (the fast path, M <= 32 * VPT);
 // Row<0> keeps them in a per-warp slice of shared memory (the general path, any M).
+// Scores are doubles, as in the reference: in float, exp(-200) underflows to 0 and
+// s + bias cancels, so float cannot keep the order SPEC section 7 asks for.
 #include <cmath>
 #include <cstdint>
 
@@ -12,30 +14,42 @@
 
 namespace coreroute::cuda::detail {
 
+using coreroute::detail::WideKey;
+
 template <int VPT>
 struct Row {
   static constexpr bool in_registers = true;
-  float v[VPT];
-  __device__ explicit Row(float*) {}
+  double v[VPT];
+  __device__ explicit Row(double*) {}
   __device__ static constexpr int count(int) { return VPT; }
-  __device__ float& operator[](int k) { return v[k]; }
-  __device__ float operator[](int k) const { return v[k]; }
+  __device__ double& operator[](int k) { return v[k]; }
+  __device__ double operator[](int k) const { return v[k]; }
 };
 
 template <>
 struct Row<0> {
   static constexpr bool in_registers = false;
-  float* v;  // this lane's first item; item k at v[32 k]
-  __device__ explicit Row(float* warp_row) : v(warp_row + (threadIdx.x & 31)) {}
+  double* v;  // this lane's first item; item k at v[32 k]
+  __device__ explicit Row(double* warp_row) : v(warp_row + (threadIdx.x & 31)) {}
   __device__ static int count(int M) { return (M + 31) / 32; }
-  __device__ float& operator[](int k) { return v[32 * k]; }
-  __device__ float operator[](int k) const { return v[32 * k]; }
+  __device__ double& operator[](int k) { return v[32 * k]; }
+  __device__ double operator[](int k) const { return v[32 * k]; }
+};
+
+/// What the score of one more logit of the row needs: its max and sum (softmax).
+struct RowStats {
+  ScoreFunction score = ScoreFunction::softmax;
+  double max = 0.0, sum = 1.0;
+  /// s of logit x, bit for bit the value score_row computed for it.
+  __device__ double operator()(float x) const {
+    return score == ScoreFunction::sigmoid ? 1.0 / (1.0 + exp(-double(x))) : exp(double(x) - max) / sum;
+  }
 };
 
 /// Scores s of one token row (upcast on load). Returns false, in every lane, for an
 /// invalid token: a NaN or +Inf logit, or a softmax row of all -Inf (SPEC section 6).
 template <class RowT, class T>
-__device__ bool score_row(const T* row, int64_t stride_expert, const RouterParams& p, RowT& s, float& row_max) {
+__device__ bool score_row(const T* row, int64_t stride_expert, const RouterParams& p, RowT& s, RowStats& st) {
   const int M = p.num_experts, lane = int(threadIdx.x & 31);
   bool bad = false;
   float mx = -INFINITY;
@@ -48,33 +62,26 @@ __device__ bool score_row(const T* row, int64_t stride_expert, const RouterParam
     s[k] = x;
   }
   if (__any_sync(kFullMask, bad)) return false;
+  st.score = p.score;
   if (p.score == ScoreFunction::sigmoid) {
 #pragma unroll
-    for (int k = 0; k < RowT::count(M); ++k) s[k] = 1.0f / (1.0f + expf(-s[k]));  // padding: -Inf -> 0
+    for (int k = 0; k < RowT::count(M); ++k) s[k] = st(float(s[k]));  // padding: -Inf -> 0
     return true;
   }
   const float m = warp_max_float(mx);
-  row_max = m;
   if (m == -INFINITY) return false;
-  float sum = 0.0f;
+  st.max = double(m);
+  double sum = 0.0;
 #pragma unroll
   for (int k = 0; k < RowT::count(M); ++k) {
-    const float e = expf(s[k] - m);  // padding: exp(-Inf) = 0
+    const double e = exp(s[k] - st.max);  // padding: exp(-Inf) = 0
     s[k] = e;
     sum += e;
   }
-  sum = warp_sum(sum);
+  st.sum = warp_sum(sum);
 #pragma unroll
-  for (int k = 0; k < RowT::count(M); ++k) s[k] = s[k] / sum;
+  for (int k = 0; k < RowT::count(M); ++k) s[k] = s[k] / st.sum;
   return true;
-}
-
-/// log(s_a / s_b) from the two logits (the row's softmax denominator cancels), in a
-/// form without the rounding of either log s alone: normalised weights stay accurate
-/// where float s would underflow or round away.
-__device__ __forceinline__ float log_score_ratio(ScoreFunction f, float xa, float xb) {
-  if (f == ScoreFunction::softmax) return xa - xb;
-  return (fminf(xa, 0.0f) - fminf(xb, 0.0f)) - (log1pf(expf(-fabsf(xa))) - log1pf(expf(-fabsf(xb))));
 }
 
 /// r = s + bias, the selection score (bias from shared memory, or none).
@@ -84,31 +91,34 @@ __device__ void selection_scores(const RowT& s, const float* bias, int M, RowT& 
 #pragma unroll
   for (int k = 0; k < RowT::count(M); ++k) {
     const int i = lane + 32 * k;
-    r[k] = s[k] + (bias && i < M ? bias[i] : 0.0f);
+    r[k] = s[k] + double(bias && i < M ? bias[i] : 0.0f);
   }
 }
 
+/// A key larger than every real one: where a top-K walk starts.
+__device__ __forceinline__ WideKey top_key() { return {~0ull, 0xFFFFFFFFu}; }
+
 /// The warp's next top-K element: the largest rank key below `prev` among eligible
-/// experts (eligible(k, i) for this lane's item k, expert i). Returns 0 when none is
-/// left; `s_of` receives the winner's unbiased score s, in every lane.
+/// experts (eligible(k, i) for this lane's item k, expert i). Returns an empty key
+/// (value 0) when none is left; `s_of` receives the winner's unbiased s, in every lane.
 template <class RowT, class Eligible>
-__device__ uint64_t next_best(const RowT& s, const RowT& r, int M, uint64_t prev, Eligible eligible, float& s_of) {
+__device__ WideKey next_best(const RowT& s, const RowT& r, int M, WideKey prev, Eligible eligible, double& s_of) {
   const int lane = int(threadIdx.x & 31);
-  uint64_t best = 0;
-  float best_s = 0.0f;
+  WideKey best;
+  double best_s = 0.0;
 #pragma unroll
   for (int k = 0; k < RowT::count(M); ++k) {
     const int i = lane + 32 * k;
     if (i < M && eligible(k, i)) {
-      const uint64_t key = coreroute::detail::rank_key(r[k], i);
-      if (key < prev && key > best) {
+      const WideKey key = coreroute::detail::wide_key(r[k], i);
+      if (coreroute::detail::key_less(key, prev) && coreroute::detail::key_less(best, key)) {
         best = key;
         best_s = s[k];
       }
     }
   }
-  const uint64_t win = warp_max_key(best);
-  s_of = __shfl_sync(kFullMask, best_s, win ? coreroute::detail::key_index(win) & 31 : 0);
+  const WideKey win = warp_max_key(best);
+  s_of = __shfl_sync(kFullMask, best_s, win.value ? coreroute::detail::key_index(win) & 31 : 0);
   return win;
 }
 

@@ -38,6 +38,17 @@ __device__ __forceinline__ uint64_t warp_max_key(uint64_t key) {
   return (uint64_t(hi) << 32) | lo;
 }
 
+/// Warp maximum of wide (double) rank keys: the value's high and low words, then the
+/// index bits, each among the lanes that hold the maximum so far.
+__device__ __forceinline__ coreroute::detail::WideKey warp_max_key(coreroute::detail::WideKey key) {
+  const uint32_t hi = warp_max_u32(uint32_t(key.value >> 32));
+  const bool top = uint32_t(key.value >> 32) == hi;
+  const uint32_t lo = warp_max_u32(top ? uint32_t(key.value) : 0u);
+  const bool same = top && uint32_t(key.value) == lo;
+  const uint32_t index = warp_max_u32(same ? key.index : 0u);
+  return {(uint64_t(hi) << 32) | lo, index};
+}
+
 /// Warp maximum of a float (never NaN here), through its order-preserving bits.
 __device__ __forceinline__ float warp_max_float(float v) {
   const uint32_t bits = warp_max_u32(coreroute::detail::ordered_bits(v));
