@@ -74,3 +74,21 @@ TEST_CASE("the packed rank key orders like ranks_before", "[ties]") {
   CHECK(coreroute::detail::key_index(rank_key(0.5f, 12345)) == 12345);
   CHECK(coreroute::detail::key_value(rank_key(-2.5f, 3)) == -2.5f);
 }
+
+TEST_CASE("the wide (double) rank key orders like ranks_before", "[ties]") {
+  using coreroute::detail::key_less;
+  using coreroute::detail::ranks_before;
+  using coreroute::detail::wide_key;
+  const double inf = std::numeric_limits<double>::infinity();
+  const double values[] = {-inf, -2.5, -0.0, 0.0, 1e-300, 0.5, 0.5 + 1e-16, 3.0, inf};
+  for (double a : values)
+    for (double b : values)
+      for (int ia : {0, 3, 7})
+        for (int ib : {0, 3, 7}) {
+          if (ia == ib) continue;
+          CAPTURE(a, ia, b, ib);
+          CHECK(key_less(wide_key(b, ib), wide_key(a, ia)) == ranks_before(a, ia, b, ib));
+        }
+  CHECK(coreroute::detail::key_index(wide_key(0.5, 12345)) == 12345);
+  CHECK(coreroute::detail::key_value(wide_key(-2.5, 3)) == -2.5);
+}
