@@ -60,16 +60,18 @@ double median(std::vector<float>& v) {
   return v.empty() ? 0.0 : v[v.size() / 2];
 }
 
-/// Median microseconds of `reps` replays of graphs[r % graphs.size()], each timed alone.
-double time_graphs(std::vector<cudaGraphExec_t>& graphs, cudaStream_t s, int reps) {
+/// Median microseconds of `reps` calls of run(r), each timed alone with CUDA events
+/// after `warmup` untimed calls.
+template <class F>
+double median_us(F&& run, cudaStream_t s, int warmup, int reps) {
   cudaEvent_t a, b;
   CHECK(cudaEventCreate(&a));
   CHECK(cudaEventCreate(&b));
-  for (int w = 0; w < 50; ++w) CHECK(cudaGraphLaunch(graphs[size_t(w) % graphs.size()], s));
+  for (int w = 0; w < warmup; ++w) run(w);
   std::vector<float> t(static_cast<size_t>(reps));
   for (int r = 0; r < reps; ++r) {
     CHECK(cudaEventRecord(a, s));
-    CHECK(cudaGraphLaunch(graphs[size_t(r) % graphs.size()], s));
+    run(r);
     CHECK(cudaEventRecord(b, s));
     CHECK(cudaEventSynchronize(b));
     CHECK(cudaEventElapsedTime(&t[size_t(r)], a, b));
@@ -79,25 +81,29 @@ double time_graphs(std::vector<cudaGraphExec_t>& graphs, cudaStream_t s, int rep
   return median(t) * 1000.0;
 }
 
-/// Median microseconds of plain launches (no graph), each timed alone.
+/// One graph per input copy, each holding the single launch launch(r).
 template <class F>
-double time_launches(F&& launch, cudaStream_t s, int reps) {
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  for (int w = 0; w < 20; ++w) launch(w);
-  std::vector<float> t(static_cast<size_t>(reps));
-  for (int r = 0; r < reps; ++r) {
-    CHECK(cudaEventRecord(a, s));
+std::vector<cudaGraphExec_t> capture(F&& launch, int copies, cudaStream_t s) {
+  std::vector<cudaGraphExec_t> graphs(static_cast<size_t>(copies));
+  for (int r = 0; r < copies; ++r) {
+    cudaGraph_t graph;
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
     launch(r);
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    CHECK(cudaEventElapsedTime(&t[size_t(r)], a, b));
+    CHECK(cudaStreamEndCapture(s, &graph));
+    CHECK(cudaGraphInstantiate(&graphs[size_t(r)], graph, 0));
+    CHECK(cudaGraphDestroy(graph));
   }
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
-  return median(t) * 1000.0;
+  return graphs;
 }
+
+/// Median replay time of graphs (rotating), then frees them.
+double time_graphs(std::vector<cudaGraphExec_t> graphs, cudaStream_t s, int reps) {
+  const double us = median_us([&](int r) { CHECK(cudaGraphLaunch(graphs[size_t(r) % graphs.size()], s)); }, s, 50, reps);
+  for (auto& g : graphs) CHECK(cudaGraphExecDestroy(g));
+  return us;
+}
+
+__global__ void empty_kernel() {}
 
 /// Device-to-device copy bandwidth, bytes read + written per second.
 double copy_bandwidth(cudaStream_t s) {
@@ -106,7 +112,7 @@ double copy_bandwidth(cudaStream_t s) {
   CHECK(cudaMalloc(&x, bytes));
   CHECK(cudaMalloc(&y, bytes));
   CHECK(cudaMemset(x, 1, bytes));
-  const double us = time_launches([&](int) { CHECK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, s)); }, s, 30);
+  const double us = median_us([&](int) { CHECK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, s)); }, s, 5, 30);
   CHECK(cudaFree(x));
   CHECK(cudaFree(y));
   return 2.0 * double(bytes) / (us * 1e-6);
@@ -152,26 +158,23 @@ std::string bench_one(const Shape& sh, const Policy& pol, const char* policy_nam
   // Checked once (validates everything), then the raw launch is what is timed.
   cr::cuda::route(view(0), dc, pol, out, s);
   CHECK(cudaStreamSynchronize(s));
-  std::vector<cudaGraphExec_t> graphs(static_cast<size_t>(copies));
-  for (int r = 0; r < copies; ++r) {
-    cudaGraph_t graph;
-    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-    CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s));
-    CHECK(cudaStreamEndCapture(s, &graph));
-    CHECK(cudaGraphInstantiate(&graphs[size_t(r)], graph, 0));
-    CHECK(cudaGraphDestroy(graph));
-  }
   const int reps = B >= 1024 ? 1000 : 2000;
-  const double graph_us = time_graphs(graphs, s, reps);
+  cr::cuda::LaunchTuning exact;
+  exact.exact_only = true;  // every token ranked in double: what the float keys save
+  const double graph_us = time_graphs(
+      capture([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s)); }, copies, s), s, reps);
+  const double exact_us = time_graphs(
+      capture([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, exact)); },
+              copies, s),
+      s, reps);
   const double launch_us =
-      time_launches([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s)); }, s, 500);
-  for (auto& gx : graphs) CHECK(cudaGraphExecDestroy(gx));
+      median_us([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s)); }, s, 20, 500);
   double metrics_us = -1;
   if (with_metrics) {  // R against itself: the same work as against a vanilla R0
     thrust::device_vector<double> m(size_t(B * 7));
     cr::cuda::DeviceRouting R{ids.data().get(), w.data().get(), valid.data().get(), csize.data().get(), K};
-    metrics_us = time_launches(
-        [&](int) { CHECK(cr::cuda::launch_metrics(B, N, M, R, R, 0.0, nullptr, m.data().get(), s)); }, s, 300);
+    metrics_us = median_us(
+        [&](int) { CHECK(cr::cuda::launch_metrics(B, N, M, R, R, 0.0, nullptr, m.data().get(), s)); }, s, 20, 300);
   }
   const double bytes_read = double(in_bytes) + (c.expert_bias.empty() ? 0.0 : 4.0 * M);
   const double bytes_written = double(B * N * K) * 8.0 + double(B * M) + double(B) * 12.0;
@@ -179,14 +182,27 @@ std::string bench_one(const Shape& sh, const Policy& pol, const char* policy_nam
   char buf[768];
   std::snprintf(buf, sizeof buf,
                 "{\"model\": \"%s\", \"policy\": \"%s\", \"dtype\": \"%s\", \"M\": %d, \"K\": %d, \"B\": %lld, "
-                "\"N\": %lld, \"graph_median_us\": %.3f, \"launch_median_us\": %.3f, \"metrics_median_us\": %.3f, "
+                "\"N\": %lld, \"graph_median_us\": %.3f, \"exact_graph_median_us\": %.3f, \"launch_median_us\": %.3f, "
+                "\"metrics_median_us\": %.3f, "
                 "\"bytes_read\": %.0f, \"bytes_written\": %.0f, \"floor_us\": %.3f, \"input_copies\": %d}",
-                sh.model->name, policy_name, sh.dtype, M, K, (long long)B, (long long)N, graph_us, launch_us,
+                sh.model->name, policy_name, sh.dtype, M, K, (long long)B, (long long)N, graph_us, exact_us, launch_us,
                 metrics_us, bytes_read, bytes_written, floor_us, copies);
-  std::fprintf(stderr, "%-11s %-9s %-4s B=%-4lld N=%-3lld graph %8.2f us  launch %8.2f us  floor %7.2f us%s\n",
-               sh.model->name, policy_name, sh.dtype, (long long)B, (long long)N, graph_us, launch_us, floor_us,
+  std::fprintf(stderr, "%-11s %-9s %-4s B=%-4lld N=%-3lld graph %8.2f us  exact %8.2f us  launch %8.2f us  floor %7.2f us%s\n",
+               sh.model->name, policy_name, sh.dtype, (long long)B, (long long)N, graph_us, exact_us, launch_us, floor_us,
                with_metrics ? (" metrics " + std::to_string(metrics_us) + " us").c_str() : "");
   return buf;
+}
+
+/// COREROUTE_BENCH_ONLY="model,policy,B,N" (e.g. "llada2-mini,vote,1024,32") runs one
+/// case alone, for a profiler; unset, every case runs.
+bool selected(const Shape& sh, const char* policy) {
+  const char* only = std::getenv("COREROUTE_BENCH_ONLY");
+  if (!only) return true;
+  char model[32] = {}, pol[32] = {};
+  long long B = 0, N = 0;
+  if (std::sscanf(only, "%31[^,],%31[^,],%lld,%lld", model, pol, &B, &N) != 4) return false;
+  return std::string(model) == sh.model->name && std::string(pol) == policy && B == sh.B && N == sh.N &&
+         std::string(sh.dtype) == "fp32";
 }
 
 template <class T>
@@ -198,10 +214,10 @@ void bench_shape(const Shape& sh, cudaStream_t s, double bw, size_t l2, std::vec
   cr::BlockDistributionPolicy dist;
   dist.top_p = 0.6;
   dist.min_experts = std::min(16, M);
-  rows.push_back(bench_one<T>(sh, cr::VanillaPolicy{}, "vanilla", s, bw, l2, false));
-  rows.push_back(bench_one<T>(sh, uni, "union", s, bw, l2, false));
-  rows.push_back(bench_one<T>(sh, vote, "vote", s, bw, l2, true));
-  rows.push_back(bench_one<T>(sh, dist, "blockdist", s, bw, l2, false));
+  if (selected(sh, "vanilla")) rows.push_back(bench_one<T>(sh, cr::VanillaPolicy{}, "vanilla", s, bw, l2, false));
+  if (selected(sh, "union")) rows.push_back(bench_one<T>(sh, uni, "union", s, bw, l2, false));
+  if (selected(sh, "vote")) rows.push_back(bench_one<T>(sh, vote, "vote", s, bw, l2, true));
+  if (selected(sh, "blockdist")) rows.push_back(bench_one<T>(sh, dist, "blockdist", s, bw, l2, false));
 }
 
 }  // namespace
@@ -222,11 +238,17 @@ int main(int argc, char** argv) {
   const double bw = copy_bandwidth(s);
   std::fprintf(stderr, "%s: copy bandwidth %.1f GB/s (read + write), L2 %d MB\n", prop.name, bw / 1e9,
                prop.l2CacheSize >> 20);
+  // The replay time of a graph of one empty kernel: what every graph timing includes.
+  const double empty_us = time_graphs(capture([&](int) { empty_kernel<<<1, 32, 0, s>>>(); }, 1, s), s, 2000);
+  std::fprintf(stderr, "empty kernel: graph replay %.2f us\n", empty_us);
+  // COREROUTE_BENCH_QUICK=1: B in {1, 1024}, N = 32 only.
+  const bool quick = std::getenv("COREROUTE_BENCH_QUICK") != nullptr;
   std::vector<std::string> rows;
   const std::vector<Model> ms = models();
   for (const Model& m : ms)
     for (int64_t B : {1, 64, 1024})
-      for (int64_t N : {16, 32, 64, 128}) bench_shape<float>({&m, B, N, "fp32"}, s, bw, size_t(prop.l2CacheSize), rows);
+      for (int64_t N : {16, 32, 64, 128})
+        if (!quick || (B != 64 && N == 32)) bench_shape<float>({&m, B, N, "fp32"}, s, bw, size_t(prop.l2CacheSize), rows);
   for (int64_t B : {1, 1024}) bench_shape<__nv_bfloat16>({&ms[1], B, 32, "bf16"}, s, bw, size_t(prop.l2CacheSize), rows);
   const std::time_t now = std::time(nullptr);
   char date[32];
@@ -234,7 +256,8 @@ int main(int argc, char** argv) {
   FILE* f = argc > 1 ? std::fopen(argv[1], "w") : stdout;
   std::fprintf(f, "{\n\"device\": \"%s\", \"sms\": %d, \"l2_bytes\": %d, \"cuda_driver\": %d, \"cuda_runtime\": %d,\n",
                prop.name, prop.multiProcessorCount, prop.l2CacheSize, driver, runtime);
-  std::fprintf(f, "\"date\": \"%s\", \"copy_bandwidth_bytes_per_s\": %.0f,\n\"results\": [\n", date, bw);
+  std::fprintf(f, "\"date\": \"%s\", \"copy_bandwidth_bytes_per_s\": %.0f, \"empty_graph_us\": %.3f,\n\"results\": [\n",
+               date, bw, empty_us);
   for (size_t i = 0; i < rows.size(); ++i) std::fprintf(f, "  %s%s\n", rows[i].c_str(), i + 1 < rows.size() ? "," : "");
   std::fprintf(f, "]\n}\n");
   if (f != stdout) std::fclose(f);

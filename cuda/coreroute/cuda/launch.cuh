@@ -20,6 +20,9 @@ namespace coreroute::cuda {
 struct LaunchTuning {
   int warps = 0;        ///< warps per CTA (one token per warp at a time); 0: by batch size
   int max_blocks = 0;   ///< CTAs in the grid (grid-stride beyond); 0: by device
+  /// Rank every token in double (the fast path's fallback) instead of certified float
+  /// keys first (detail/fast_token.cuh); the results are the same either way.
+  bool exact_only = false;
 };
 
 /// Largest num_experts of the register fast path; beyond it rows live in shared memory.
@@ -55,8 +58,8 @@ template <class Policy>
 inline RouteLayout plan(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
                         const LaunchTuning& tune, const DeviceInfo& dev, int& warps) {
   const bool general = items_per_lane(p.num_experts) == 0;
-  warps = tune.warps > 0 ? tune.warps : (B >= 2 * int64_t(dev.sms) ? 8 : 32);
-  warps = int(std::max<int64_t>(1, std::min<int64_t>({int64_t(warps), N, 32})));
+  warps = tune.warps > 0 ? tune.warps : (B >= 2 * int64_t(dev.sms) ? 8 : kMaxWarps);
+  warps = int(std::max<int64_t>(1, std::min<int64_t>({int64_t(warps), N, kMaxWarps})));
   for (; warps >= 1; --warps) {
     RouteLayout L = route_layout(p.num_experts, N, warps, p.bias != nullptr, Policy::needs_votes && !given_coreset,
                                  general, p.groups.enabled(), with_dispatch);
@@ -69,13 +72,13 @@ inline RouteLayout plan(int64_t B, int64_t N, const RouterParams& p, bool given_
 template <int VPT, class T, class Policy>
 cudaError_t launch_vpt(const LogitsView<T>& x, const RouterParams& p, const Policy& pol, const uint8_t* coreset_in,
                        const RouteOutputs& out, const DispatchOutputs& d, const RouteLayout& L, int warps, int grid,
-                       cudaStream_t stream) {
+                       bool fast, cudaStream_t stream) {
   auto kernel = route_kernel<T, Policy, VPT>;
   if (L.bytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L.bytes));
     if (e != cudaSuccess) return e;
   }
-  kernel<<<grid, warps * 32, L.bytes, stream>>>(x, p, pol, coreset_in, out, d, L);
+  kernel<<<grid, warps * 32, L.bytes, stream>>>(x, p, pol, coreset_in, out, d, L, fast);
   return cudaGetLastError();
 }
 
@@ -93,12 +96,12 @@ cudaError_t launch(const LogitsView<T>& x, const RouterParams& p, const Policy& 
   const int64_t cap = tune.max_blocks > 0 ? tune.max_blocks : int64_t(dev.sms) * 16;
   const int grid = int(std::min<int64_t>(x.blocks, cap));
   switch (items_per_lane(p.num_experts)) {
-    case 1: return launch_vpt<1>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
-    case 2: return launch_vpt<2>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
-    case 4: return launch_vpt<4>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
-    case 8: return launch_vpt<8>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
-    case 16: return launch_vpt<16>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
-    default: return launch_vpt<0>(x, p, pol, coreset_in, out, d, L, warps, grid, stream);
+    case 1: return launch_vpt<1>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    case 2: return launch_vpt<2>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    case 4: return launch_vpt<4>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    case 8: return launch_vpt<8>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    case 16: return launch_vpt<16>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    default: return launch_vpt<0>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
   }
 }
 

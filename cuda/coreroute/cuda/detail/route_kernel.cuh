@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include <coreroute/config.hpp>
+#include <coreroute/cuda/detail/fast_token.cuh>
 #include <coreroute/cuda/detail/layout.cuh>
 #include <coreroute/cuda/detail/token.cuh>
 #include <coreroute/cuda/detail/warp.cuh>
@@ -22,17 +23,85 @@ using coreroute::detail::key_value;
 using coreroute::detail::ranks_before;
 using coreroute::detail::wide_key;
 
+/// Stage 1 of one token on the fast path (fast_token.cuh): its local top-k votes.
+/// Returns false, having written nothing, where the token needs the double path.
+template <int VPT, class T, class Policy>
+__device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
+                          const Policy& pol, int kq, float tol, double* my_votes) {
+  const int M = p.num_experts, lane = int(threadIdx.x & 31);
+  float r[VPT];
+  FastStats fs;
+  if (!fast_scores<VPT>(row, stride_expert, p, bias, r, fs)) return false;
+  uint32_t key[VPT];
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) key[k] = lane + 32 * k < M ? fast_key(r[k], k) : 0u;
+  const int id = pop_best(key, kq + 1);
+  const float b = id >= 0 && bias ? bias[id] : 0.0f;
+  double s = 0.0;
+  const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), b, s) : 0.0f;
+  if (!certified(id, r_win, kq, tol)) return false;
+  if (lane < kq && id >= 0) my_votes[id] += pol.vote(s + double(b), lane);  // the double path's r
+  return true;
+}
+
+/// Stage 2 of one valid token on the fast path: ids and weights, as route_tokens.
+template <int VPT, class T>
+__device__ bool fast_route(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
+                           uint32_t in_core, const uint32_t (&group)[(VPT + 3) / 4], float* r_row, float tol, int32_t* ids,
+                           float* wts) {
+  const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31);
+  float r[VPT];
+  FastStats fs;
+  if (!fast_scores<VPT>(row, stride_expert, p, bias, r, fs)) return false;
+  uint32_t eligible = in_core;
+  if (p.groups.enabled()) {
+#pragma unroll
+    for (int k = 0; k < VPT; ++k)
+      if (lane + 32 * k < M) r_row[lane + 32 * k] = (in_core >> k) & 1u ? r[k] : -INFINITY;
+    __syncwarp();
+    uint64_t groups = 0;
+    if (!fast_groups(r_row, p, tol, groups)) return false;
+    uint32_t in_groups = 0;
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) in_groups |= uint32_t((groups >> ((group[k / 4] >> (8 * (k % 4))) & 63u)) & 1u) << k;
+    eligible &= in_groups;
+  }
+  uint32_t key[VPT];
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) key[k] = (eligible >> k) & 1u ? fast_key(r[k], k) : 0u;
+  const int id = pop_best(key, K + 1);
+  double s = 0.0;
+  const float r_win =
+      id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), id >= 0 && bias ? bias[id] : 0.0f, s) : 0.0f;
+  if (!certified(id, r_win, K, tol)) return false;
+  const bool mine = lane < K && id >= 0;
+  if (!mine) s = 0.0;
+  const int got = __popc(__ballot_sync(kFullMask, mine));
+  double sum = 0.0;  // in slot order, as the double path
+  for (int j = 0; j < got; ++j) sum += __shfl_sync(kFullMask, s, j);
+  if (lane < K) {
+    double w = s;
+    if (p.normalize_weights) w = sum > 0.0 ? w / sum : 0.0;
+    ids[lane] = mine ? id : -1;
+    wts[lane] = mine ? float(w * double(p.scaling)) : 0.0f;
+  }
+  return true;
+}
+
 /// Stage 1: this warp's tokens cast their votes into the warp's own vote row (one
 /// writer per row and a fixed order, so the sums are deterministic).
 template <int VPT, class T, class Policy>
 __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
-                            const float* bias, const Policy& pol, double* my_votes, double* my_rows) {
+                            const float* bias, const Policy& pol, float tol, double* my_votes, double* my_rows) {
   const int M = p.num_experts, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
   const int kq = min(pol.local_k(p), M);
-  for (int64_t n = threadIdx.x >> 5; n < valid; n += warps) {
+  for (int64_t n = threadIdx.x >> 5; n < valid; n += warps, __syncwarp()) {  // a vote row has many writers
+    const T* row = block + n * x.stride_token;
+    if constexpr (VPT > 0)
+      if (tol > 0.0f && kq < 32 && fast_vote<VPT>(row, x.stride_expert, p, bias, pol, kq, tol, my_votes)) continue;
     Row<VPT> s(my_rows), r(my_rows + padded_row(M));
     RowStats st;
-    if (!score_row(block + n * x.stride_token, x.stride_expert, p, s, st)) continue;  // casts no vote
+    if (!score_row(row, x.stride_expert, p, s, st)) continue;  // casts no vote
     selection_scores(s, bias, M, r);
     WideKey prev = top_key();
     for (int q = 0; q < kq; ++q) {
@@ -129,14 +198,28 @@ __device__ inline uint64_t select_groups(const double* r_row, const uint8_t* mas
 /// in slot order (every lane sums the broadcast values in the same order).
 template <int VPT, class T>
 __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
-                             const float* bias, const uint8_t* mask, double* my_rows, int32_t* ids_b, float* w_b,
-                             int* invalid) {
+                             const float* bias, const uint8_t* mask, const uint8_t* group_of, float tol,
+                             double* my_rows, int32_t* ids_b, float* w_b, int* invalid) {
   const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
+  constexpr int items = VPT > 0 ? VPT : 1;
+  uint32_t in_core = 0;  // fast path: this lane's items in the coreset, as bits, and their groups
+  uint32_t group[(items + 3) / 4] = {};  // item k's group in byte k % 4 of word k / 4
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) {
+    const int i = lane + 32 * k;
+    in_core |= i < M && mask[i] ? 1u << k : 0u;
+    group[k / 4] |= uint32_t(group_of && i < M ? group_of[i] : 0) << (8 * (k % 4));
+  }
   for (int64_t n = threadIdx.x >> 5; n < x.tokens; n += warps) {
     int32_t* ids = ids_b + n * K;
     float* wts = w_b + n * K;
-    Row<VPT> s(my_rows), r(my_rows + padded_row(M));
     const T* row = block + n * x.stride_token;
+    if constexpr (VPT > 0)
+      if (tol > 0.0f && K < 32 && n < valid &&
+          fast_route<VPT>(row, x.stride_expert, p, bias, in_core, group, reinterpret_cast<float*>(my_rows), tol, ids,
+                          wts))
+        continue;
+    Row<VPT> s(my_rows), r(my_rows + padded_row(M));
     RowStats st;
     const bool ok = n < valid && score_row(row, x.stride_expert, p, s, st);
     if (!ok) {
@@ -243,28 +326,39 @@ __device__ inline void dispatch_block(int64_t b, int64_t N, int64_t valid, int M
   for (int64_t e = total + t; e < cap; e += T) { d.token[b * cap + e] = -1; d.slot[b * cap + e] = -1; }
 }
 
+/// Most threads of a routing CTA. At 1024 a thread gets 64 registers and the larger
+/// register rows spill a little; 512 (128 registers, no spills) measured slower on an
+/// H100 at B = 1 and B = 1024 (fewer warps to hide latency).
+#ifndef COREROUTE_CUDA_MAX_THREADS
+#define COREROUTE_CUDA_MAX_THREADS 1024
+#endif
+inline constexpr int kMaxWarps = COREROUTE_CUDA_MAX_THREADS / 32;
+
 template <class T, class Policy, int VPT>
-__global__ void __launch_bounds__(1024)
+__global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     route_kernel(LogitsView<T> x, RouterParams p, Policy pol, const uint8_t* coreset_in, RouteOutputs out,
-                 DispatchOutputs dispatch, RouteLayout L) {
+                 DispatchOutputs dispatch, RouteLayout L, bool fast) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int M = p.num_experts, K = p.top_k, t = int(threadIdx.x), nt = int(blockDim.x), warps = nt >> 5;
   const int warp = t >> 5;
   float* bias = p.bias ? reinterpret_cast<float*>(smem + L.bias) : nullptr;
   for (int i = t; bias && i < M; i += nt) bias[i] = p.bias[i];
+  uint8_t* group_of = p.groups.enabled() ? smem + L.group_of : nullptr;
+  for (int i = t; group_of && i < M; i += nt) group_of[i] = uint8_t(i / (M / p.groups.n_group));
   double* votes = reinterpret_cast<double*>(smem + L.votes);
   double* my_rows = reinterpret_cast<double*>(smem + L.rows) + size_t(warp) * L.rows_per_warp * padded_row(M);
   uint8_t* mask = smem + L.mask;
   int* size = reinterpret_cast<int*>(smem + L.scratch + 256);
   int* invalid = size + 1;
   const bool stage1 = Policy::needs_votes && coreset_in == nullptr;
+  const float tol = fast && VPT > 0 ? fast_tolerance(p.bias, M) : 0.0f;  // 0: double path only
   for (int64_t b = blockIdx.x; b < x.blocks; b += gridDim.x) {
     const int64_t valid = x.valid_tokens(b);
     const T* block = x.data + b * x.stride_block;
     if (t == 0) { *size = coreset_in ? 0 : M; *invalid = 0; }
     for (int i = t; stage1 && i < warps * M; i += nt) votes[i] = 0.0;
     __syncthreads();
-    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, votes + size_t(warp) * M, my_rows);
+    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, votes + size_t(warp) * M, my_rows);
     __syncthreads();
     if (coreset_in) {
       for (int i = t; i < M; i += nt) {
@@ -279,7 +373,8 @@ __global__ void __launch_bounds__(1024)
     if (t == 0 && out.coreset_size) out.coreset_size[b] = *size;
     __syncthreads();
     int32_t* ids_b = out.ids + b * x.tokens * K;
-    route_tokens<VPT>(x, block, valid, p, bias, mask, my_rows, ids_b, out.weights + b * x.tokens * K, invalid);
+    route_tokens<VPT>(x, block, valid, p, bias, mask, group_of, tol, my_rows, ids_b, out.weights + b * x.tokens * K,
+                      invalid);
     __syncthreads();
     if (t == 0 && out.valid_tokens) out.valid_tokens[b] = int32_t(valid);
     if (t == 0 && out.invalid_tokens) out.invalid_tokens[b] = *invalid;
