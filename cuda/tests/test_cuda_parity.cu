@@ -7,6 +7,8 @@
 // The -near-ties runs use logits 1e-7 apart only: where s + bias cancels, only double
 // scores resolve them to SPEC section 7's relative slack (see docs/performance.md).
 //   test_cuda_parity raw [cases] [seed]
+// Every valid case is also routed with the double path alone (LaunchTuning::exact_only):
+// the certified float path must give the same ids, weights and coreset bit for bit.
 // Exit codes: 0 parity holds, 1 a failure (the case is printed), 77 no GPU (skipped).
 #include <cuda_runtime.h>
 
@@ -84,6 +86,24 @@ bool same_as_fp32(const testing::Case& k, const Policy& pol, Half (*convert)(flo
   return true;
 }
 
+/// The fast path (certified float keys) and the double path alone route identically.
+template <class Policy>
+bool fast_equals_exact(const testing::Case& k, const Policy& pol, std::string& why) {
+  cuda::DeviceConfig dc(k.config);
+  cuda::detail::DeviceLogits<float> dx(k.view());
+  cuda::detail::DeviceResult fast(k.blocks, k.tokens, k.config.num_experts, k.config.top_k), exact = fast;
+  cuda::LaunchTuning only_double;
+  only_double.exact_only = true;
+  const cudaError_t e1 = cuda::launch_route(dx.view, dc.params(), pol, fast.outputs());
+  const cudaError_t e2 = cuda::launch_route(dx.view, dc.params(), pol, exact.outputs(), nullptr, nullptr, only_double);
+  const Routing a = fast.routing(), b = exact.routing();
+  if (e1 == cudaSuccess && e2 == cudaSuccess && a.ids == b.ids && a.weights == b.weights && a.coreset == b.coreset &&
+      a.coreset_size == b.coreset_size)
+    return true;
+  why = "the float fast path and the double path routed differently";
+  return false;
+}
+
 __nv_bfloat16 to_bf16(float v) { return __float2bfloat16_rn(v); }
 __half to_fp16(float v) { return __float2half_rn(v); }
 
@@ -105,7 +125,7 @@ int run_policy(ScoreFunction score, int cases, uint64_t seed, bool near_ties_onl
     opt.check_without_dispatch = c % 8 == 0;  // each extra pass costs a launch; sampled
     const testing::ParityReport r = testing::check_parity<cuda::CudaBackend>(k.view(), config, pol, opt);
     std::string why;
-    bool ok = r.ok();
+    bool ok = r.ok() && (r.rejected || fast_equals_exact(k, pol, why));
     if (ok && !r.rejected && (mode == Values::bf16 || mode == Values::small_ints)) {
       ok = same_as_fp32(k, pol, to_bf16, why) && (mode != Values::small_ints || same_as_fp32(k, pol, to_fp16, why));
       ++half_checked;
@@ -119,9 +139,10 @@ int run_policy(ScoreFunction score, int cases, uint64_t seed, bool near_ties_onl
     near_ids += r.id_near_ties;
     rejected += r.rejected ? 1 : 0;
   }
-  std::cout << Policy::name << "/" << to_string(score) << (near_ties_only ? " near-ties" : "") << ": " << cases << " cases passed (seed " << seed
-            << "; near-ties accepted: " << near_core << " coresets, " << near_ids << " token rows; " << rejected
-            << " rejected inputs; " << half_checked << " cases also in bf16/fp16)" << std::endl;
+  std::cout << Policy::name << "/" << to_string(score) << (near_ties_only ? " near-ties" : "") << ": " << cases
+            << " cases passed (seed " << seed << "; near-ties accepted: " << near_core << " coresets, " << near_ids
+            << " token rows; " << rejected << " rejected inputs; " << half_checked << " cases also in bf16/fp16)"
+            << std::endl;
   return 0;
 }
 
@@ -179,7 +200,8 @@ int main(int argc, char** argv) {
   }
   const std::string what = argc > 1 ? argv[1] : "vote";
   try {
-    if (what == "raw") return run_raw(cases_from(argc, argv, 2), argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1);
+    const uint64_t seed_arg = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1;
+    if (what == "raw") return run_raw(cases_from(argc, argv, 2), seed_arg);
     const std::string how = argc > 2 ? argv[2] : "softmax";
     const ScoreFunction score = how.rfind("sigmoid", 0) == 0 ? ScoreFunction::sigmoid : ScoreFunction::softmax;
     const bool near = how.find("near") != std::string::npos;  // e.g. "softmax-near-ties"

@@ -3,6 +3,10 @@
 // host data in, host results out, through the checked API and Thrust device buffers.
 #include <thrust/copy.h>
 #include <thrust/device_vector.h>
+#include <thrust/mr/allocator.h>
+#include <thrust/mr/device_memory_resource.h>
+#include <thrust/mr/disjoint_pool.h>
+#include <thrust/mr/new.h>
 
 #include <cstdint>
 #include <vector>
@@ -18,11 +22,19 @@ namespace coreroute::cuda {
 
 namespace detail {
 
+/// Device vectors of the adapter draw from one pool that keeps freed blocks: a parity
+/// run allocates dozens of buffers per case, and cudaFree synchronises the device.
+/// Not synchronised: the adapter is for one host thread at a time.
+using DevicePool = thrust::mr::disjoint_unsynchronized_pool_resource<thrust::device_memory_resource,
+                                                                      thrust::mr::new_delete_resource>;
+template <class T>
+using PooledVector = thrust::device_vector<T, thrust::mr::stateless_resource_allocator<T, DevicePool>>;
+
 /// A host view's elements [0, last used + 1) copied to the device, same strides.
 template <class T>
 struct DeviceLogits {
-  thrust::device_vector<T> data;
-  thrust::device_vector<int32_t> tokens;
+  PooledVector<T> data;
+  PooledVector<int32_t> tokens;
   LogitsView<T> view;
   explicit DeviceLogits(const LogitsView<T>& x) : view(x) {
     int64_t span = 0;
@@ -39,10 +51,10 @@ struct DeviceLogits {
 
 /// Device outputs sized like a Routing, copied back into one.
 struct DeviceResult {
-  thrust::device_vector<int32_t> ids, coreset_size, valid, invalid;
-  thrust::device_vector<float> weights;
-  thrust::device_vector<uint8_t> coreset;
-  thrust::device_vector<int32_t> num_used, used, counts, offsets, token, slot;
+  PooledVector<int32_t> ids, coreset_size, valid, invalid;
+  PooledVector<float> weights;
+  PooledVector<uint8_t> coreset;
+  PooledVector<int32_t> num_used, used, counts, offsets, token, slot;
   int64_t B, N;
   int M, K;
   DeviceResult(int64_t b, int64_t n, int m, int k) : B(b), N(n), M(m), K(k) {
@@ -114,7 +126,7 @@ struct CudaBackend {
     detail::DeviceLogits<float> dx(x);
     detail::DeviceResult out(x.blocks, x.tokens, c.num_experts, c.top_k);
     coreroute::detail::require(coreset != nullptr || x.blocks == 0, "coreset", "null", "must point to B*M flags");
-    thrust::device_vector<uint8_t> mask(coreset, coreset + (coreset ? x.blocks * x.experts : 0));
+    detail::PooledVector<uint8_t> mask(coreset, coreset + (coreset ? x.blocks * x.experts : 0));
     cuda::route_in_coreset(dx.view, dc, mask.data().get(), out.outputs());
     detail::check(cudaDeviceSynchronize(), "route_in_coreset");
     return out.routing();
@@ -129,8 +141,8 @@ struct CudaBackend {
       require(R.valid_tokens[size_t(b)] == R0.valid_tokens[size_t(b)], "routing.valid_tokens[" + std::to_string(b) + "]",
               R.valid_tokens[size_t(b)], "must equal the reference's");
     const int64_t B = R.blocks, N = R.tokens;
-    thrust::device_vector<int32_t> ids(R.ids), ids0(R0.ids), valid(R.valid_tokens), size(R.coreset_size);
-    thrust::device_vector<float> w(R.weights), w0(R0.weights), y;
+    detail::PooledVector<int32_t> ids(R.ids), ids0(R0.ids), valid(R.valid_tokens), size(R.coreset_size);
+    detail::PooledVector<float> w(R.weights), w0(R0.weights), y;
     DeviceExpertOutputs Y;
     if (outputs && B > 0 && N > 0) {
       const int64_t span = (B - 1) * outputs->stride_block + (N - 1) * outputs->stride_token +
@@ -140,7 +152,7 @@ struct CudaBackend {
     }
     DeviceRouting dr{ids.data().get(), w.data().get(), valid.data().get(), size.data().get(), R.top_k};
     DeviceRouting dr0{ids0.data().get(), w0.data().get(), valid.data().get(), nullptr, R0.top_k};
-    thrust::device_vector<double> out(size_t(B * detail::kMetricFields));
+    detail::PooledVector<double> out(size_t(B * detail::kMetricFields));
     detail::check(launch_metrics(B, N, R.experts, dr, dr0, expert_bytes, outputs ? &Y : nullptr, out.data().get()),
                   "metrics launch");
     std::vector<double> h(out.size());

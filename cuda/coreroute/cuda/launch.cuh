@@ -36,9 +36,9 @@ struct DeviceInfo {
   int sms = 0, smem_optin = 0;
 };
 
-/// Multiprocessor count and shared-memory limit, read once per device.
+/// Multiprocessor count and shared-memory limit, read once per device and host thread.
 inline DeviceInfo device_info() {
-  static DeviceInfo cache[64];
+  thread_local DeviceInfo cache[64];  // thread_local: no data race between host threads
   int dev = 0;
   cudaGetDevice(&dev);
   DeviceInfo& d = cache[dev & 63];

@@ -4,13 +4,16 @@
 // times, then a certificate that the float ranking is the double-precision one.
 //
 // Why it is exact. Every float r_f below is within E = 4.2e-7 + 6e-8 |r| of the
-// double r (expf and the IEEE division are within a few ulp, s <= 1), and a key drops
-// the 4 low bits of the value (another 2^-19 |r|). If each of the first `need` winners
-// beats the next winner by more than tol = 4e-6 (1 + max|bias|) >= 2 E + 2^-19 |r|,
-// then the float order of the winners and the set beyond the boundary are the double
-// order and set, so ids equal the double path's. Otherwise the caller reruns the token
-// in double (route_kernel.cuh). Winners' s and r are then recomputed in double by the
-// double path's own formulas: weights and votes are bit-identical to it.
+// double r: softmax s is the double s rounded once; sigmoid s = rcp_rn(1 + t) with
+// t = __expf(-x) off by (2 + 1.17 |x|) ulp, which moves s by s (1 - s) times that,
+// under 8e-8 for every x, plus two roundings. A key drops the 4 low bits of the value
+// (another 2^-19 |r|). If each of the first `need` winners beats the next winner by
+// more than tol = 4e-6 (1 + max|bias|) >= 2 E + 2^-19 |r|, the float order of the
+// winners and the set beyond the boundary are the double order and set, so ids equal
+// the double path's. Otherwise the caller reruns the token in double
+// (route_kernel.cuh). Winners' s and r are then recomputed in double by the double
+// path's own formulas: weights and votes are bit-identical to it. Group scores (sums
+// of two r) are certified the same way with twice the tolerance.
 #include <cmath>
 #include <cstdint>
 
@@ -26,7 +29,6 @@ namespace coreroute::cuda::detail {
 inline constexpr int kFastMaxItems = 16;
 
 /// Float s of the fast path; every caller uses these, so a recomputed r is bit-identical.
-/// 1/(1+t) through the correctly rounded reciprocal is the IEEE quotient, minus its slow path.
 __device__ __forceinline__ float sigmoid_f(float x) { return __frcp_rn(1.0f + __expf(-x)); }
 __device__ __forceinline__ float softmax_f(double e, double inv_sum) { return float(e * inv_sum); }
 
@@ -54,6 +56,7 @@ __device__ __forceinline__ float fast_tolerance(const float* bias, int M) {
 template <int VPT, class T>
 __device__ bool fast_scores(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
                             float (&r)[VPT], FastStats& fs) {
+  static_assert(VPT >= 1 && VPT <= kFastMaxItems, "a key holds the item index in 4 bits");
   const int M = p.num_experts, lane = int(threadIdx.x & 31);
   float x[VPT];
   bool bad = false;
