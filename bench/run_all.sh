@@ -3,11 +3,10 @@
 # (memcheck, racecheck, initcheck, synccheck on a few cases), the kernel benchmark,
 # the PyTorch baselines and the summary. Logs and JSON go to $OUT_DIR (default
 # bench/out). Needs nvcc, cmake, Catch2 (CMAKE_PREFIX_PATH), python3 with torch.
-#   CASES=20000 SAN_CASES=40 STEPS="build parity sanitize bench" bench/run_all.sh
+#   PARITY_SECONDS=120 SAN_CASES=40 STEPS="build parity sanitize bench" bench/run_all.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${OUT_DIR:-bench/out}
-CASES=${CASES:-20000}
 SAN_CASES=${SAN_CASES:-40}
 STEPS=${STEPS:-"build bench sanitize parity"}
 BUILD=${BUILD:-build-gpu}
@@ -44,20 +43,12 @@ if has sanitize; then
   done
 fi
 if has parity; then
-  pids=()
-  for p in vanilla union vote blockdist user; do
-    for s in softmax sigmoid; do
-      "$T" $p $s "$CASES" > "$OUT_DIR/parity_${p}_${s}.log" 2>&1 & pids+=($!)
-    done
+  # Groups one after another (one GPU), PARITY_SECONDS each.
+  cuda/tests/parity_all.sh "$T" "${PARITY_SECONDS:-60}" 1000 "$OUT_DIR" | tee "$OUT_DIR/parity_summary.txt" || status=1
+  "$T" raw 2000 > "$OUT_DIR/parity_raw.log" 2>&1 || status=1
+  for p in vanilla vote blockdist; do  # logits 1e-7 apart, where s + bias nearly cancels
+    for s in softmax sigmoid; do "$T" $p $s-near-ties "${NEAR_CASES:-1000}" > "$OUT_DIR/near_${p}_${s}.log" 2>&1 || status=1; done
   done
-  "$T" raw 2000 > "$OUT_DIR/parity_raw.log" 2>&1 & pids+=($!)
-  # Logits 1e-7 apart: a known gap of float scores (docs/performance.md), reported apart.
-  for p in vanilla vote blockdist; do
-    for s in softmax sigmoid; do "$T" $p $s-near-ties "${NEAR_CASES:-2000}" > "$OUT_DIR/near_${p}_${s}.log" 2>&1 & done
-  done
-  for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-  wait
-  for f in "$OUT_DIR"/near_*.log; do echo "near-ties $(basename "$f"): $(head -n 3 "$f" | head -c 400)"; done
-  for f in "$OUT_DIR"/parity_*.log; do tail -n 3 "$f" | head -c 1500; done
+  for f in "$OUT_DIR"/near_*.log "$OUT_DIR/parity_raw.log"; do echo "$(basename "$f"): $(tail -n 1 "$f" | head -c 400)"; done
 fi
 exit $status

@@ -3,7 +3,8 @@
 // one warp per token. Logits -> scores -> each token's local top-k -> votes -> the
 // coreset (any policy of the policy concept) -> group selection -> constrained top-K
 // -> weights, and optionally the dispatch layout, in one pass over global memory
-// (Stage 2 re-reads the block's logits, which are then in L1/L2).
+// (Stage 2 re-reads the block's logits, which are then in L1/L2). Each token's ranking
+// is tried in certified float first (fast_token.cuh), else done in double (token.cuh).
 #include <cstdint>
 
 #include <coreroute/config.hpp>

@@ -1,9 +1,10 @@
 #pragma once
 // One token's row, held by one warp: expert i lives in lane i % 32, item i / 32.
-// Row<VPT> keeps VPT items per lane in registers (the fast path, M <= 32 * VPT);
-// Row<0> keeps them in a per-warp slice of shared memory (the general path, any M).
-// Scores are doubles, as in the reference: in float, exp(-200) underflows to 0 and
-// s + bias cancels, so float cannot keep the order SPEC section 7 asks for.
+// Row<VPT> keeps VPT items per lane in registers (M <= 32 * VPT); Row<0> keeps them
+// in a per-warp slice of shared memory (the general path, any M). This is the double
+// path, as in the reference: in plain float, exp(-200) underflows to 0 and s + bias
+// cancels, so float alone cannot keep the order SPEC section 7 asks for. Register rows
+// try fast_token.cuh's certified float ranking first and fall back to this.
 #include <cmath>
 #include <cstdint>
 
