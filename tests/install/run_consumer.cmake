@@ -1,7 +1,8 @@
 # Driver of the package tests (cmake -P): MODE=install installs the build tree
 # COREROUTE_BINARY_DIR into a fresh prefix and builds the consumer with
 # find_package; MODE=subdirectory builds it with add_subdirectory of the sources.
-# Then runs the consumer. Generator and compiler are those of the outer build.
+# Then runs the consumer. Generator and compilers are those of the outer build; with
+# CUDA_COMPILER set it also builds the CUDA consumer (run by its own test: it needs a GPU).
 function(run)
   execute_process(COMMAND ${ARGV} RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
@@ -27,6 +28,10 @@ if(MAKE_PROGRAM)
 endif()
 if(CONFIG)
   list(APPEND gen_args -DCMAKE_BUILD_TYPE=${CONFIG})
+endif()
+if(CUDA_COMPILER)
+  list(APPEND gen_args -DCONSUMER_CUDA=ON -DCMAKE_CUDA_COMPILER=${CUDA_COMPILER}
+       -DCMAKE_CUDA_ARCHITECTURES=${CUDA_ARCHITECTURES})
 endif()
 
 if(MODE STREQUAL "install")
