@@ -15,22 +15,14 @@
 #include <coreroute/testing/tolerance.hpp>
 
 #include "random_cases.hpp"
+#include "test_common.hpp"
 
 namespace {
 
 using namespace coreroute;
 using ExecSpace = Kokkos::DefaultExecutionSpace;
 using Mem = ExecSpace::memory_space;
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const coreroute::invalid_argument& e) {
-    return e.what();
-  }
-  return "<no coreroute::invalid_argument thrown>";
-}
+using crtest::error_of;
 
 /// A host batch with a given config, filled from a seed.
 struct Batch {
