@@ -48,8 +48,8 @@ __device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParam
 /// Stage 2 of one valid token on the fast path: ids and weights, as route_tokens.
 template <int VPT, class T>
 __device__ bool fast_route(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                           uint32_t in_core, const uint32_t (&group)[(VPT + 3) / 4], float* r_row, float tol, int32_t* ids,
-                           float* wts) {
+                           uint32_t in_core, const uint32_t (&group)[(VPT + 3) / 4], float* r_row, float tol,
+                           int32_t* ids, float* wts) {
   const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31);
   float r[VPT];
   FastStats fs;
@@ -64,7 +64,10 @@ __device__ bool fast_route(const T* row, int64_t stride_expert, const RouterPara
     if (!fast_groups(r_row, p, tol, groups)) return false;
     uint32_t in_groups = 0;
 #pragma unroll
-    for (int k = 0; k < VPT; ++k) in_groups |= uint32_t((groups >> ((group[k / 4] >> (8 * (k % 4))) & 63u)) & 1u) << k;
+    for (int k = 0; k < VPT; ++k) {
+      const uint32_t g = (group[k / 4] >> (8 * (k % 4))) & 63u;
+      in_groups |= uint32_t((groups >> g) & 1u) << k;
+    }
     eligible &= in_groups;
   }
   uint32_t key[VPT];
@@ -72,8 +75,7 @@ __device__ bool fast_route(const T* row, int64_t stride_expert, const RouterPara
   for (int k = 0; k < VPT; ++k) key[k] = (eligible >> k) & 1u ? fast_key(r[k], k) : 0u;
   const int id = pop_best(key, K + 1);
   double s = 0.0;
-  const float r_win =
-      id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), id >= 0 && bias ? bias[id] : 0.0f, s) : 0.0f;
+  const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), bias ? bias[id] : 0.0f, s) : 0.0f;
   if (!certified(id, r_win, K, tol)) return false;
   const bool mine = lane < K && id >= 0;
   if (!mine) s = 0.0;
