@@ -4,16 +4,18 @@
 // times, then a certificate that the float ranking is the double-precision one.
 //
 // Why it is exact. Every float r_f below is within E = 4.2e-7 + 6e-8 |r| of the
-// double r: softmax s is the double s rounded once; sigmoid s = rcp_rn(1 + t) with
-// t = __expf(-x) off by (2 + 1.17 |x|) ulp, which moves s by s (1 - s) times that,
-// under 8e-8 for every x, plus two roundings. A key drops the 4 low bits of the value
-// (another 2^-19 |r|). If each of the first `need` winners beats the next winner by
-// more than tol = 4e-6 (1 + max|bias|) >= 2 E + 2^-19 |r|, the float order of the
-// winners and the set beyond the boundary are the double order and set, so ids equal
-// the double path's. Otherwise the caller reruns the token in double
-// (route_kernel.cuh). Winners' s and r are then recomputed in double by the double
-// path's own formulas: weights and votes are bit-identical to it. Group scores (sums
-// of two r) are certified the same way with twice the tolerance.
+// double r: softmax s is the double s rounded once; sigmoid s = rcp(1 + t) with
+// t = ex2(-x log2 e), both the hardware's flush-to-zero approximations: t is off by
+// at most 2 ulp plus |x| 2^-23 relative (the rounded argument), which moves s by
+// s (1 - s) times that, under 8e-8 for every x; rounding 1 + t and the reciprocal's
+// 1 ulp add 1.8e-7, the bias add another rounding (6e-8 |r|). A key drops the 4 low
+// bits of the value (another 2^-19 |r|). If each of the first `need` winners beats
+// the next winner by more than tol = 4e-6 (1 + max|bias|) >= 2 E + 2^-19 |r|, the
+// float order of the winners and the set beyond the boundary are the double order
+// and set, so ids equal the double path's. Otherwise the caller reruns the token in
+// double (route_kernel.cuh). Winners' s and r are then recomputed in double by the
+// double path's own formulas: weights and votes are bit-identical to it. Group scores
+// (sums of two r) are certified the same way with twice the tolerance.
 #include <cmath>
 #include <cstdint>
 
@@ -29,7 +31,12 @@ namespace coreroute::cuda::detail {
 inline constexpr int kFastMaxItems = 16;
 
 /// Float s of the fast path; every caller uses these, so a recomputed r is bit-identical.
-__device__ __forceinline__ float sigmoid_f(float x) { return __frcp_rn(1.0f + __expf(-x)); }
+__device__ __forceinline__ float sigmoid_f(float x) {
+  float t, s;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(t) : "f"(x * -1.4426950408889634f));
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(s) : "f"(1.0f + t));
+  return s;
+}
 __device__ __forceinline__ float softmax_f(double e, double inv_sum) { return float(e * inv_sum); }
 
 /// What recomputing one score needs: the row's softmax max and sum, as the double path.
@@ -38,9 +45,13 @@ struct FastStats {
   double inv_sum = 1.0;
   /// The winner's float r (for the certificate) and its double s, as RowStats makes it.
   __device__ float winner(float x, float b, double& s) const {
-    s = st(x);
-    if (st.score == ScoreFunction::sigmoid) return sigmoid_f(x) + b;
-    return softmax_f(exp(double(x) - st.max), inv_sum) + b;
+    if (st.score == ScoreFunction::sigmoid) {
+      s = st(x);
+      return sigmoid_f(x) + b;
+    }
+    const double e = exp(double(x) - st.max);  // RowStats' expression: the same s, one exp
+    s = e / st.sum;
+    return softmax_f(e, inv_sum) + b;
   }
 };
 
@@ -51,11 +62,19 @@ __device__ __forceinline__ float fast_tolerance(const float* bias, int M) {
   return 4e-6f * (1.0f + warp_max_float(b));
 }
 
-/// Float selection scores of one row and its stats. Returns false, in every lane, for
-/// an invalid token (the double path then reports it).
+/// A lane's sort key of item k: ordered value bits, the low 4 replaced by 15 - k, so a
+/// larger key ranks first and equal values fall to the lower index. 0: not eligible.
+__device__ __forceinline__ uint32_t fast_key(float r, int k) {
+  return (coreroute::detail::ordered_bits(r) & ~0xFu) | uint32_t(15 - k);
+}
+
+/// Sort keys of one row's float selection scores r (for the `items` bits of this lane,
+/// a subset of the row's; the others get 0) and the row's stats. `bias` holds 32 * VPT floats (zero padded).
+/// Where `r_row` is given, r goes there too (-Inf outside `items`), for the group limit.
+/// Returns false, in every lane, for an invalid token (the double path reports it).
 template <int VPT, class T>
-__device__ bool fast_scores(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                            float (&r)[VPT], FastStats& fs) {
+__device__ bool fast_keys(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
+                          uint32_t items, float* r_row, uint32_t (&key)[VPT], FastStats& fs) {
   static_assert(VPT >= 1 && VPT <= kFastMaxItems, "a key holds the item index in 4 bits");
   const int M = p.num_experts, lane = int(threadIdx.x & 31);
   float x[VPT];
@@ -64,19 +83,19 @@ __device__ bool fast_scores(const T* row, int64_t stride_expert, const RouterPar
   const T* at = row + int64_t(lane) * stride_expert;
 #pragma unroll
   for (int k = 0; k < VPT; ++k, at += 32 * stride_expert) {
-    const int i = lane + 32 * k;
-    x[k] = i < M ? to_float(*at) : -INFINITY;
+    x[k] = lane + 32 * k < M ? to_float(*at) : -INFINITY;  // every logit counts, not only `items`
     bad |= coreroute::detail::invalid_logit(x[k]);
     mx = fmaxf(mx, x[k]);
   }
   if (__any_sync(kFullMask, bad)) return false;
   fs.st.score = p.score;
+  auto finish = [&](int k, float r) {
+    key[k] = (items >> k) & 1u ? fast_key(r, k) : 0u;
+    if (r_row) r_row[lane + 32 * k] = (items >> k) & 1u ? r : -INFINITY;
+  };
   if (p.score == ScoreFunction::sigmoid) {  // two loops: one score function per row, no selects
 #pragma unroll
-    for (int k = 0; k < VPT; ++k) {
-      const int i = lane + 32 * k;
-      r[k] = sigmoid_f(x[k]) + (bias && i < M ? bias[i] : 0.0f);
-    }
+    for (int k = 0; k < VPT; ++k) finish(k, sigmoid_f(x[k]) + (bias ? bias[lane + 32 * k] : 0.0f));
     return true;
   }
   const float m = warp_max_float(mx);  // softmax: max and sum exactly as score_row has them
@@ -91,17 +110,8 @@ __device__ bool fast_scores(const T* row, int64_t stride_expert, const RouterPar
   fs.st.sum = warp_sum(sum);
   fs.inv_sum = 1.0 / fs.st.sum;
 #pragma unroll
-  for (int k = 0; k < VPT; ++k) {
-    const int i = lane + 32 * k;
-    r[k] = softmax_f(e[k], fs.inv_sum) + (bias && i < M ? bias[i] : 0.0f);
-  }
+  for (int k = 0; k < VPT; ++k) finish(k, softmax_f(e[k], fs.inv_sum) + (bias ? bias[lane + 32 * k] : 0.0f));
   return true;
-}
-
-/// A lane's sort key of item k: ordered value bits, the low 4 replaced by 15 - k, so a
-/// larger key ranks first and equal values fall to the lower index. 0: not eligible.
-__device__ __forceinline__ uint32_t fast_key(float r, int k) {
-  return (coreroute::detail::ordered_bits(r) & ~0xFu) | uint32_t(15 - k);
 }
 
 /// Bitonic sort, largest first, of a lane's keys (unrolled: registers only).
@@ -124,7 +134,8 @@ __device__ __forceinline__ void sort_desc(uint32_t (&a)[N]) {
 }
 
 /// Sorts the lanes' keys and pops the warp's best `rounds` (<= 32) of them; lane j gets
-/// the expert id of the j-th winner, or -1 when fewer were eligible.
+/// the expert id of the j-th winner, or -1 when fewer were eligible. Once the keys run
+/// out every lane holds 0 and lane 0 pops zeros: no branch per round.
 template <int VPT>
 __device__ int pop_best(uint32_t (&a)[VPT], int rounds) {
   sort_desc(a);
@@ -132,9 +143,8 @@ __device__ int pop_best(uint32_t (&a)[VPT], int rounds) {
   int mine = -1;
   for (int j = 0; j < rounds; ++j) {
     const uint32_t win = warp_max_u32(a[0]);
-    if (win == 0) break;
     const int from = __ffs(__ballot_sync(kFullMask, a[0] == win)) - 1;  // lowest lane: lowest index
-    if (lane == j) mine = from + 32 * (15 - int(win & 0xFu));
+    if (lane == j && win) mine = from + 32 * (15 - int(win & 0xFu));
     if (lane == from) {
 #pragma unroll
       for (int q = 0; q + 1 < VPT; ++q) a[q] = a[q + 1];
@@ -154,49 +164,72 @@ __device__ __forceinline__ bool certified(int id, float r, int need, float tol) 
   return __all_sync(kFullMask, ok);
 }
 
-/// Stage 2 group limit on float scores: the `topk_group` best groups as a bitmask, or
-/// false when the boundary between the last chosen and the first other group is too
-/// close to certify (a group's score is within 2 E of the double one). `r_row` is this
-/// warp's row of M floats in shared memory holding r where eligible, -Inf elsewhere.
+/// This lane's share of the group limit, fixed for a kernel (no division per token):
+/// each of the n_group <= 32 groups gets `step` lanes (a power of 2); this lane scans
+/// r_row[lo, hi) by `step`, and the group's first lane (`leader`) holds its score.
+struct GroupLane {
+  int lo = 0, hi = 0, step = 1, shift = 0, per = 1;
+  bool leader = false;
+};
+
+__device__ inline GroupLane group_lane(const RouterParams& p) {
+  GroupLane gl;
+  const int G = p.groups.n_group, lane = int(threadIdx.x & 31);
+  if (!p.groups.enabled() || G > 32) return gl;
+  gl.shift = 31 - __clz(32 / G);
+  gl.step = 1 << gl.shift;
+  gl.per = p.num_experts / G;
+  const int g = lane >> gl.shift, part = lane & (gl.step - 1);
+  gl.leader = g < G && part == 0;
+  gl.lo = g < G ? g * gl.per + part : 0;
+  gl.hi = g < G ? (g + 1) * gl.per : 0;
+  return gl;
+}
+
+/// Stage 2 group limit on float scores: `in_groups` gets this lane's items (bit k: item
+/// lane + 32 k) in the `topk_group` best groups. False when the boundary between the last
+/// chosen and the first other group is too close to certify (a group's score is within
+/// 2 E of the double one), or n_group > 32 (then the double path ranks the groups).
+/// `r_row`: this warp's M floats in shared memory, r where eligible, -Inf elsewhere.
 /// A group's score is the sum of its two largest values, whichever experts hold them.
-__device__ inline bool fast_groups(const float* r_row, const RouterParams& p, float tol, uint64_t& selected) {
-  const int M = p.num_experts, G = p.groups.n_group, per = M / G, lane = int(threadIdx.x & 31);
-  const int lanes = G <= 32 ? 1 << (31 - __clz(32 / G)) : 1;  // lanes per group, a power of 2
-  uint64_t gk[2] = {0, 0};
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int g = G <= 32 ? lane / lanes : lane + 32 * h, part = G <= 32 ? lane % lanes : 0;
-    float v1 = -INFINITY, v2 = -INFINITY;  // the two largest, -Inf while absent
-    if (g < G && (h == 0 || G > 32))
-      for (int i = g * per + part; i < (g + 1) * per; i += lanes) {
-        const float v = r_row[i];
-        v2 = fmaxf(v2, fminf(v1, v));
-        v1 = fmaxf(v1, v);
-      }
-    for (int d = 1; d < lanes; d <<= 1) {
-      const float w1 = __shfl_xor_sync(kFullMask, v1, d), w2 = __shfl_xor_sync(kFullMask, v2, d);
-      v2 = fmaxf(fmaxf(v2, w2), fminf(v1, w1));
-      v1 = fmaxf(v1, w1);
-    }
-    if (g < G && part == 0 && (h == 0 || G > 32)) {
-      const bool valid = v2 != -INFINITY;  // invalid groups (< 2 eligible): value bits 0, below all, by id
-      const float score = valid ? float(double(v1) + double(v2)) : 0.0f;
-      gk[h] = (valid ? uint64_t(coreroute::detail::ordered_bits(score)) << 32 : 0) | (0xFFFFFFFFu - uint32_t(g));
-    }
+__device__ inline bool fast_groups(const float* r_row, const RouterParams& p, const GroupLane& gl, float tol,
+                                   uint32_t& in_groups) {
+  if (p.groups.n_group > 32) return false;
+  const int lane = int(threadIdx.x & 31);
+  float v1 = -INFINITY, v2 = -INFINITY;  // the two largest, -Inf while absent
+  for (int i = gl.lo; i < gl.hi; i += gl.step) {
+    const float v = r_row[i];
+    v2 = fmaxf(v2, fminf(v1, v));
+    v1 = fmaxf(v1, v);
+  }
+  for (int d = 1; d < gl.step; d <<= 1) {
+    const float w1 = __shfl_xor_sync(kFullMask, v1, d), w2 = __shfl_xor_sync(kFullMask, v2, d);
+    v2 = fmaxf(fmaxf(v2, w2), fminf(v1, w1));
+    v1 = fmaxf(v1, w1);
   }
   __syncwarp();  // the row is rewritten by the next token
-  if (gk[0] < gk[1]) { const uint64_t t = gk[0]; gk[0] = gk[1]; gk[1] = t; }
-  selected = 0;
-  uint64_t last = 0, next = 0;
+  // A leader's key: the score's ordered bits (> 1 for every float), 1 for a group with
+  // fewer than two eligible experts (below all others, by id); 0 for other lanes. Equal
+  // keys go to the lowest lane, which is the lowest group.
+  uint32_t v = gl.leader ? (v2 != -INFINITY ? coreroute::detail::ordered_bits(float(double(v1) + double(v2))) : 1u) : 0u;
+  uint32_t last = 0, next = 0;
+  in_groups = 0;
   for (int q = 0; q <= p.groups.topk_group; ++q) {
-    const uint64_t win = warp_max_key(gk[0]);
-    if (win == 0) break;
-    if (gk[0] == win) { gk[0] = gk[1]; gk[1] = 0; }
-    if (q < p.groups.topk_group) { selected |= 1ull << coreroute::detail::key_index(win); last = win; }
-    else next = win;
+    const uint32_t win = warp_max_u32(v);
+    const int from = __ffs(__ballot_sync(kFullMask, v == win)) - 1;
+    if (lane == from) v = 0;
+    if (q == p.groups.topk_group) {
+      next = win;
+      break;
+    }
+    last = win;
+    // The chosen group g's experts [g per, (g + 1) per) are this lane's items [k_lo, k_hi).
+    const int g = from >> gl.shift, k_lo = (g * gl.per - lane + 31) >> 5, k_hi = ((g + 1) * gl.per - lane + 31) >> 5;
+    in_groups |= (1u << k_hi) - (1u << k_lo);
   }
-  if (next >> 32 == 0) return true;  // no valid group beyond the boundary: discrete
-  const double a = coreroute::detail::key_value(last), b = coreroute::detail::key_value(next);
+  if (next <= 1u) return true;  // no group, or one with < 2 experts, beyond: discrete
+  const double a = coreroute::detail::key_value(uint64_t(last) << 32);
+  const double b = coreroute::detail::key_value(uint64_t(next) << 32);
   return a - b > 2.0 * double(tol) + 1.2e-7 * fmax(fabs(a), fabs(b));
 }
 

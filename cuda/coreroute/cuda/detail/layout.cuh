@@ -9,7 +9,7 @@
 namespace coreroute::cuda::detail {
 
 struct RouteLayout {
-  size_t bias = 0, votes = 0, totals = 0, rank = 0, list = 0, sorted = 0, before = 0, mask = 0, group_of = 0, rows = 0;
+  size_t bias = 0, votes = 0, totals = 0, rank = 0, list = 0, sorted = 0, before = 0, mask = 0, rows = 0;
   size_t counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, bytes = 0;
   int rows_per_warp = 0;  ///< per-warp rows of M doubles (0, 1 for groups, 2 for Row<0>)
   int words = 0;          ///< 32-bit words of one expert's token bitmask (dispatch)
@@ -30,7 +30,7 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   const size_t m = size_t(M);
   size_t at = 0;
   auto take = [&at](size_t bytes) { const size_t here = at; at = align16(at + bytes); return here; };
-  L.bias = take(has_bias ? m * 4 : 0);
+  L.bias = take(has_bias ? size_t(padded_row(M)) * 4 : 0);  // zero padded: the fast path reads it unchecked
   L.votes = take(votes ? size_t(warps) * m * 8 : 0);  // scores, votes and their sums are doubles
   L.totals = take(m * 8);
   L.rank = take(m * 4);
@@ -38,7 +38,6 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   L.sorted = take(m * 8);
   L.before = take(m * 8);
   L.mask = take(m);
-  L.group_of = take(groups ? m : 0);  // expert -> group, so that no token divides
   L.rows = take(size_t(warps) * size_t(L.rows_per_warp) * size_t(padded_row(M)) * 8);
   L.counts = take(dispatch ? m * 4 : 0);
   L.used = take(dispatch ? m * 4 : 0);

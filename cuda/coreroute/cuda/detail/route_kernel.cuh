@@ -24,18 +24,25 @@ using coreroute::detail::key_value;
 using coreroute::detail::ranks_before;
 using coreroute::detail::wide_key;
 
+/// This lane's items inside a row of M experts, as bits (item k: expert lane + 32 k).
+template <int VPT>
+__device__ uint32_t row_items(int M) {
+  uint32_t items = 0;
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) items |= int(threadIdx.x & 31) + 32 * k < M ? 1u << k : 0u;
+  return items;
+}
+
 /// Stage 1 of one token on the fast path (fast_token.cuh): its local top-k votes.
-/// Returns false, having written nothing, where the token needs the double path.
+/// `items`: this lane's items inside the row. Returns false, having written nothing,
+/// where the token needs the double path.
 template <int VPT, class T, class Policy>
 __device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                          const Policy& pol, int kq, float tol, double* my_votes) {
-  const int M = p.num_experts, lane = int(threadIdx.x & 31);
-  float r[VPT];
-  FastStats fs;
-  if (!fast_scores<VPT>(row, stride_expert, p, bias, r, fs)) return false;
+                          uint32_t items, const Policy& pol, int kq, float tol, double* my_votes) {
+  const int lane = int(threadIdx.x & 31);
   uint32_t key[VPT];
-#pragma unroll
-  for (int k = 0; k < VPT; ++k) key[k] = lane + 32 * k < M ? fast_key(r[k], k) : 0u;
+  FastStats fs;
+  if (!fast_keys<VPT>(row, stride_expert, p, bias, items, nullptr, key, fs)) return false;
   const int id = pop_best(key, kq + 1);
   const float b = id >= 0 && bias ? bias[id] : 0.0f;
   double s = 0.0;
@@ -46,33 +53,23 @@ __device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParam
 }
 
 /// Stage 2 of one valid token on the fast path: ids and weights, as route_tokens.
+/// `in_core`: this lane's items in the coreset; `r_row`: the warp's row for the group limit.
 template <int VPT, class T>
 __device__ bool fast_route(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                           uint32_t in_core, const uint32_t (&group)[(VPT + 3) / 4], float* r_row, float tol,
-                           int32_t* ids, float* wts) {
-  const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31);
-  float r[VPT];
-  FastStats fs;
-  if (!fast_scores<VPT>(row, stride_expert, p, bias, r, fs)) return false;
-  uint32_t eligible = in_core;
-  if (p.groups.enabled()) {
-#pragma unroll
-    for (int k = 0; k < VPT; ++k)
-      if (lane + 32 * k < M) r_row[lane + 32 * k] = (in_core >> k) & 1u ? r[k] : -INFINITY;
-    __syncwarp();
-    uint64_t groups = 0;
-    if (!fast_groups(r_row, p, tol, groups)) return false;
-    uint32_t in_groups = 0;
-#pragma unroll
-    for (int k = 0; k < VPT; ++k) {
-      const uint32_t g = (group[k / 4] >> (8 * (k % 4))) & 63u;
-      in_groups |= uint32_t((groups >> g) & 1u) << k;
-    }
-    eligible &= in_groups;
-  }
+                           uint32_t in_core, const GroupLane& gl, float* r_row, float tol, int32_t* ids,
+                           float* wts) {
+  const int K = p.top_k, lane = int(threadIdx.x & 31);
+  const bool groups = p.groups.enabled();
   uint32_t key[VPT];
+  FastStats fs;
+  if (!fast_keys<VPT>(row, stride_expert, p, bias, in_core, groups ? r_row : nullptr, key, fs)) return false;
+  if (groups) {
+    __syncwarp();
+    uint32_t in_groups = 0;
+    if (!fast_groups(r_row, p, gl, tol, in_groups)) return false;
 #pragma unroll
-  for (int k = 0; k < VPT; ++k) key[k] = (eligible >> k) & 1u ? fast_key(r[k], k) : 0u;
+    for (int k = 0; k < VPT; ++k) key[k] = (in_groups >> k) & 1u ? key[k] : 0u;
+  }
   const int id = pop_best(key, K + 1);
   double s = 0.0;
   const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), bias ? bias[id] : 0.0f, s) : 0.0f;
@@ -91,29 +88,42 @@ __device__ bool fast_route(const T* row, int64_t stride_expert, const RouterPara
   return true;
 }
 
+/// Stage 1 of one token in double (the fast path's fallback, and rows beyond it).
+/// Not inlined: its register rows would otherwise crowd the fast path's registers.
+template <int VPT, class T, class Policy>
+__device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_expert, const RouterParams& p,
+                                              const float* bias, const Policy& pol, int kq, double* my_votes,
+                                              double* my_rows) {
+  const int M = p.num_experts, lane = int(threadIdx.x & 31);
+  Row<VPT> s(my_rows), r(my_rows + padded_row(M));
+  RowStats st;
+  if (!score_row(row, stride_expert, p, s, st)) return;  // casts no vote
+  selection_scores(s, bias, M, r);
+  WideKey prev = top_key();
+  for (int q = 0; q < kq; ++q) {
+    double sv;
+    const WideKey w = next_best(s, r, M, prev, [](int, int) { return true; }, sv);
+    if (!w.value) break;
+    if (lane == 0) my_votes[key_index(w)] += pol.vote(key_value(w), q);
+    prev = w;
+  }
+}
+
 /// Stage 1: this warp's tokens cast their votes into the warp's own vote row (one
 /// writer per row and a fixed order, so the sums are deterministic).
 template <int VPT, class T, class Policy>
 __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
                             const float* bias, const Policy& pol, float tol, double* my_votes, double* my_rows) {
-  const int M = p.num_experts, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
+  const int M = p.num_experts, warps = int(blockDim.x >> 5);
   const int kq = min(pol.local_k(p), M);
-  for (int64_t n = threadIdx.x >> 5; n < valid; n += warps, __syncwarp()) {  // a vote row has many writers
-    const T* row = block + n * x.stride_token;
+  const uint32_t items = row_items<VPT>(M);
+  const int64_t first = threadIdx.x >> 5, step = int64_t(warps) * x.stride_token;
+  const T* row = block + first * x.stride_token;
+  for (int64_t n = first; n < valid; n += warps, row += step, __syncwarp()) {  // a vote row has many writers
     if constexpr (VPT > 0)
-      if (tol > 0.0f && kq < 32 && fast_vote<VPT>(row, x.stride_expert, p, bias, pol, kq, tol, my_votes)) continue;
-    Row<VPT> s(my_rows), r(my_rows + padded_row(M));
-    RowStats st;
-    if (!score_row(row, x.stride_expert, p, s, st)) continue;  // casts no vote
-    selection_scores(s, bias, M, r);
-    WideKey prev = top_key();
-    for (int q = 0; q < kq; ++q) {
-      double sv;
-      const WideKey w = next_best(s, r, M, prev, [](int, int) { return true; }, sv);
-      if (!w.value) break;
-      if (lane == 0) my_votes[key_index(w)] += pol.vote(key_value(w), q);
-      prev = w;
-    }
+      if (tol > 0.0f && kq < 32 && fast_vote<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, my_votes))
+        continue;
+    vote_token_exact<VPT>(row, x.stride_expert, p, bias, pol, kq, my_votes, my_rows);
   }
 }
 
@@ -212,88 +222,95 @@ __device__ inline uint64_t select_groups(const double* r_row, const uint8_t* mas
   return selected;
 }
 
-/// Stage 2 for this warp's rows of one block: ids, weights, and the invalid count.
-/// Weights follow the reference's formula in double: s of the chosen experts, summed
-/// in slot order (every lane sums the broadcast values in the same order).
+/// Stage 2 of one token in double: ids and weights, and the invalid count (the fast
+/// path's fallback, invalid tokens, padding rows and rows beyond the fast path). Weights
+/// follow the reference's formula in double: s of the chosen experts, summed in slot
+/// order (every lane sums the broadcast values in the same order). Not inlined, as
+/// vote_token_exact.
 template <int VPT, class T>
-__device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
-                             const float* bias, const uint8_t* mask, const uint8_t* group_of, float tol,
-                             double* my_rows, int32_t* ids_b, float* w_b, int* invalid) {
-  const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
-  constexpr int items = VPT > 0 ? VPT : 1;
-  uint32_t in_core = 0;  // fast path: this lane's items in the coreset, as bits, and their groups
-  uint32_t group[(items + 3) / 4] = {};  // item k's group in byte k % 4 of word k / 4
-#pragma unroll
-  for (int k = 0; k < VPT; ++k) {
-    const int i = lane + 32 * k;
-    in_core |= i < M && mask[i] ? 1u << k : 0u;
-    group[k / 4] |= uint32_t(group_of && i < M ? group_of[i] : 0) << (8 * (k % 4));
+__device__ __noinline__ void route_token_exact(const T* row, int64_t stride_expert, bool is_valid,
+                                               const RouterParams& p, const float* bias, const uint8_t* mask,
+                                               double* my_rows, int32_t* ids, float* wts, int* invalid) {
+  const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31);
+  Row<VPT> s(my_rows), r(my_rows + padded_row(M));
+  RowStats st;
+  const bool ok = is_valid && score_row(row, stride_expert, p, s, st);
+  if (!ok) {
+    if (is_valid && lane == 0) atomicAdd(invalid, 1);
+    for (int j = lane; j < K; j += 32) { ids[j] = -1; wts[j] = 0.0f; }
+    return;
   }
-  for (int64_t n = threadIdx.x >> 5; n < x.tokens; n += warps) {
-    int32_t* ids = ids_b + n * K;
-    float* wts = w_b + n * K;
-    const T* row = block + n * x.stride_token;
-    if constexpr (VPT > 0)
-      if (tol > 0.0f && K < 32 && n < valid &&
-          fast_route<VPT>(row, x.stride_expert, p, bias, in_core, group, reinterpret_cast<float*>(my_rows), tol, ids,
-                          wts))
-        continue;
-    Row<VPT> s(my_rows), r(my_rows + padded_row(M));
-    RowStats st;
-    const bool ok = n < valid && score_row(row, x.stride_expert, p, s, st);
-    if (!ok) {
-      if (n < valid && lane == 0) atomicAdd(invalid, 1);
-      for (int j = lane; j < K; j += 32) { ids[j] = -1; wts[j] = 0.0f; }
-      continue;
-    }
-    selection_scores(s, bias, M, r);
-    uint64_t groups = ~0ull;
-    const int per = p.groups.enabled() ? M / p.groups.n_group : M;
-    if (p.groups.enabled()) {
-      double* r_row = Row<VPT>::in_registers ? my_rows : my_rows + padded_row(M);
-      if (Row<VPT>::in_registers) {
-#pragma unroll
-        for (int k = 0; k < Row<VPT>::count(M); ++k)
-          if (lane + 32 * k < M) r_row[lane + 32 * k] = r[k];
-      }
-      groups = select_groups(r_row, mask, p);
-    }
-    uint32_t elig = 0;  // fast path: eligibility of this lane's items as bits
+  selection_scores(s, bias, M, r);
+  uint64_t groups = ~0ull;
+  const int per = p.groups.enabled() ? M / p.groups.n_group : M;
+  if (p.groups.enabled()) {
+    double* r_row = Row<VPT>::in_registers ? my_rows : my_rows + padded_row(M);
     if (Row<VPT>::in_registers) {
 #pragma unroll
-      for (int k = 0; k < Row<VPT>::count(M); ++k) {
-        const int i = lane + 32 * k;
-        if (i < M && mask[i] && ((groups >> (i / per)) & 1)) elig |= 1u << k;
-      }
+      for (int k = 0; k < Row<VPT>::count(M); ++k)
+        if (lane + 32 * k < M) r_row[lane + 32 * k] = r[k];
     }
-    auto eligible = [&](int k, int i) {
-      return Row<VPT>::in_registers ? ((elig >> k) & 1u) != 0 : (mask[i] && ((groups >> (i / per)) & 1));
-    };
-    double my_s = 0.0, sum = 0.0;
-    int got = 0;
-    int32_t my_id = -1;
-    WideKey prev = top_key();
-    for (int j = 0; j < K; ++j) {
-      double sv;
-      const WideKey w = next_best(s, r, M, prev, eligible, sv);
-      if (!w.value) break;  // fewer than K eligible experts: the rest stay -1 / 0
-      ++got;
-      prev = w;
-      sum += sv;
-      if (lane == (j & 31)) {
-        if (j < 32) { my_id = key_index(w); my_s = sv; }
-        else ids[j] = key_index(w);  // slot j >= 32 is this lane's: s recomputed below
-      }
+    groups = select_groups(r_row, mask, p);
+  }
+  uint32_t elig = 0;  // register rows: eligibility of this lane's items as bits
+  if (Row<VPT>::in_registers) {
+#pragma unroll
+    for (int k = 0; k < Row<VPT>::count(M); ++k) {
+      const int i = lane + 32 * k;
+      if (i < M && mask[i] && ((groups >> (i / per)) & 1)) elig |= 1u << k;
     }
-    auto weight = [&](double sj) {
-      if (p.normalize_weights) sj = sum > 0.0 ? sj / sum : 0.0;
-      return float(sj * double(p.scaling));
-    };
-    if (lane < K) { ids[lane] = my_id; wts[lane] = lane < got ? weight(my_s) : 0.0f; }
-    for (int j = 32 + lane; j < K; j += 32) {
-      if (j < got) wts[j] = weight(st(to_float(row[int64_t(ids[j]) * x.stride_expert])));
-      else { ids[j] = -1; wts[j] = 0.0f; }
+  }
+  auto eligible = [&](int k, int i) {
+    return Row<VPT>::in_registers ? ((elig >> k) & 1u) != 0 : (mask[i] && ((groups >> (i / per)) & 1));
+  };
+  double my_s = 0.0, sum = 0.0;
+  int got = 0;
+  int32_t my_id = -1;
+  WideKey prev = top_key();
+  for (int j = 0; j < K; ++j) {
+    double sv;
+    const WideKey w = next_best(s, r, M, prev, eligible, sv);
+    if (!w.value) break;  // fewer than K eligible experts: the rest stay -1 / 0
+    ++got;
+    prev = w;
+    sum += sv;
+    if (lane == (j & 31)) {
+      if (j < 32) { my_id = key_index(w); my_s = sv; }
+      else ids[j] = key_index(w);  // slot j >= 32 is this lane's: s recomputed below
     }
+  }
+  auto weight = [&](double sj) {
+    if (p.normalize_weights) sj = sum > 0.0 ? sj / sum : 0.0;
+    return float(sj * double(p.scaling));
+  };
+  if (lane < K) { ids[lane] = my_id; wts[lane] = lane < got ? weight(my_s) : 0.0f; }
+  for (int j = 32 + lane; j < K; j += 32) {
+    if (j < got) wts[j] = weight(st(to_float(row[int64_t(ids[j]) * stride_expert])));
+    else { ids[j] = -1; wts[j] = 0.0f; }
+  }
+}
+
+/// Stage 2 for this warp's rows of one block: ids, weights, and the invalid count.
+template <int VPT, class T>
+__device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
+                             const float* bias, const uint8_t* mask, float tol, double* my_rows, int32_t* ids_b,
+                             float* w_b, int* invalid) {
+  const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
+  uint32_t in_core = 0;  // fast path: this lane's items in the coreset, as bits
+#pragma unroll
+  for (int k = 0; k < VPT; ++k) in_core |= lane + 32 * k < M && mask[lane + 32 * k] ? 1u << k : 0u;
+  const GroupLane gl = group_lane(p);
+  const int64_t first = threadIdx.x >> 5, step = int64_t(warps) * x.stride_token;
+  const T* row = block + first * x.stride_token;
+  int32_t* ids = ids_b + first * K;
+  float* wts = w_b + first * K;
+  for (int64_t n = first; n < x.tokens; n += warps, row += step, ids += warps * K, wts += warps * K) {
+    if constexpr (VPT > 0)
+      if (tol > 0.0f && K < 32 && n < valid &&
+          fast_route<VPT>(row, x.stride_expert, p, bias, in_core, gl, reinterpret_cast<float*>(my_rows), tol, ids,
+                          wts))
+        continue;
+    route_token_exact<VPT>(row, x.stride_expert, n < valid, p, bias, mask, my_rows, ids, wts, invalid);
   }
 }
 
@@ -361,9 +378,7 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
   const int M = p.num_experts, K = p.top_k, t = int(threadIdx.x), nt = int(blockDim.x), warps = nt >> 5;
   const int warp = t >> 5;
   float* bias = p.bias ? reinterpret_cast<float*>(smem + L.bias) : nullptr;
-  for (int i = t; bias && i < M; i += nt) bias[i] = p.bias[i];
-  uint8_t* group_of = p.groups.enabled() ? smem + L.group_of : nullptr;
-  for (int i = t; group_of && i < M; i += nt) group_of[i] = uint8_t(i / (M / p.groups.n_group));
+  for (int i = t; bias && i < padded_row(M); i += nt) bias[i] = i < M ? p.bias[i] : 0.0f;  // fast path: no bounds
   double* votes = reinterpret_cast<double*>(smem + L.votes);
   double* my_rows = reinterpret_cast<double*>(smem + L.rows) + size_t(warp) * L.rows_per_warp * padded_row(M);
   uint8_t* mask = smem + L.mask;
@@ -392,8 +407,7 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     if (t == 0 && out.coreset_size) out.coreset_size[b] = *size;
     __syncthreads();
     int32_t* ids_b = out.ids + b * x.tokens * K;
-    route_tokens<VPT>(x, block, valid, p, bias, mask, group_of, tol, my_rows, ids_b, out.weights + b * x.tokens * K,
-                      invalid);
+    route_tokens<VPT>(x, block, valid, p, bias, mask, tol, my_rows, ids_b, out.weights + b * x.tokens * K, invalid);
     __syncthreads();
     if (t == 0 && out.valid_tokens) out.valid_tokens[b] = int32_t(valid);
     if (t == 0 && out.invalid_tokens) out.invalid_tokens[b] = *invalid;
