@@ -43,12 +43,23 @@ inline void require_device_pointer(const void* ptr, const std::string& param) {
   coreroute::detail::require(ok, param, ptr, "must point to device or managed memory");
 }
 
-/// RAII device buffer for the checked API's own small allocations.
+/// RAII device buffer for the checked API's own small allocations, in stream order
+/// (cudaMallocAsync): freeing it does not synchronise the whole device as cudaFree
+/// does. Devices without memory pools get plain cudaMalloc.
 template <class V>
 struct DeviceBuffer {
   V* ptr = nullptr;
-  explicit DeviceBuffer(size_t n) { check(cudaMalloc(&ptr, n * sizeof(V) + 1), "cudaMalloc"); }
-  ~DeviceBuffer() { cudaFree(ptr); }
+  cudaStream_t stream;
+  bool pooled = true;
+  DeviceBuffer(size_t n, cudaStream_t s) : stream(s) {
+    const size_t bytes = n * sizeof(V) + 1;
+    if (cudaMallocAsync(&ptr, bytes, s) != cudaSuccess) {
+      cudaGetLastError();  // not a sticky error: clear it and take the plain allocator
+      pooled = false;
+      check(cudaMalloc(&ptr, bytes), "cudaMalloc");
+    }
+  }
+  ~DeviceBuffer() { pooled ? cudaFreeAsync(ptr, stream) : cudaFree(ptr); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
 };
@@ -56,7 +67,7 @@ struct DeviceBuffer {
 template <class T>
 void validate_values(const LogitsView<T>& x, ScoreFunction score, cudaStream_t stream) {
   if (x.blocks == 0 || x.tokens == 0 || x.experts == 0) return;
-  DeviceBuffer<unsigned long long> first(1);
+  DeviceBuffer<unsigned long long> first(1, stream);
   check(cudaMemsetAsync(first.ptr, 0xFF, sizeof(unsigned long long), stream), "cudaMemsetAsync");
   const int64_t rows = x.blocks * x.tokens;
   const int grid = int(std::min<int64_t>((rows + 7) / 8, 4096));
