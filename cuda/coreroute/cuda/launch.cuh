@@ -16,7 +16,7 @@
 
 namespace coreroute::cuda {
 
-/// Launch shape. Tuning only: results never depend on it.
+/// Launch shape. Tuning only: results never depend on it (layout.cuh, vote_rows).
 struct LaunchTuning {
   int warps = 0;        ///< warps per CTA (one token per warp at a time); 0: by batch size
   int max_blocks = 0;   ///< CTAs in the grid (grid-stride beyond); 0: by device

@@ -12,6 +12,7 @@ struct RouteLayout {
   size_t bias = 0, votes = 0, totals = 0, rank = 0, list = 0, sorted = 0, before = 0, mask = 0, rows = 0;
   size_t counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, bytes = 0;
   int rows_per_warp = 0;  ///< per-warp rows of M doubles (0, 1 for groups, 2 for Row<0>)
+  int vote_rows = 0;      ///< Stage 1's vote rows (vote_rows(); 0 without Stage 1)
   int words = 0;          ///< 32-bit words of one expert's token bitmask (dispatch)
 };
 
@@ -20,7 +21,18 @@ CR_HD inline size_t align16(size_t x) { return (x + 15) & ~size_t(15); }
 /// A warp's row holds 32 * ceil(M / 32) doubles: lanes also write their padding items.
 CR_HD inline int padded_row(int M) { return (M + 31) / 32 * 32; }
 
-/// `votes`: Stage 1 runs (per-warp vote rows); `general`: Row<0> (rows in shared
+/// Stage 1's vote rows: token n votes into row n % R, rows are summed in order, so the
+/// vote totals depend on M and N only, never on the warps of a launch (a different
+/// summation order could flip a near-tie in the coreset). At most 32 rows, at most
+/// 64 KiB of them (at least one row).
+CR_HD inline int vote_rows(int M, int64_t N) {
+  int64_t rows = (64 * 1024) / (int64_t(M) * 8);
+  if (rows > 32) rows = 32;
+  if (rows > N) rows = N;
+  return rows < 1 ? 1 : int(rows);
+}
+
+/// `votes`: Stage 1 runs (vote rows); `general`: Row<0> (rows in shared
 /// memory); `groups`: group scoring reads the row from shared memory.
 CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias, bool votes, bool general,
                                       bool groups, bool dispatch) {
@@ -31,7 +43,8 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   size_t at = 0;
   auto take = [&at](size_t bytes) { const size_t here = at; at = align16(at + bytes); return here; };
   L.bias = take(has_bias ? size_t(padded_row(M)) * 4 : 0);  // zero padded: the fast path reads it unchecked
-  L.votes = take(votes ? size_t(warps) * m * 8 : 0);  // scores, votes and their sums are doubles
+  L.vote_rows = votes ? vote_rows(M, N) : 0;
+  L.votes = take(size_t(L.vote_rows) * m * 8);  // scores, votes and their sums are doubles
   L.totals = take(m * 8);
   L.rank = take(m * 4);
   L.list = take(votes ? m * 4 : 0);

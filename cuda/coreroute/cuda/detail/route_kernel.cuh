@@ -109,29 +109,33 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
   }
 }
 
-/// Stage 1: this warp's tokens cast their votes into the warp's own vote row (one
-/// writer per row and a fixed order, so the sums are deterministic).
+/// Stage 1: token n casts its votes into vote row n % R (layout.cuh's vote_rows), each
+/// row filled by one warp in token order: the sums are deterministic and the same for
+/// any number of warps.
 template <int VPT, class T, class Policy>
 __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
-                            const float* bias, const Policy& pol, float tol, double* my_votes, double* my_rows) {
+                            const float* bias, const Policy& pol, float tol, double* votes, int R, double* my_rows) {
   const int M = p.num_experts, warps = int(blockDim.x >> 5);
   const int kq = min(pol.local_k(p), M);
   const uint32_t items = row_items<VPT>(M);
-  const int64_t first = threadIdx.x >> 5, step = int64_t(warps) * x.stride_token;
-  const T* row = block + first * x.stride_token;
-  for (int64_t n = first; n < valid; n += warps, row += step, __syncwarp()) {  // a vote row has many writers
-    if constexpr (VPT > 0)
-      if (tol > 0.0f && kq < 32 && fast_vote<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, my_votes))
-        continue;
-    vote_token_exact<VPT>(row, x.stride_expert, p, bias, pol, kq, my_votes, my_rows);
+  const int64_t step = int64_t(R) * x.stride_token;
+  for (int r = int(threadIdx.x >> 5); r < R; r += warps) {
+    double* my_votes = votes + size_t(r) * M;
+    const T* row = block + r * x.stride_token;
+    for (int64_t n = r; n < valid; n += R, row += step, __syncwarp()) {  // a vote row has many writers
+      if constexpr (VPT > 0)
+        if (tol > 0.0f && kq < 32 && fast_vote<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, my_votes))
+          continue;
+      vote_token_exact<VPT>(row, x.stride_expert, p, bias, pol, kq, my_votes, my_rows);
+    }
   }
 }
 
-/// Stage 1, block part: V = sum of the warps' rows (double, as the reference), rank
+/// Stage 1, block part: V = sum of the R vote rows in order (double), rank
 /// by the tie rule, prefix sums in rank order, `keep` for every rank in parallel; the
 /// coreset is the prefix.
 template <class Policy>
-__device__ void coreset_from_votes(const Policy& pol, int M, int warps, const double* votes, const RouteLayout& L,
+__device__ void coreset_from_votes(const Policy& pol, int M, int R, const double* votes, const RouteLayout& L,
                                    unsigned char* smem, int* size) {
   double* totals = reinterpret_cast<double*>(smem + L.totals);
   int* rank = reinterpret_cast<int*>(smem + L.rank);
@@ -142,7 +146,7 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int warps, const do
   for (int i = t; i < M; i += T) {
     double v = 0.0;
     if (Policy::needs_votes)
-      for (int w = 0; w < warps; ++w) v += votes[size_t(w) * M + i];
+      for (int r = 0; r < R; ++r) v += votes[size_t(r) * M + i];
     totals[i] = v;
     rank[i] = Policy::needs_votes ? 0 : i;  // no votes: all 0, so the ranking is by id
   }
@@ -375,7 +379,7 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     route_kernel(LogitsView<T> x, RouterParams p, Policy pol, const uint8_t* coreset_in, RouteOutputs out,
                  DispatchOutputs dispatch, RouteLayout L, bool fast) {
   extern __shared__ __align__(16) unsigned char smem[];
-  const int M = p.num_experts, K = p.top_k, t = int(threadIdx.x), nt = int(blockDim.x), warps = nt >> 5;
+  const int M = p.num_experts, K = p.top_k, t = int(threadIdx.x), nt = int(blockDim.x);
   const int warp = t >> 5;
   float* bias = p.bias ? reinterpret_cast<float*>(smem + L.bias) : nullptr;
   for (int i = t; bias && i < padded_row(M); i += nt) bias[i] = i < M ? p.bias[i] : 0.0f;  // fast path: no bounds
@@ -390,9 +394,9 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     const int64_t valid = x.valid_tokens(b);
     const T* block = x.data + b * x.stride_block;
     if (t == 0) { *size = coreset_in ? 0 : M; *invalid = 0; size[2] = size[3] = 0; }
-    for (int i = t; stage1 && i < warps * M; i += nt) votes[i] = 0.0;
+    for (int i = t; stage1 && i < L.vote_rows * M; i += nt) votes[i] = 0.0;
     __syncthreads();
-    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, votes + size_t(warp) * M, my_rows);
+    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, votes, L.vote_rows, my_rows);
     __syncthreads();
     if (coreset_in) {
       for (int i = t; i < M; i += nt) {
@@ -401,7 +405,7 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
       }
       __syncthreads();
     } else {
-      coreset_from_votes(pol, M, warps, votes, L, smem, size);
+      coreset_from_votes(pol, M, L.vote_rows, votes, L, smem, size);
     }
     for (int i = t; out.coreset && i < M; i += nt) out.coreset[b * M + i] = mask[i];
     if (t == 0 && out.coreset_size) out.coreset_size[b] = *size;
