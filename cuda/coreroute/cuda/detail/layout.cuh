@@ -23,11 +23,11 @@ CR_HD inline int padded_row(int M) { return (M + 31) / 32 * 32; }
 
 /// Stage 1's vote rows: token n votes into row n % R, rows are summed in order, so the
 /// vote totals depend on M and N only, never on the warps of a launch (a different
-/// summation order could flip a near-tie in the coreset). At most 32 rows, at most
-/// 64 KiB of them (at least one row).
+/// summation order could flip a near-tie in the coreset, and the warps depend on the
+/// batch size, the dispatch output and the device). At most 16 rows and 64 KiB.
 CR_HD inline int vote_rows(int M, int64_t N) {
   int64_t rows = (64 * 1024) / (int64_t(M) * 8);
-  if (rows > 32) rows = 32;
+  if (rows > 16) rows = 16;
   if (rows > N) rows = N;
   return rows < 1 ? 1 : int(rows);
 }
@@ -44,14 +44,18 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   auto take = [&at](size_t bytes) { const size_t here = at; at = align16(at + bytes); return here; };
   L.bias = take(has_bias ? size_t(padded_row(M)) * 4 : 0);  // zero padded: the fast path reads it unchecked
   L.vote_rows = votes ? vote_rows(M, N) : 0;
-  L.votes = take(size_t(L.vote_rows) * m * 8);  // scores, votes and their sums are doubles
+  const size_t vote_bytes = size_t(L.vote_rows) * m * 8;  // scores, votes and their sums are doubles
+  const size_t row_bytes = size_t(warps) * size_t(L.rows_per_warp) * size_t(padded_row(M)) * 8;
+  // Register rows use the warps' rows in Stage 2 only, when the vote rows are dead
+  // (read once into `totals`): the two share their memory. Row<0> needs both at once.
+  L.votes = take(general ? vote_bytes : vote_bytes > row_bytes ? vote_bytes : row_bytes);
+  L.rows = general ? take(row_bytes) : L.votes;
   L.totals = take(m * 8);
   L.rank = take(m * 4);
   L.list = take(votes ? m * 4 : 0);
   L.sorted = take(m * 8);
   L.before = take(m * 8);
   L.mask = take(m);
-  L.rows = take(size_t(warps) * size_t(L.rows_per_warp) * size_t(padded_row(M)) * 8);
   L.counts = take(dispatch ? m * 4 : 0);
   L.used = take(dispatch ? m * 4 : 0);
   L.offsets = take(dispatch ? m * 4 : 0);
