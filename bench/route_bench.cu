@@ -96,9 +96,14 @@ std::vector<cudaGraphExec_t> capture(F&& launch, int copies, cudaStream_t s) {
   return graphs;
 }
 
-/// Median replay time of graphs (rotating), then frees them.
-double time_graphs(std::vector<cudaGraphExec_t> graphs, cudaStream_t s, int reps) {
-  const double us = median_us([&](int r) { CHECK(cudaGraphLaunch(graphs[size_t(r) % graphs.size()], s)); }, s, 50, reps);
+/// Graph replay times (rotating graphs), then frees them: the median of `reps` replays
+/// each timed alone (what one call costs, launch included), and in `back_to_back` the
+/// median over 20 groups of 50 replays issued back to back, per replay (what a call
+/// costs amid others, as inside a model's graph: launch latency overlapped).
+double time_graphs(std::vector<cudaGraphExec_t> graphs, cudaStream_t s, int reps, double* back_to_back = nullptr) {
+  auto replay = [&](int r) { CHECK(cudaGraphLaunch(graphs[size_t(r) % graphs.size()], s)); };
+  const double us = median_us(replay, s, 50, reps);
+  if (back_to_back) *back_to_back = median_us([&](int r) { for (int i = 0; i < 50; ++i) replay(50 * r + i); }, s, 2, 20) / 50;
   for (auto& g : graphs) CHECK(cudaGraphExecDestroy(g));
   return us;
 }
@@ -159,16 +164,23 @@ std::string bench_one(const Shape& sh, const Policy& pol, const char* policy_nam
   cr::cuda::route(view(0), dc, pol, out, s);
   CHECK(cudaStreamSynchronize(s));
   const int reps = B >= 1024 ? 1000 : 2000;
-  cr::cuda::LaunchTuning exact;
+  // COREROUTE_BENCH_WARPS=w: warps per CTA instead of the launch's default (tuning runs).
+  cr::cuda::LaunchTuning tune;
+  if (const char* w = std::getenv("COREROUTE_BENCH_WARPS")) tune.warps = std::atoi(w);
+  cr::cuda::LaunchTuning exact = tune;
   exact.exact_only = true;  // every token ranked in double: what the float keys save
+  double b2b_us = 0;
   const double graph_us = time_graphs(
-      capture([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s)); }, copies, s), s, reps);
+      capture([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, tune)); }, copies,
+              s),
+      s, reps, &b2b_us);
   const double exact_us = time_graphs(
       capture([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, exact)); },
               copies, s),
       s, reps);
   const double launch_us =
-      median_us([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s)); }, s, 20, 500);
+      median_us([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, tune)); }, s, 20,
+                500);
   double metrics_us = -1;
   if (with_metrics) {  // R against itself: the same work as against a vanilla R0
     thrust::device_vector<double> m(size_t(B * 7));
@@ -182,13 +194,18 @@ std::string bench_one(const Shape& sh, const Policy& pol, const char* policy_nam
   char buf[768];
   std::snprintf(buf, sizeof buf,
                 "{\"model\": \"%s\", \"policy\": \"%s\", \"dtype\": \"%s\", \"M\": %d, \"K\": %d, \"B\": %lld, "
-                "\"N\": %lld, \"graph_median_us\": %.3f, \"exact_graph_median_us\": %.3f, \"launch_median_us\": %.3f, "
+                "\"N\": %lld, \"graph_median_us\": %.3f, \"graph_back_to_back_us\": %.3f, "
+                "\"exact_graph_median_us\": %.3f, \"launch_median_us\": %.3f, "
                 "\"metrics_median_us\": %.3f, "
                 "\"bytes_read\": %.0f, \"bytes_written\": %.0f, \"floor_us\": %.3f, \"input_copies\": %d}",
-                sh.model->name, policy_name, sh.dtype, M, K, (long long)B, (long long)N, graph_us, exact_us, launch_us,
+                sh.model->name, policy_name, sh.dtype, M, K, (long long)B, (long long)N, graph_us, b2b_us, exact_us,
+                launch_us,
                 metrics_us, bytes_read, bytes_written, floor_us, copies);
-  std::fprintf(stderr, "%-11s %-9s %-4s B=%-4lld N=%-3lld graph %8.2f us  exact %8.2f us  launch %8.2f us  floor %7.2f us%s\n",
-               sh.model->name, policy_name, sh.dtype, (long long)B, (long long)N, graph_us, exact_us, launch_us, floor_us,
+  std::fprintf(stderr,
+               "%-11s %-9s %-4s B=%-4lld N=%-3lld graph %8.2f us  back-to-back %8.2f us  exact %8.2f us  launch %8.2f us  "
+               "floor %7.2f us%s\n",
+               sh.model->name, policy_name, sh.dtype, (long long)B, (long long)N, graph_us, b2b_us, exact_us, launch_us,
+               floor_us,
                with_metrics ? (" metrics " + std::to_string(metrics_us) + " us").c_str() : "");
   return buf;
 }
@@ -239,8 +256,9 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "%s: copy bandwidth %.1f GB/s (read + write), L2 %d MB\n", prop.name, bw / 1e9,
                prop.l2CacheSize >> 20);
   // The replay time of a graph of one empty kernel: what every graph timing includes.
-  const double empty_us = time_graphs(capture([&](int) { empty_kernel<<<1, 32, 0, s>>>(); }, 1, s), s, 2000);
-  std::fprintf(stderr, "empty kernel: graph replay %.2f us\n", empty_us);
+  double empty_b2b_us = 0;
+  const double empty_us = time_graphs(capture([&](int) { empty_kernel<<<1, 32, 0, s>>>(); }, 1, s), s, 2000, &empty_b2b_us);
+  std::fprintf(stderr, "empty kernel: graph replay %.2f us, back to back %.2f us\n", empty_us, empty_b2b_us);
   // COREROUTE_BENCH_QUICK=1: B in {1, 1024}, N = 32 only.
   const bool quick = std::getenv("COREROUTE_BENCH_QUICK") != nullptr;
   std::vector<std::string> rows;
@@ -256,8 +274,10 @@ int main(int argc, char** argv) {
   FILE* f = argc > 1 ? std::fopen(argv[1], "w") : stdout;
   std::fprintf(f, "{\n\"device\": \"%s\", \"sms\": %d, \"l2_bytes\": %d, \"cuda_driver\": %d, \"cuda_runtime\": %d,\n",
                prop.name, prop.multiProcessorCount, prop.l2CacheSize, driver, runtime);
-  std::fprintf(f, "\"date\": \"%s\", \"copy_bandwidth_bytes_per_s\": %.0f, \"empty_graph_us\": %.3f,\n\"results\": [\n",
-               date, bw, empty_us);
+  std::fprintf(f,
+               "\"date\": \"%s\", \"copy_bandwidth_bytes_per_s\": %.0f, \"empty_graph_us\": %.3f, "
+               "\"empty_graph_back_to_back_us\": %.3f,\n\"results\": [\n",
+               date, bw, empty_us, empty_b2b_us);
   for (size_t i = 0; i < rows.size(); ++i) std::fprintf(f, "  %s%s\n", rows[i].c_str(), i + 1 < rows.size() ? "," : "");
   std::fprintf(f, "]\n}\n");
   if (f != stdout) std::fclose(f);

@@ -9,6 +9,7 @@
 #include <thrust/mr/new.h>
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include <coreroute/config.hpp>
@@ -49,55 +50,67 @@ struct DeviceLogits {
   }
 };
 
-/// Device outputs sized like a Routing, copied back into one.
+/// Device outputs sized like a Routing (and, with `dispatch`, its dispatch layout) in
+/// one pooled buffer, poisoned by one memset and read back by one copy per part: a
+/// parity case routes many times, and each Thrust transfer synchronises on its own.
 struct DeviceResult {
-  PooledVector<int32_t> ids, coreset_size, valid, invalid;
-  PooledVector<float> weights;
-  PooledVector<uint8_t> coreset;
-  PooledVector<int32_t> num_used, used, counts, offsets, token, slot;
   int64_t B, N;
   int M, K;
-  DeviceResult(int64_t b, int64_t n, int m, int k) : B(b), N(n), M(m), K(k) {
-    ids.assign(size_t(B * N * K), -7);  // poison: every slot must be written
-    weights.assign(size_t(B * N * K), -7.0f);
-    coreset.assign(size_t(B * M), 7);
-    coreset_size.assign(size_t(B), -7);
-    valid.assign(size_t(B), -7);
-    invalid.assign(size_t(B), -7);
+  // ids, weights, coreset, coreset_size, valid, invalid | num_used, used, counts, offsets, token, slot
+  size_t at[13] = {};
+  PooledVector<unsigned char> buf;
+  DeviceResult(int64_t b, int64_t n, int m, int k, bool dispatch = false) : B(b), N(n), M(m), K(k) {
+    const size_t bnk = size_t(B * N * K), bm = size_t(B * M), bb = size_t(B);
+    const size_t bytes[12] = {4 * bnk, 4 * bnk, bm, 4 * bb, 4 * bb, 4 * bb,  // the routing
+                              dispatch ? 4 * bb : 0, dispatch ? 4 * bm : 0, dispatch ? 4 * bm : 0,
+                              dispatch ? 4 * (bm + bb) : 0, dispatch ? 4 * bnk : 0, dispatch ? 4 * bnk : 0};
+    for (int i = 0; i < 12; ++i) at[i + 1] = (at[i] + bytes[i] + 15) / 16 * 16;
+    buf.resize(at[12] + 1);
+    // Poison: 0xF9 bytes are a negative id, size and weight, and no coreset flag (0/1).
+    check(cudaMemset(ptr<void>(0), 0xF9, at[12]), "poison outputs");
   }
+  template <class V>
+  V* ptr(int field) { return reinterpret_cast<V*>(buf.data().get() + at[field]); }
   RouteOutputs outputs() {
-    return {ids.data().get(), weights.data().get(), coreset.data().get(), coreset_size.data().get(),
-            valid.data().get(), invalid.data().get()};
+    return {ptr<int32_t>(0), ptr<float>(1), ptr<uint8_t>(2), ptr<int32_t>(3), ptr<int32_t>(4), ptr<int32_t>(5)};
   }
   DispatchOutputs dispatch_outputs() {
-    num_used.assign(size_t(B), -7);
-    used.assign(size_t(B * M), -7);
-    counts.assign(size_t(B * M), -7);
-    offsets.assign(size_t(B * (M + 1)), -7);
-    token.assign(size_t(B * N * K), -7);
-    slot.assign(size_t(B * N * K), -7);
-    return {num_used.data().get(), used.data().get(),  counts.data().get(),
-            offsets.data().get(),  token.data().get(), slot.data().get()};
+    return {ptr<int32_t>(6), ptr<int32_t>(7), ptr<int32_t>(8), ptr<int32_t>(9), ptr<int32_t>(10), ptr<int32_t>(11)};
   }
   Routing routing() const {
     Routing R;
     R.resize(B, N, M, K);
-    thrust::copy(ids.begin(), ids.end(), R.ids.begin());
-    thrust::copy(weights.begin(), weights.end(), R.weights.begin());
-    thrust::copy(coreset.begin(), coreset.end(), R.coreset.begin());
-    thrust::copy(coreset_size.begin(), coreset_size.end(), R.coreset_size.begin());
-    thrust::copy(valid.begin(), valid.end(), R.valid_tokens.begin());
-    thrust::copy(invalid.begin(), invalid.end(), R.invalid_tokens.begin());
+    const std::vector<unsigned char> h = fetch(0, 6);
+    unpack(h, 0, R.ids);
+    unpack(h, 1, R.weights);
+    unpack(h, 2, R.coreset);
+    unpack(h, 3, R.coreset_size);
+    unpack(h, 4, R.valid_tokens);
+    unpack(h, 5, R.invalid_tokens);
     return R;
   }
   void layout(DispatchLayout& d) const {
     d.resize(B, N, M, K);
-    thrust::copy(num_used.begin(), num_used.end(), d.num_used.begin());
-    thrust::copy(used.begin(), used.end(), d.used_experts.begin());
-    thrust::copy(counts.begin(), counts.end(), d.counts.begin());
-    thrust::copy(offsets.begin(), offsets.end(), d.offsets.begin());
-    thrust::copy(token.begin(), token.end(), d.token.begin());
-    thrust::copy(slot.begin(), slot.end(), d.slot.begin());
+    const std::vector<unsigned char> h = fetch(6, 12);
+    unpack(h, 6, d.num_used);
+    unpack(h, 7, d.used_experts);
+    unpack(h, 8, d.counts);
+    unpack(h, 9, d.offsets);
+    unpack(h, 10, d.token);
+    unpack(h, 11, d.slot);
+  }
+
+ private:
+  std::vector<unsigned char> fetch(int first, int last) const {  // fields [first, last) in one copy
+    std::vector<unsigned char> h(at[last] - at[first]);
+    if (!h.empty())
+      check(cudaMemcpy(h.data(), buf.data().get() + at[first], h.size(), cudaMemcpyDeviceToHost), "read outputs");
+    return h;
+  }
+  template <class V>
+  void unpack(const std::vector<unsigned char>& h, int field, std::vector<V>& v) const {
+    const size_t base = at[field] - at[field < 6 ? 0 : 6];
+    if (!v.empty()) std::memcpy(v.data(), h.data() + base, v.size() * sizeof(V));
   }
 };
 
@@ -112,7 +125,7 @@ struct CudaBackend {
                        DispatchLayout* dispatch) {
     DeviceConfig dc(c);
     detail::DeviceLogits<float> dx(x);
-    detail::DeviceResult out(x.blocks, x.tokens, c.num_experts, c.top_k);
+    detail::DeviceResult out(x.blocks, x.tokens, c.num_experts, c.top_k, dispatch != nullptr);
     DispatchOutputs d;
     if (dispatch) d = out.dispatch_outputs();
     cuda::route(dx.view, dc, p, out.outputs(), nullptr, dispatch ? &d : nullptr);

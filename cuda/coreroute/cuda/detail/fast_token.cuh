@@ -53,6 +53,10 @@ struct FastStats {
     s = e / st.sum;
     return softmax_f(e, inv_sum) + b;
   }
+  /// The float s of logit x, bit for bit the one fast_keys computes.
+  __device__ float score(float x) const {
+    return st.score == ScoreFunction::sigmoid ? sigmoid_f(x) : softmax_f(exp(double(x) - st.max), inv_sum);
+  }
 };
 
 /// The ordering tolerance of the certificate (see the header comment).
@@ -186,14 +190,49 @@ __device__ inline GroupLane group_lane(const RouterParams& p) {
   return gl;
 }
 
+/// A group's key for pick_groups from its two largest eligible r (v2 = -Inf: fewer
+/// than two): the ordered bits of their sum (> 1 for every float), or 1, which ranks
+/// below every real score.
+__device__ __forceinline__ uint32_t group_key(float v1, float v2) {
+  return v2 != -INFINITY ? coreroute::detail::ordered_bits(float(double(v1) + double(v2))) : 1u;
+}
+
+/// The float of ordered bits (coreroute::detail::ordered_bits' inverse).
+__device__ __forceinline__ float from_ordered(uint32_t bits) {
+  return coreroute::detail::key_value(uint64_t(bits) << 32);
+}
+
+/// The `topk_group` best groups as bits (bit g) from their keys: lane g << shift holds
+/// group g's (group_key), other lanes 0; equal keys go to the lowest lane, the lowest
+/// group. False when the boundary between the last chosen and the first other group
+/// is too close to certify (a group's score is within 2 E of the double one).
+__device__ inline bool pick_groups(uint32_t v, int topk_group, int shift, float tol, uint32_t& chosen) {
+  const int lane = int(threadIdx.x & 31);
+  uint32_t last = 0, next = 0;
+  chosen = 0;
+  for (int q = 0; q <= topk_group; ++q) {
+    const uint32_t win = warp_max_u32(v);
+    const int from = __ffs(__ballot_sync(kFullMask, v == win)) - 1;
+    if (lane == from) v = 0;
+    if (q == topk_group) {
+      next = win;
+      break;
+    }
+    last = win;
+    chosen |= 1u << (from >> shift);
+  }
+  if (next <= 1u) return true;  // no group, or one with < 2 experts, beyond: discrete
+  const double a = from_ordered(last), b = from_ordered(next);
+  return a - b > 2.0 * double(tol) + 1.2e-7 * fmax(fabs(a), fabs(b));
+}
+
 /// Stage 2 group limit on float scores: `in_groups` gets this lane's items (bit k: item
-/// lane + 32 k) in the `topk_group` best groups. False when the boundary between the last
-/// chosen and the first other group is too close to certify (a group's score is within
-/// 2 E of the double one), or n_group > 32 (then the double path ranks the groups).
-/// `r_row`: this warp's M floats in shared memory, r where eligible, -Inf elsewhere.
-/// A group's score is the sum of its two largest values, whichever experts hold them.
+/// lane + 32 k) in the `topk_group` best groups, `chosen` those groups (bit g). False
+/// where pick_groups cannot certify the choice, or n_group > 32 (then the double path
+/// ranks the groups). `r_row`: this warp's M floats in shared memory, r where eligible,
+/// -Inf elsewhere. A group's score is the sum of its two largest values.
 __device__ inline bool fast_groups(const float* r_row, const RouterParams& p, const GroupLane& gl, float tol,
-                                   uint32_t& in_groups) {
+                                   uint32_t& in_groups, uint32_t& chosen) {
   if (p.groups.n_group > 32) return false;
   const int lane = int(threadIdx.x & 31);
   float v1 = -INFINITY, v2 = -INFINITY;  // the two largest, -Inf while absent
@@ -208,29 +247,14 @@ __device__ inline bool fast_groups(const float* r_row, const RouterParams& p, co
     v1 = fmaxf(v1, w1);
   }
   __syncwarp();  // the row is rewritten by the next token
-  // A leader's key: the score's ordered bits (> 1 for every float), 1 for a group with
-  // fewer than two eligible experts (below all others, by id); 0 for other lanes. Equal
-  // keys go to the lowest lane, which is the lowest group.
-  uint32_t v = gl.leader ? (v2 != -INFINITY ? coreroute::detail::ordered_bits(float(double(v1) + double(v2))) : 1u) : 0u;
-  uint32_t last = 0, next = 0;
   in_groups = 0;
-  for (int q = 0; q <= p.groups.topk_group; ++q) {
-    const uint32_t win = warp_max_u32(v);
-    const int from = __ffs(__ballot_sync(kFullMask, v == win)) - 1;
-    if (lane == from) v = 0;
-    if (q == p.groups.topk_group) {
-      next = win;
-      break;
-    }
-    last = win;
+  if (!pick_groups(gl.leader ? group_key(v1, v2) : 0u, p.groups.topk_group, gl.shift, tol, chosen)) return false;
+  for (uint32_t c = chosen; c; c &= c - 1) {
     // The chosen group g's experts [g per, (g + 1) per) are this lane's items [k_lo, k_hi).
-    const int g = from >> gl.shift, k_lo = (g * gl.per - lane + 31) >> 5, k_hi = ((g + 1) * gl.per - lane + 31) >> 5;
+    const int g = __ffs(c) - 1, k_lo = (g * gl.per - lane + 31) >> 5, k_hi = ((g + 1) * gl.per - lane + 31) >> 5;
     in_groups |= (1u << k_hi) - (1u << k_lo);
   }
-  if (next <= 1u) return true;  // no group, or one with < 2 experts, beyond: discrete
-  const double a = coreroute::detail::key_value(uint64_t(last) << 32);
-  const double b = coreroute::detail::key_value(uint64_t(next) << 32);
-  return a - b > 2.0 * double(tol) + 1.2e-7 * fmax(fabs(a), fabs(b));
+  return true;
 }
 
 }  // namespace coreroute::cuda::detail

@@ -10,11 +10,15 @@ namespace coreroute::cuda::detail {
 
 struct RouteLayout {
   size_t bias = 0, votes = 0, totals = 0, rank = 0, list = 0, sorted = 0, before = 0, mask = 0, rows = 0;
-  size_t counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, bytes = 0;
+  size_t stats = 0, counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, bytes = 0;
   int rows_per_warp = 0;  ///< per-warp rows of M doubles (0, 1 for groups, 2 for Row<0>)
   int vote_rows = 0;      ///< Stage 1's vote rows (vote_rows(); 0 without Stage 1)
   int words = 0;          ///< 32-bit words of one expert's token bitmask (dispatch)
+  int stat_tokens = 0;    ///< tokens whose Stage 1 row stats are kept for Stage 2 (0 or N)
 };
+
+/// Most tokens per block whose Stage 1 row stats are kept (16 bytes each).
+inline constexpr int kStatTokens = 256;
 
 CR_HD inline size_t align16(size_t x) { return (x + 15) & ~size_t(15); }
 
@@ -56,6 +60,8 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   L.sorted = take(m * 8);
   L.before = take(m * 8);
   L.mask = take(m);
+  L.stat_tokens = votes && !general && N <= kStatTokens ? int(N) : 0;
+  L.stats = take(size_t(L.stat_tokens) * 16);
   L.counts = take(dispatch ? m * 4 : 0);
   L.used = take(dispatch ? m * 4 : 0);
   L.offsets = take(dispatch ? m * 4 : 0);

@@ -6,6 +6,7 @@
 // (Stage 2 re-reads the block's logits, which are then in L1/L2). Each token's ranking
 // is tried in certified float first (fast_token.cuh), else done in double (token.cuh).
 #include <cstdint>
+#include <type_traits>
 
 #include <coreroute/config.hpp>
 #include <coreroute/cuda/detail/fast_token.cuh>
@@ -14,6 +15,7 @@
 #include <coreroute/cuda/detail/warp.cuh>
 #include <coreroute/cuda/outputs.cuh>
 #include <coreroute/detail/ranking.hpp>
+#include <coreroute/policies.hpp>
 #include <coreroute/views.hpp>
 
 namespace coreroute::cuda::detail {
@@ -38,7 +40,7 @@ __device__ uint32_t row_items(int M) {
 /// where the token needs the double path.
 template <int VPT, class T, class Policy>
 __device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                          uint32_t items, const Policy& pol, int kq, float tol, double* my_votes) {
+                          uint32_t items, const Policy& pol, int kq, float tol, double* my_votes, double2* stat) {
   const int lane = int(threadIdx.x & 31);
   uint32_t key[VPT];
   FastStats fs;
@@ -49,30 +51,16 @@ __device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParam
   const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), b, s) : 0.0f;
   if (!certified(id, r_win, kq, tol)) return false;
   if (lane < kq && id >= 0) my_votes[id] += pol.vote(s + double(b), lane);  // the double path's r
+  if (stat && lane == 0) *stat = token_stat(fs.st);
   return true;
 }
 
-/// Stage 2 of one valid token on the fast path: ids and weights, as route_tokens.
-/// `in_core`: this lane's items in the coreset; `r_row`: the warp's row for the group limit.
-template <int VPT, class T>
-__device__ bool fast_route(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                           uint32_t in_core, const GroupLane& gl, float* r_row, float tol, int32_t* ids,
-                           float* wts) {
+/// The ids and weights of one token from its winners (lane j < K: the j-th winner's
+/// expert id or -1, its float r and double s; lane K: the first loser), as
+/// route_token_exact writes them, once the certificate holds; false otherwise.
+__device__ inline bool fast_finish(int id, float r_win, double s, const RouterParams& p, float tol, int32_t* ids,
+                                   float* wts) {
   const int K = p.top_k, lane = int(threadIdx.x & 31);
-  const bool groups = p.groups.enabled();
-  uint32_t key[VPT];
-  FastStats fs;
-  if (!fast_keys<VPT>(row, stride_expert, p, bias, in_core, groups ? r_row : nullptr, key, fs)) return false;
-  if (groups) {
-    __syncwarp();
-    uint32_t in_groups = 0;
-    if (!fast_groups(r_row, p, gl, tol, in_groups)) return false;
-#pragma unroll
-    for (int k = 0; k < VPT; ++k) key[k] = (in_groups >> k) & 1u ? key[k] : 0u;
-  }
-  const int id = pop_best(key, K + 1);
-  double s = 0.0;
-  const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), bias ? bias[id] : 0.0f, s) : 0.0f;
   if (!certified(id, r_win, K, tol)) return false;
   const bool mine = lane < K && id >= 0;
   if (!mine) s = 0.0;
@@ -88,16 +76,118 @@ __device__ bool fast_route(const T* row, int64_t stride_expert, const RouterPara
   return true;
 }
 
+/// Stage 2 of one valid token on the fast path: ids and weights, as route_tokens.
+/// `in_core`: this lane's items in the coreset; `r_row`: the warp's row for the group limit.
+template <int VPT, class T>
+__device__ bool fast_route(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
+                           uint32_t in_core, const GroupLane& gl, float* r_row, float tol, int32_t* ids,
+                           float* wts) {
+  const bool groups = p.groups.enabled();
+  uint32_t key[VPT];
+  FastStats fs;
+  if (!fast_keys<VPT>(row, stride_expert, p, bias, in_core, groups ? r_row : nullptr, key, fs)) return false;
+  if (groups) {
+    __syncwarp();
+    uint32_t in_groups = 0, chosen = 0;
+    if (!fast_groups(r_row, p, gl, tol, in_groups, chosen)) return false;
+#pragma unroll
+    for (int k = 0; k < VPT; ++k) key[k] = (in_groups >> k) & 1u ? key[k] : 0u;
+  }
+  const int id = pop_best(key, p.top_k + 1);
+  double s = 0.0;
+  const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), bias ? bias[id] : 0.0f, s) : 0.0f;
+  return fast_finish(id, r_win, s, p, tol, ids, wts);
+}
+
+/// A lane's share of a small coreset (at most 32 CV experts), for Stage 2 on the
+/// coreset alone: entry c is the coreset's (lane + 32 c)-th expert by id (-1 past its
+/// end), with its bias and group.
+template <int CV>
+struct CoreLane {
+  int e[CV];
+  float b[CV];
+  int g[CV];
+};
+
+template <int CV>
+__device__ CoreLane<CV> core_lane(const int* core_list, int size, const float* bias, const RouterParams& p) {
+  const int lane = int(threadIdx.x & 31), per = p.groups.enabled() ? p.num_experts / p.groups.n_group : 1;
+  CoreLane<CV> cl;
+#pragma unroll
+  for (int c = 0; c < CV; ++c) {
+    const int q = lane + 32 * c;
+    cl.e[c] = q < size ? core_list[q] : -1;
+    cl.b[c] = cl.e[c] >= 0 && bias ? bias[cl.e[c]] : 0.0f;
+    cl.g[c] = cl.e[c] >= 0 ? cl.e[c] / per : 0;
+  }
+  return cl;
+}
+
+/// Stage 2 group limit on a small coreset, as fast_groups chooses: each group's two
+/// largest r among the coreset's experts, kept by shared-memory atomics on ordered bits
+/// (the maximum, and the maximum of min(displaced, new), which is exactly the second
+/// largest whatever the order of the updates). `slots`: 64 words of this warp's.
+template <int CV>
+__device__ bool core_groups(const float (&r)[CV], const CoreLane<CV>& cl, const RouterParams& p, float tol,
+                            uint32_t* slots, uint32_t& chosen) {
+  const int G = p.groups.n_group, lane = int(threadIdx.x & 31);
+  if (G > 32) return false;
+  slots[lane] = slots[lane + 32] = 0u;  // group g: largest at [g], second at [32 + g]; 0: none
+  __syncwarp();
+#pragma unroll
+  for (int c = 0; c < CV; ++c)
+    if (cl.e[c] >= 0) {
+      const uint32_t k = coreroute::detail::ordered_bits(r[c]);  // > 0 for every float
+      const uint32_t old = atomicMax(&slots[cl.g[c]], k);
+      atomicMax(&slots[32 + cl.g[c]], min(old, k));
+    }
+  __syncwarp();
+  const uint32_t b1 = slots[lane], b2 = slots[lane + 32];
+  __syncwarp();  // the slots are cleared by the next token
+  const uint32_t v = lane < G ? (b2 ? group_key(from_ordered(b1), from_ordered(b2)) : 1u) : 0u;
+  return pick_groups(v, p.groups.topk_group, 0, tol, chosen);
+}
+
+/// Stage 2 of one valid token on the fast path when Stage 1 has scored its row (`fs`)
+/// and the coreset has at most 32 CV experts: only the coreset's logits are read and
+/// ranked (keys by coreset position, which is expert order), the rest as fast_route,
+/// whose results it equals bit for bit. `slots`: the warp's 64 words for the group limit.
+template <int CV, class T>
+__device__ bool fast_route_core(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
+                                const FastStats& fs, const CoreLane<CV>& cl, const int* core_list, uint32_t* slots,
+                                float tol, int32_t* ids, float* wts) {
+  uint32_t key[CV];
+  float r[CV];
+#pragma unroll
+  for (int c = 0; c < CV; ++c) {
+    r[c] = cl.e[c] >= 0 ? fs.score(to_float(row[int64_t(cl.e[c]) * stride_expert])) + cl.b[c] : -INFINITY;
+    key[c] = cl.e[c] >= 0 ? fast_key(r[c], c) : 0u;
+  }
+  if (p.groups.enabled()) {
+    uint32_t chosen = 0;
+    if (!core_groups(r, cl, p, tol, slots, chosen)) return false;
+#pragma unroll
+    for (int c = 0; c < CV; ++c) key[c] = (chosen >> cl.g[c]) & 1u ? key[c] : 0u;
+  }
+  const int q = pop_best(key, p.top_k + 1);
+  const int id = q >= 0 ? core_list[q] : -1;
+  double s = 0.0;
+  const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), bias ? bias[id] : 0.0f, s) : 0.0f;
+  return fast_finish(id, r_win, s, p, tol, ids, wts);
+}
+
 /// Stage 1 of one token in double (the fast path's fallback, and rows beyond it).
 /// Not inlined: its register rows would otherwise crowd the fast path's registers.
 template <int VPT, class T, class Policy>
 __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_expert, const RouterParams& p,
                                               const float* bias, const Policy& pol, int kq, double* my_votes,
-                                              double* my_rows) {
+                                              double* my_rows, double2* stat) {
   const int M = p.num_experts, lane = int(threadIdx.x & 31);
   Row<VPT> s(my_rows), r(my_rows + padded_row(M));
   RowStats st;
-  if (!score_row(row, stride_expert, p, s, st)) return;  // casts no vote
+  const bool ok = score_row(row, stride_expert, p, s, st);
+  if (stat && lane == 0) *stat = ok ? token_stat(st) : double2{0.0, 0.0};
+  if (!ok) return;  // casts no vote
   selection_scores(s, bias, M, r);
   WideKey prev = top_key();
   for (int q = 0; q < kq; ++q) {
@@ -111,10 +201,11 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
 
 /// Stage 1: token n casts its votes into vote row n % R (layout.cuh's vote_rows), each
 /// row filled by one warp in token order: the sums are deterministic and the same for
-/// any number of warps.
+/// any number of warps. Where `stats` is given, token n's row stats go to stats[n].
 template <int VPT, class T, class Policy>
 __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
-                            const float* bias, const Policy& pol, float tol, double* votes, int R, double* my_rows) {
+                            const float* bias, const Policy& pol, float tol, double* votes, int R, double* my_rows,
+                            double2* stats) {
   const int M = p.num_experts, warps = int(blockDim.x >> 5);
   const int kq = min(pol.local_k(p), M);
   const uint32_t items = row_items<VPT>(M);
@@ -123,10 +214,12 @@ __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t vali
     double* my_votes = votes + size_t(r) * M;
     const T* row = block + r * x.stride_token;
     for (int64_t n = r; n < valid; n += R, row += step, __syncwarp()) {  // a vote row has many writers
+      double2* stat = stats ? stats + n : nullptr;
       if constexpr (VPT > 0)
-        if (tol > 0.0f && kq < 32 && fast_vote<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, my_votes))
+        if (tol > 0.0f && kq < 32 &&
+            fast_vote<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, my_votes, stat))
           continue;
-      vote_token_exact<VPT>(row, x.stride_expert, p, bias, pol, kq, my_votes, my_rows);
+      vote_token_exact<VPT>(row, x.stride_expert, p, bias, pol, kq, my_votes, my_rows, stat);
     }
   }
 }
@@ -294,25 +387,57 @@ __device__ __noinline__ void route_token_exact(const T* row, int64_t stride_expe
   }
 }
 
+/// The coreset's experts in id order, from its mask (one warp; the list holds M ints).
+__device__ inline void list_coreset(const uint8_t* mask, int M, int* list) {
+  const int lane = int(threadIdx.x & 31);
+  int base = 0;
+  for (int k = 0; 32 * k < M; ++k) {
+    const int i = lane + 32 * k;
+    const bool in = i < M && mask[i];
+    const uint32_t ballot = __ballot_sync(kFullMask, in);
+    if (in) list[base + __popc(ballot & ((1u << lane) - 1u))] = i;
+    base += __popc(ballot);
+  }
+}
+
+/// Largest coreset that Stage 2 ranks on its own (fast_route_core), in items per lane.
+inline constexpr int kCoreItems = 2;
+
 /// Stage 2 for this warp's rows of one block: ids, weights, and the invalid count.
+/// Where Stage 1 left each token's row stats (`stats`) and the coreset has at most
+/// 32 kCoreItems experts (`core_list`, `core_size`), valid tokens rank the coreset alone.
 template <int VPT, class T>
 __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
                              const float* bias, const uint8_t* mask, float tol, double* my_rows, int32_t* ids_b,
-                             float* w_b, int* invalid) {
+                             float* w_b, int* invalid, const double2* stats, const int* core_list, int core_size) {
   const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
   uint32_t in_core = 0;  // fast path: this lane's items in the coreset, as bits
 #pragma unroll
   for (int k = 0; k < VPT; ++k) in_core |= lane + 32 * k < M && mask[lane + 32 * k] ? 1u << k : 0u;
   const GroupLane gl = group_lane(p);
+  const bool small_core = VPT >= kCoreItems && stats && core_size <= 32 * kCoreItems;
+  const CoreLane<kCoreItems> cl = core_lane<kCoreItems>(core_list, small_core ? core_size : 0, bias, p);
+  float* r_row = reinterpret_cast<float*>(my_rows);
   const int64_t first = threadIdx.x >> 5, step = int64_t(warps) * x.stride_token;
   const T* row = block + first * x.stride_token;
   int32_t* ids = ids_b + first * K;
   float* wts = w_b + first * K;
   for (int64_t n = first; n < x.tokens; n += warps, row += step, ids += warps * K, wts += warps * K) {
+    if constexpr (VPT >= kCoreItems) {
+      if (small_core && tol > 0.0f && K < 32 && n < valid && stats[n].y != 0.0) {
+        FastStats fs;
+        fs.st.score = p.score;
+        fs.st.max = stats[n].x;
+        fs.st.sum = stats[n].y;
+        fs.inv_sum = 1.0 / fs.st.sum;  // as fast_keys has it
+        if (fast_route_core(row, x.stride_expert, p, bias, fs, cl, core_list, reinterpret_cast<uint32_t*>(r_row), tol,
+                            ids, wts))
+          continue;
+      }
+    }
     if constexpr (VPT > 0)
-      if (tol > 0.0f && K < 32 && n < valid &&
-          fast_route<VPT>(row, x.stride_expert, p, bias, in_core, gl, reinterpret_cast<float*>(my_rows), tol, ids,
-                          wts))
+      if (tol > 0.0f && K < 32 && n < valid && !small_core &&
+          fast_route<VPT>(row, x.stride_expert, p, bias, in_core, gl, r_row, tol, ids, wts))
         continue;
     route_token_exact<VPT>(row, x.stride_expert, n < valid, p, bias, mask, my_rows, ids, wts, invalid);
   }
@@ -390,13 +515,16 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
   int* invalid = size + 1;
   const bool stage1 = Policy::needs_votes && coreset_in == nullptr;
   const float tol = fast && VPT > 0 ? fast_tolerance(p.bias, M) : 0.0f;  // 0: double path only
+  // Stage 1's row stats for Stage 2 on a small coreset (fast path only).
+  double2* stats = stage1 && L.stat_tokens > 0 && tol > 0.0f ? reinterpret_cast<double2*>(smem + L.stats) : nullptr;
+  int* core_list = reinterpret_cast<int*>(smem + L.list);
   for (int64_t b = blockIdx.x; b < x.blocks; b += gridDim.x) {
     const int64_t valid = x.valid_tokens(b);
     const T* block = x.data + b * x.stride_block;
     if (t == 0) { *size = coreset_in ? 0 : M; *invalid = 0; size[2] = size[3] = 0; }
     for (int i = t; stage1 && i < L.vote_rows * M; i += nt) votes[i] = 0.0;
     __syncthreads();
-    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, votes, L.vote_rows, my_rows);
+    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, votes, L.vote_rows, my_rows, stats);
     __syncthreads();
     if (coreset_in) {
       for (int i = t; i < M; i += nt) {
@@ -404,14 +532,22 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
         if (mask[i]) atomicAdd(size, 1);
       }
       __syncthreads();
+    } else if constexpr (std::is_same_v<Policy, VanillaPolicy>) {
+      for (int i = t; i < M; i += nt) mask[i] = 1;  // every expert: no ranking to do
     } else {
       coreset_from_votes(pol, M, L.vote_rows, votes, L, smem, size);
     }
     for (int i = t; out.coreset && i < M; i += nt) out.coreset[b * M + i] = mask[i];
     if (t == 0 && out.coreset_size) out.coreset_size[b] = *size;
     __syncthreads();
+    const int core_size = *size;
+    if (VPT >= kCoreItems && stats && core_size <= 32 * kCoreItems) {  // the same branch in every thread
+      if (warp == 0) list_coreset(mask, M, core_list);
+      __syncthreads();
+    }
     int32_t* ids_b = out.ids + b * x.tokens * K;
-    route_tokens<VPT>(x, block, valid, p, bias, mask, tol, my_rows, ids_b, out.weights + b * x.tokens * K, invalid);
+    route_tokens<VPT>(x, block, valid, p, bias, mask, tol, my_rows, ids_b, out.weights + b * x.tokens * K, invalid,
+                      stats, core_list, core_size);
     __syncthreads();
     if (t == 0 && out.valid_tokens) out.valid_tokens[b] = int32_t(valid);
     if (t == 0 && out.invalid_tokens) out.invalid_tokens[b] = *invalid;

@@ -47,6 +47,10 @@ struct RowStats {
   }
 };
 
+/// What Stage 2 keeps of a row Stage 1 scored: (max, sum) of RowStats; sum 0 marks an
+/// invalid token (a valid row's sum is >= 1: its maximum contributes exp(0)).
+__device__ inline double2 token_stat(const RowStats& st) { return double2{st.max, st.sum}; }
+
 /// Scores s of one token row (upcast on load). Returns false, in every lane, for an
 /// invalid token: a NaN or +Inf logit, or a softmax row of all -Inf (SPEC section 6).
 template <class RowT, class T>
