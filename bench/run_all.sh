@@ -5,8 +5,8 @@
 # bench/out). Needs nvcc, cmake, Catch2 (CMAKE_PREFIX_PATH), python3 with torch.
 #   PARITY_SECONDS=120 SAN_CASES=40 STEPS="build api parity sanitize bench" bench/run_all.sh
 # SAN_POLICIES and SAN_SCORES pick the sanitized groups (default: vote and blockdist, sigmoid).
-# PARITY_CASES=n runs n cases per policy x score group instead of PARITY_SECONDS each;
-# POLICIES picks the groups. BUILD names a build folder made elsewhere (skip "build").
+# PARITY_CASES=n runs n cases per policy x score group instead of PARITY_SECONDS each, in
+# processes of PARITY_CHUNK cases (default 1000); POLICIES picks the groups. BUILD names a build folder made elsewhere (skip "build").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${OUT_DIR:-bench/out}
@@ -52,7 +52,7 @@ if has sanitize; then
 fi
 if has parity || has parity_groups; then
   # Groups one after another (one GPU), PARITY_SECONDS or PARITY_CASES each.
-  CASES=${PARITY_CASES:-} cuda/tests/parity_all.sh "$T" "${PARITY_SECONDS:-60}" 1000 "$OUT_DIR" |
+  CASES=${PARITY_CASES:-} cuda/tests/parity_all.sh "$T" "${PARITY_SECONDS:-60}" "${PARITY_CHUNK:-1000}" "$OUT_DIR" |
     tee -a "$OUT_DIR/parity_summary.txt" || status=1
 fi
 if has parity_extra || has parity; then  # the raw path's invalid tokens; near-tie inputs
