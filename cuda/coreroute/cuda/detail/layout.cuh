@@ -20,6 +20,10 @@ struct RouteLayout {
 /// Most tokens per block whose Stage 1 row stats are kept (16 bytes each).
 inline constexpr int kStatTokens = 256;
 
+/// Largest coreset that Stage 2 ranks on its own (fast_route_core), in items per lane;
+/// rows of at most as many items per lane (M <= 64) are ranked whole (measured faster).
+inline constexpr int kCoreItems = 2;
+
 CR_HD inline size_t align16(size_t x) { return (x + 15) & ~size_t(15); }
 
 /// A warp's row holds 32 * ceil(M / 32) doubles: lanes also write their padding items.
@@ -60,7 +64,7 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   L.sorted = take(m * 8);
   L.before = take(m * 8);
   L.mask = take(m);
-  L.stat_tokens = votes && !general && N <= kStatTokens ? int(N) : 0;
+  L.stat_tokens = votes && !general && M > 32 * kCoreItems && N <= kStatTokens ? int(N) : 0;
   L.stats = take(size_t(L.stat_tokens) * 16);
   L.counts = take(dispatch ? m * 4 : 0);
   L.used = take(dispatch ? m * 4 : 0);

@@ -277,7 +277,14 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double
     before[rank[i]] = totals[i];
   }
   __syncthreads();
-  const double total = block_exclusive_scan(before, M, reinterpret_cast<double*>(smem + L.scratch));
+  // One warp, in a fixed order: the sums, and so each `keep`, are the same for any block size.
+  double* total_slot = reinterpret_cast<double*>(smem + L.scratch);
+  if (t < 32) {
+    const double sum = warp_exclusive_scan(before, M);
+    if (t == 0) *total_slot = sum;
+  }
+  __syncthreads();
+  const double total = *total_slot;
   for (int q = t; q < M; q += T)
     if (!pol.keep(q, sorted[q], before[q], total, M)) atomicMin(size, q);
   __syncthreads();
@@ -400,9 +407,6 @@ __device__ inline void list_coreset(const uint8_t* mask, int M, int* list) {
   }
 }
 
-/// Largest coreset that Stage 2 ranks on its own (fast_route_core), in items per lane.
-inline constexpr int kCoreItems = 2;
-
 /// Stage 2 for this warp's rows of one block: ids, weights, and the invalid count.
 /// Where Stage 1 left each token's row stats (`stats`) and the coreset has at most
 /// 32 kCoreItems experts (`core_list`, `core_size`), valid tokens rank the coreset alone.
@@ -415,7 +419,7 @@ __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t val
 #pragma unroll
   for (int k = 0; k < VPT; ++k) in_core |= lane + 32 * k < M && mask[lane + 32 * k] ? 1u << k : 0u;
   const GroupLane gl = group_lane(p);
-  const bool small_core = VPT >= kCoreItems && stats && core_size <= 32 * kCoreItems;
+  const bool small_core = VPT > kCoreItems && stats && core_size <= 32 * kCoreItems;
   const CoreLane<kCoreItems> cl = core_lane<kCoreItems>(core_list, small_core ? core_size : 0, bias, p);
   float* r_row = reinterpret_cast<float*>(my_rows);
   const int64_t first = threadIdx.x >> 5, step = int64_t(warps) * x.stride_token;
@@ -423,7 +427,7 @@ __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t val
   int32_t* ids = ids_b + first * K;
   float* wts = w_b + first * K;
   for (int64_t n = first; n < x.tokens; n += warps, row += step, ids += warps * K, wts += warps * K) {
-    if constexpr (VPT >= kCoreItems) {
+    if constexpr (VPT > kCoreItems) {
       if (small_core && tol > 0.0f && K < 32 && n < valid && stats[n].y != 0.0) {
         FastStats fs;
         fs.st.score = p.score;
@@ -541,7 +545,7 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     if (t == 0 && out.coreset_size) out.coreset_size[b] = *size;
     __syncthreads();
     const int core_size = *size;
-    if (VPT >= kCoreItems && stats && core_size <= 32 * kCoreItems) {  // the same branch in every thread
+    if (VPT > kCoreItems && stats && core_size <= 32 * kCoreItems) {  // the same branch in every thread
       if (warp == 0) list_coreset(mask, M, core_list);
       __syncthreads();
     }

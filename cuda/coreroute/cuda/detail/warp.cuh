@@ -63,9 +63,35 @@ __device__ __forceinline__ V warp_sum(V v) {
   return __shfl_sync(kFullMask, v, 0);
 }
 
+/// In-place exclusive prefix sum of data[0, len) by one warp, in an order fixed by len
+/// alone (lane l sums its chunk of ceil(len / 32) in order, then a scan of the chunk
+/// sums across lanes): floating-point sums come out the same for any block size, as
+/// the coreset's prefix sums must (a policy's `keep` may compare them near a tie).
+/// Returns the total to every lane.
+template <class V>
+__device__ V warp_exclusive_scan(V* data, int len) {
+  const int lane = int(threadIdx.x & 31), per = (len + 31) / 32;
+  const int lo = min(len, lane * per), hi = min(len, lo + per);
+  V incl = V(0);
+  for (int i = lo; i < hi; ++i) incl += data[i];
+  for (int d = 1; d < 32; d <<= 1) {
+    const V y = __shfl_up_sync(kFullMask, incl, d);
+    if (lane >= d) incl += y;
+  }
+  V base = __shfl_up_sync(kFullMask, incl, 1);
+  if (lane == 0) base = V(0);
+  for (int i = lo; i < hi; ++i) {
+    const V v = data[i];
+    data[i] = base;
+    base += v;
+  }
+  return __shfl_sync(kFullMask, incl, 31);
+}
+
 /// In-place exclusive prefix sum of data[0, len) by the whole thread block (each thread
 /// a contiguous chunk, then a scan of chunk sums). Returns the total to every thread.
 /// `scratch` holds 32 V in shared memory. Every thread of the block must call it.
+/// The order of the additions depends on the block size: exact for integers only.
 template <class V>
 __device__ V block_exclusive_scan(V* data, int len, V* scratch) {
   const int T = int(blockDim.x), t = int(threadIdx.x), lane = t & 31, warp = t >> 5, warps = (T + 31) >> 5;
