@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -450,6 +451,34 @@ TEST_CASE("host checks: route names the view's bad shape", "[host]") {
   };
   CHECK_THAT(route_view(1, 7), Contains("logits.experts = 7"));
   CHECK_THAT(route_view(-1, 8), Contains("logits.blocks = -1"));
+}
+
+TEST_CASE("host checks: the routing kernel's shared-memory layout", "[host]") {
+  using crcuda::detail::route_layout;
+  for (int M : {8, 64, 65, 256, 512, 1000})
+    for (int64_t N : {1, 32, 256, 257})
+      for (int bits = 0; bits < 8; ++bits) {
+        const bool votes = bits & 1, groups = bits & 2, dispatch = bits & 4, general = M > crcuda::kFastPathExperts;
+        const auto one = route_layout(M, N, 1, true, votes, general, groups, dispatch);
+        for (int warps : {1, 8, 32}) {
+          CAPTURE(M, N, votes, groups, dispatch, warps);
+          const auto L = route_layout(M, N, warps, true, votes, general, groups, dispatch);
+          // What decides a result must not depend on the launch's warps (vote rows), and
+          // Stage 1 keeps row stats exactly where Stage 2 may rank the coreset alone.
+          CHECK(L.vote_rows == one.vote_rows);
+          CHECK(L.stat_tokens == (votes && !general && M > 32 * crcuda::detail::kCoreItems &&
+                                  N <= crcuda::detail::kStatTokens ? N : 0));
+          const size_t in_order[] = {L.bias, L.votes, L.totals, L.rank, L.list, L.sorted, L.before, L.mask,
+                                     L.stats, L.counts, L.used, L.offsets, L.bits, L.scratch, L.bytes};
+          for (size_t i = 0; i + 1 < std::size(in_order); ++i) {
+            CHECK(in_order[i] % 16 == 0);
+            CHECK(in_order[i] <= in_order[i + 1]);
+          }
+          CHECK(L.counts - L.stats >= size_t(L.stat_tokens) * 16);  // stats end before the next region
+          if (general) CHECK((L.votes <= L.rows && L.rows <= L.totals));  // rows of their own
+          else CHECK(L.rows == L.votes);                                 // register rows share the vote rows
+        }
+      }
 }
 
 int main(int argc, char** argv) {
