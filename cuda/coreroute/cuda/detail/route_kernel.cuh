@@ -3,8 +3,9 @@
 // one warp per token. Logits -> scores -> each token's local top-k -> votes -> the
 // coreset (any policy of the policy concept) -> group selection -> constrained top-K
 // -> weights, and optionally the dispatch layout, in one pass over global memory
-// (Stage 2 re-reads the block's logits, which are then in L1/L2). Each token's ranking
-// is tried in certified float first (fast_token.cuh), else done in double (token.cuh).
+// (Stage 2 re-reads the block's logits, which are then in L1/L2; of a coreset of at most
+// 64 experts it reads only the coreset's, with the row stats Stage 1 kept). Each token's
+// ranking is tried in certified float first (fast_token.cuh), else done in double (token.cuh).
 #include <cstdint>
 #include <type_traits>
 
