@@ -1,0 +1,105 @@
+"""Training data: the Python installation's own .py files (standard library, site-packages, torch).
+
+Files are taken in sorted order of their real path and split by file: a file is held out when the sha256 of its
+path, read as a number, is 0 mod HOLDOUT_EVERY. Each split is the files' bytes joined by a blank line. The digest of
+the file list (path, size) and of the bytes read are recorded with every result, so a run says what it saw.
+"""
+import hashlib
+import json
+import os
+import site
+import sys
+import sysconfig
+
+import numpy as np
+
+HOLDOUT_EVERY = 50          # 2% of the files are held out
+MAX_FILE_BYTES = 1 << 20    # larger .py files are generated tables, not code: skipped
+SEPARATOR = b"\n\n"
+
+
+def python_roots():
+    roots = [sys.prefix, sys.base_prefix]
+    paths = sysconfig.get_paths()
+    roots += [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    try:
+        roots += site.getsitepackages()
+    except AttributeError:   # virtualenvs of old Pythons
+        pass
+    try:
+        import torch
+        roots.append(os.path.dirname(os.path.dirname(torch.__file__)))
+    except ImportError:
+        pass
+    return sorted({os.path.realpath(r) for r in roots if r and os.path.isdir(r)})
+
+
+def list_files(roots):
+    """Sorted, de-duplicated real paths of the .py files under roots (symlinked copies counted once)."""
+    found = set()
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in filenames:
+                if name.endswith(".py"):
+                    path = os.path.realpath(os.path.join(dirpath, name))
+                    if os.path.isfile(path):
+                        found.add(path)
+    files = []
+    for path in sorted(found):
+        size = os.path.getsize(path)
+        if 0 < size <= MAX_FILE_BYTES:
+            files.append((path, size))
+    return files
+
+
+def is_held_out(path):
+    return int(hashlib.sha256(path.encode()).hexdigest(), 16) % HOLDOUT_EVERY == 0
+
+
+def file_list_digest(files):
+    h = hashlib.sha256()
+    for path, size in files:
+        h.update(("%s\t%d\n" % (path, size)).encode())
+    return h.hexdigest()
+
+
+def load_corpus(roots=None, cache_dir=None, log=print):
+    """Returns (train uint8 array, held-out uint8 array, info dict, [(path, size)]). With cache_dir, the arrays are kept there
+    under the file list's digest, so a second run on the same machine skips reading the files."""
+    roots = python_roots() if roots is None else sorted(os.path.realpath(r) for r in roots)
+    files = list_files(roots)
+    if not files:
+        raise ValueError("roots %s: no .py files found" % roots)
+    digest = file_list_digest(files)
+    if cache_dir:
+        cached = os.path.join(cache_dir, "corpus-%s" % digest[:16])
+        if os.path.exists(cached + ".json"):
+            with open(cached + ".json") as fh:
+                info = json.load(fh)
+            log("corpus: cached %s (%d files)" % (cached, info["files"]))
+            return np.load(cached + ".train.npy"), np.load(cached + ".heldout.npy"), info, files
+    parts = {False: [], True: []}
+    content = hashlib.sha256()
+    held = 0
+    for path, _ in files:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        content.update(data)
+        h = is_held_out(path)
+        held += h
+        parts[h].append(data)
+    train = np.frombuffer(SEPARATOR.join(parts[False]), dtype=np.uint8)
+    heldout = np.frombuffer(SEPARATOR.join(parts[True]), dtype=np.uint8)
+    info = {"roots": roots, "files": len(files), "heldout_files": held, "file_list_sha256": digest,
+            "content_sha256": content.hexdigest(), "train_bytes": int(train.size), "heldout_bytes": int(heldout.size),
+            "split": "held out: int(sha256(real path)) %% %d == 0" % HOLDOUT_EVERY, "python": sys.version.split()[0]}
+    if cache_dir:
+        os.makedirs(cache_dir, exist_ok=True)
+        np.save(cached + ".train.npy", train)
+        np.save(cached + ".heldout.npy", heldout)
+        with open(cached + ".json", "w") as fh:
+            json.dump(info, fh, indent=1)
+    log("corpus: %d files (%d held out), %.1f MB train, %.1f MB held out, list sha256 %s"
+        % (len(files), held, train.size / 1e6, heldout.size / 1e6, digest[:16]))
+    return train, heldout, info, files
