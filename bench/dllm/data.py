@@ -19,9 +19,8 @@ SEPARATOR = b"\n\n"
 
 
 def python_roots():
-    roots = [sys.prefix, sys.base_prefix]
-    paths = sysconfig.get_paths()
-    roots += [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    paths = sysconfig.get_paths()   # not sys.prefix itself: that is /usr on Debian, with far more than Python in it
+    roots = [paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")]
     try:
         roots += site.getsitepackages()
     except AttributeError:   # virtualenvs of old Pythons

@@ -82,7 +82,7 @@ class RMSNorm(nn.Module):
 
 def rotary(x, cos, sin):
     x1, x2 = x[..., 0::2], x[..., 1::2]
-    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2)
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2).type_as(x)
 
 
 def attention(q, k, v):

@@ -52,8 +52,9 @@ def test_tiny_model_trains_and_checkpoint_round_trips(config, data_root, tmp_pat
     first, last = log["heldout"][0]["heldout_loss"], log["heldout"][-1]["heldout_loss"]
     assert last < first - 0.2, (first, last)
     assert len(log["data"]["file_list_sha256"]) == 64
+    assert sorted(os.listdir(out)) == ["checkpoint.json", "model-00.pt", "train_log.json"]
 
-    loaded, manifest = dlm.load_checkpoint(os.path.join(out, "checkpoint"))
+    loaded, manifest = dlm.load_checkpoint(out)
     assert manifest["config"]["name"] == config
     fresh = dlm.DiffusionLM(dlm.ModelConfig.from_json(manifest["config"]))
     assert set(loaded.state_dict()) == set(fresh.state_dict())

@@ -11,7 +11,8 @@ Reproducible from the script and --seed: the batches and masks come from a seede
 rate schedule depends only on the total step count. With --minutes and no --steps the step count is fixed after
 timing the first steps (recorded as "total_steps"; pass it as --steps to repeat the run); the wall-clock limit
 still stops training cleanly if the machine is slower than the estimate. Results: OUT/train_log.json (loss curve,
-config, data digests), OUT/checkpoint/ (see model.save_checkpoint), OUT/files.tsv.gz (the file list).
+config, data digests) and the checkpoint, OUT/checkpoint.json + OUT/model-NN.pt (see model.save_checkpoint): four
+files in all, so that two configurations' outputs come back from a machine that returns at most eight.
 """
 import argparse
 import contextlib
@@ -72,6 +73,7 @@ def main(argv=None):
     ap.add_argument("--data-root", action="append", help="read .py files from here instead of the installation")
     ap.add_argument("--cache", default=None, help="folder for the corpus arrays (default: none)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--file-list", default=None, help="write the file list (path, size, split) here, .tsv.gz")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model where available")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=500)
@@ -97,9 +99,10 @@ def main(argv=None):
     if min(train.size, heldout.size) <= cfg.seq_len:
         raise ValueError("corpus too small for seq_len %d: %d train / %d held-out bytes"
                          % (cfg.seq_len, train.size, heldout.size))
-    with gzip.open(os.path.join(args.out, "files.tsv.gz"), "wt") as fh:
-        for path, size in files:
-            fh.write("%s\t%d\t%s\n" % (path, size, "heldout" if corpus.is_held_out(path) else "train"))
+    if args.file_list:
+        with gzip.open(args.file_list, "wt") as fh:
+            for path, size in files:
+                fh.write("%s\t%d\t%s\n" % (path, size, "heldout" if corpus.is_held_out(path) else "train"))
     train_t = torch.from_numpy(train.copy())
     heldout_t = torch.from_numpy(heldout.copy())
 
@@ -183,7 +186,7 @@ def main(argv=None):
            "train_seconds": round(train_s, 1), "curve": curve, "heldout": evals,
            "final_heldout_loss": final, "objective": "LLaDA masked diffusion, 1/t weighted, half block samples",
            "last_step_expert_load_max_over_mean": [round(float(x.max() / x.mean()), 3) for x in load]}
-    manifest = dlm.save_checkpoint(model, os.path.join(args.out, "checkpoint"),
+    manifest = dlm.save_checkpoint(model, args.out,
                                    {"data": info, "seed": args.seed, "steps": step})
     log["checkpoint_bytes"] = sum(f["bytes"] for f in manifest["files"])
     with open(os.path.join(args.out, "train_log.json"), "w") as fh:
