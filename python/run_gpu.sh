@@ -27,6 +27,8 @@ step() {  # name, timeout_s, command...
   if timeout "$limit" "$@"; then r=ok; else r="FAILED (exit $?)"; fi
   echo "$name: $r ($((SECONDS - t0)) s)" | tee -a "$out/summary.txt"
 }
+"$py" -c 'import torch, numpy, pytest' || { echo "run_gpu.sh: $py needs torch, numpy and pytest"; exit 1; }
+sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 torch_dir=$("$py" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')/Torch
 "$py" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name())' \
   | tee "$out/env.txt"
@@ -55,7 +57,7 @@ step gpu_pytest 240 "$py" python/tests/run_pytest.py --skip-code 77 -m gpu -s -v
 grep -E "near-ties accepted|passed|failed|skipped|SKIP" "$out/gpu_pytest.log" | tail -n 12
 # memcheck: no caching allocator, so an access past a tensor is past an allocation.
 step memcheck 100 env PYTORCH_NO_CUDA_MEMORY_CACHING=1 COREROUTE_TORCH_CASES=100 \
-  compute-sanitizer --tool memcheck --error-exitcode 9 "$py" python/tests/run_pytest.py -m gpu \
+  "$sanitizer" --tool memcheck --error-exitcode 9 "$py" python/tests/run_pytest.py -m gpu \
   -k "equals_cpu_op or strided or dispatch" python/tests > "$out/sanitizer.log" 2>&1
 grep -E "ERROR SUMMARY|passed|failed" "$out/sanitizer.log" | tail -n 3
 step route_bench 60 env COREROUTE_BENCH_QUICK=1 "$dir/route_bench" "$out/route_bench.json" > "$out/route_bench.log" 2>&1
