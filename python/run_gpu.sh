@@ -19,6 +19,9 @@ py=$(command -v python3)
 jobs=$(nproc)
 nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
 dir=build/gpu-python
+# Torch's CMake adds -gencode flags of TORCH_CUDA_ARCH_LIST (else of a detected or a long
+# default list); sm_90 only keeps the build short.
+export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
 : > "$out/summary.txt"
 step() {  # name, timeout_s, command...

@@ -450,6 +450,8 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
     const Geometry g0 = geometry_of(logits, block_size, tokens.has_value());
     const RouterConfig c = config_of(g0.M, top_k, score, n_group, topk_group, normalize, scaling);
     const AnyPolicy pol = policy_of(policy, c, k_local, core, beta, top_p, min_experts);
+    require(g0.N <= std::numeric_limits<int32_t>::max() / top_k, g0.token_major ? "block_size" : "logits.shape[1]",
+            g0.N, "too large: N * top_k must fit int32 slot indices");
     if (coreset_in) {
       require(coreset_in->scalar_type() == at::kBool, "coreset.dtype", coreset_in->scalar_type(), "must be bool");
       require(coreset_in->dim() == 2 && coreset_in->size(0) == g0.B && coreset_in->size(1) == g0.M, "coreset.shape",

@@ -243,6 +243,7 @@ def gate(**kw):
 @pytest.mark.skipif(not hasattr(torch, "compile"), reason="torch.compile needs torch >= 2")
 def test_torch_compile_fullgraph_matches_eager():
     # dynamic=False: the meta kernel computes shapes from concrete sizes (docs/python.md)
+    import torch._dynamo
     torch._dynamo.reset()
     g = gate(pad_expert=0)
     h = torch.randn(1000, 64, device="cuda")
