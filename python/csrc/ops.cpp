@@ -18,7 +18,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <c10/util/Optional.h>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +27,20 @@
 #include <coreroute/reference/metrics.hpp>
 #include <coreroute/reference/route.hpp>
 
+#include <torch/version.h>
+
 #include "launch.hpp"
+
+// The optional type of op signatures: c10::optional until torch 2.4, std::optional since
+// (c10::optional became an alias of it there).
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+template <class T>
+using Opt = std::optional<T>;
+#else
+#include <c10/util/Optional.h>
+template <class T>
+using Opt = c10::optional<T>;
+#endif
 
 #ifdef COREROUTE_TORCH_CUDA
 #include <c10/cuda/CUDAGuard.h>
@@ -51,7 +64,7 @@ struct Geometry {
   int64_t last_block_rows = 0;  ///< token-major: rows of block B-1 (N: not partial)
 };
 
-Geometry geometry_of(const at::Tensor& logits, c10::optional<int64_t> block_size, bool has_tokens) {
+Geometry geometry_of(const at::Tensor& logits, Opt<int64_t> block_size, bool has_tokens) {
   Geometry g;
   if (logits.dim() == 2) {
     require(block_size.has_value(), "block_size", "None", "is required with [T, M] logits");
@@ -104,15 +117,15 @@ RouterConfig config_of(int64_t M, int64_t top_k, const std::string& score, int64
 }
 
 template <class V>
-void only_for(const c10::optional<V>& v, const char* name, const std::string& policy, const char* owner) {
+void only_for(const Opt<V>& v, const char* name, const std::string& policy, const char* owner) {
   if (v.has_value() && policy != owner)
     fail(name, *v, std::string("is only for policy='") + owner + "' (policy is '" + policy + "')");
 }
 
 /// The policy and its parameters, named as the Python keywords (= the CLI's flags).
-AnyPolicy policy_of(const std::string& name, const RouterConfig& c, c10::optional<int64_t> k_local,
-                    c10::optional<int64_t> core, c10::optional<double> beta, c10::optional<double> top_p,
-                    c10::optional<int64_t> min_experts) {
+AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t> k_local,
+                    Opt<int64_t> core, Opt<double> beta, Opt<double> top_p,
+                    Opt<int64_t> min_experts) {
   only_for(k_local, "k_local", name, "union");
   only_for(core, "core", name, "vote");
   only_for(beta, "beta", name, "vote");
@@ -168,8 +181,8 @@ struct Inputs {
   Geometry g;
   at::Tensor logits;              ///< strided as given, or a contiguous copy (zero strides)
   int64_t sb = 0, st = 0, se = 1; ///< strides of blocks, tokens, experts (elements)
-  c10::optional<at::Tensor> bias; ///< float32 [M], contiguous
-  c10::optional<at::Tensor> tokens;  ///< int32 [B], contiguous (token-major: made here)
+  Opt<at::Tensor> bias; ///< float32 [M], contiguous
+  Opt<at::Tensor> tokens;  ///< int32 [B], contiguous (token-major: made here)
 };
 
 Dtype dtype_of(const at::Tensor& logits) {
@@ -184,8 +197,8 @@ Dtype dtype_of(const at::Tensor& logits) {
 /// Shapes, dtypes and devices of every input; strides taken as they are. A stride of
 /// 0 (an expanded tensor) on an axis longer than 1 is the one case copied (contiguous),
 /// as the backends need distinct rows; an axis of length 1 takes any stride.
-Inputs prepare(const at::Tensor& logits, const c10::optional<at::Tensor>& bias, c10::optional<int64_t> block_size,
-               const c10::optional<at::Tensor>& tokens, const RouterConfig* c) {
+Inputs prepare(const at::Tensor& logits, const Opt<at::Tensor>& bias, Opt<int64_t> block_size,
+               const Opt<at::Tensor>& tokens, const RouterConfig* c) {
   Inputs in;
   in.g = geometry_of(logits, block_size, tokens.has_value());
   dtype_of(logits);
@@ -440,11 +453,11 @@ void route_cuda(const Inputs& in, const RouterConfig& c, const AnyPolicy& pol, c
 enum class Kind { cpu, cuda, meta };
 
 Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset_in, int64_t top_k,
-                  const std::string& policy, const std::string& score, const c10::optional<at::Tensor>& bias,
+                  const std::string& policy, const std::string& score, const Opt<at::Tensor>& bias,
                   int64_t n_group, int64_t topk_group, bool normalize, double scaling,
-                  c10::optional<int64_t> block_size, const c10::optional<at::Tensor>& tokens,
-                  c10::optional<int64_t> k_local, c10::optional<int64_t> core, c10::optional<double> beta,
-                  c10::optional<double> top_p, c10::optional<int64_t> min_experts, bool with_dispatch,
+                  Opt<int64_t> block_size, const Opt<at::Tensor>& tokens,
+                  Opt<int64_t> k_local, Opt<int64_t> core, Opt<double> beta,
+                  Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch,
                   bool checked) {
   try {
     const Geometry g0 = geometry_of(logits, block_size, tokens.has_value());
@@ -487,10 +500,10 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
 
 template <Kind kind>
 Result route_op(const at::Tensor& logits, int64_t top_k, const std::string& policy, const std::string& score,
-                const c10::optional<at::Tensor>& bias, int64_t n_group, int64_t topk_group, bool normalize,
-                double scaling, c10::optional<int64_t> block_size, const c10::optional<at::Tensor>& tokens,
-                c10::optional<int64_t> k_local, c10::optional<int64_t> core, c10::optional<double> beta,
-                c10::optional<double> top_p, c10::optional<int64_t> min_experts, bool with_dispatch,
+                const Opt<at::Tensor>& bias, int64_t n_group, int64_t topk_group, bool normalize,
+                double scaling, Opt<int64_t> block_size, const Opt<at::Tensor>& tokens,
+                Opt<int64_t> k_local, Opt<int64_t> core, Opt<double> beta,
+                Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch,
                 bool checked) {
   return route_impl(kind, logits, nullptr, top_k, std::string(policy), std::string(score), bias, n_group,
                     topk_group, normalize, scaling, block_size, tokens, k_local, core, beta, top_p, min_experts,
@@ -499,12 +512,12 @@ Result route_op(const at::Tensor& logits, int64_t top_k, const std::string& poli
 
 template <Kind kind>
 Result route_in_coreset_op(const at::Tensor& logits, const at::Tensor& coreset, int64_t top_k,
-                           const std::string& score, const c10::optional<at::Tensor>& bias, int64_t n_group,
-                           int64_t topk_group, bool normalize, double scaling, c10::optional<int64_t> block_size,
-                           const c10::optional<at::Tensor>& tokens, bool with_dispatch, bool checked) {
+                           const std::string& score, const Opt<at::Tensor>& bias, int64_t n_group,
+                           int64_t topk_group, bool normalize, double scaling, Opt<int64_t> block_size,
+                           const Opt<at::Tensor>& tokens, bool with_dispatch, bool checked) {
   return route_impl(kind, logits, &coreset, top_k, "vanilla", std::string(score), bias, n_group, topk_group,
-                    normalize, scaling, block_size, tokens, c10::nullopt, c10::nullopt, c10::nullopt, c10::nullopt,
-                    c10::nullopt, with_dispatch, checked);
+                    normalize, scaling, block_size, tokens, Opt<int64_t>{}, Opt<int64_t>{}, Opt<double>{}, Opt<double>{},
+                    Opt<int64_t>{}, with_dispatch, checked);
 }
 
 // ---------------------------------------------------------------------------------
@@ -546,8 +559,8 @@ Routing routing_of(const at::Tensor& ids_in, const at::Tensor& weights_in, const
 template <Kind kind>
 at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at::Tensor& coreset_size,
                       const at::Tensor& ref_ids, const at::Tensor& ref_weights, int64_t num_experts,
-                      c10::optional<int64_t> block_size, const c10::optional<at::Tensor>& tokens,
-                      double expert_bytes, const c10::optional<at::Tensor>& outputs) {
+                      Opt<int64_t> block_size, const Opt<at::Tensor>& tokens,
+                      double expert_bytes, const Opt<at::Tensor>& outputs) {
   try {
     require(num_experts >= 1, "num_experts", num_experts, "must be >= 1");
     require(ids.dim() == 2 || ids.dim() == 3, "ids.dim()", ids.dim(), "must be 2 ([T, K]) or 3 ([B, N, K])");
