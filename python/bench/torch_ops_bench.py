@@ -10,7 +10,8 @@ blocks of N = 32 tokens, and every policy:
                    (bench/torch_baseline.py's route), eager wall time and graph replay;
   raw_launch_us / raw_graph_us: the raw launch and its graph from route_bench's JSON
                    (bench/route_bench.cu, same shapes, fp32), when given.
-Ratios are against numbers measured in the same run. Usage:
+Ratios are against numbers measured in the same run. Writes OUT.json and OUT.md (the
+table for docs/performance.md). Usage:
   python3 torch_ops_bench.py OUT.json [ROUTE_BENCH.json]
 """
 import json
@@ -99,6 +100,18 @@ def main():
                 print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
     with open(out, "w") as f:
         json.dump(dict(torch=torch.__version__, device=torch.cuda.get_device_name(), results=rows), f, indent=1)
+    with open(os.path.splitext(out)[0] + ".md", "w") as f:
+        f.write(markdown(rows))
+
+
+def markdown(rows):
+    """The table for docs/performance.md (medians in us; '-' where route_bench gave none)."""
+    cols = ["model", "policy", "B", "op_eager_us", "raw_launch_us", "eager_overhead_us", "op_graph_us",
+            "raw_graph_us", "graph_ratio", "torch_eager_us", "torch_graph_us", "speedup_vs_torch_graph"]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
