@@ -285,6 +285,58 @@ Result result_of(const Outputs& o, const Geometry& g, int64_t K) {
 [[noreturn]] void raise_value_error(const coreroute::invalid_argument& e) { TORCH_CHECK_VALUE(false, e.what()); }
 
 // ---------------------------------------------------------------------------------
+// Meta: shapes from symbolic sizes (torch.compile with dynamic shapes), checks of the
+// arguments that need no sizes; the expert count is made concrete (a guard).
+
+struct SymGeometry {
+  bool token_major = false;
+  c10::SymInt B, N, T;
+  int64_t M = 0;
+};
+
+SymGeometry sym_geometry_of(const at::Tensor& t, Opt<int64_t> block_size, bool has_tokens, int64_t M) {
+  SymGeometry g;
+  g.M = M;
+  if (t.dim() == 2) {
+    require(block_size.has_value(), "block_size", "None", "is required with [T, M] logits");
+    require(*block_size >= 1, "block_size", *block_size, "must be >= 1");
+    require(!has_tokens, "tokens", "a tensor", "must be None with [T, M] logits (block_size cuts the blocks)");
+    g.token_major = true;
+    g.T = t.sym_size(0);
+    g.N = c10::SymInt(*block_size);
+    g.B = (g.T + c10::SymInt(*block_size - 1)) / g.N;
+  } else if (t.dim() == 3) {
+    require(!block_size.has_value(), "block_size", block_size.value_or(0), "must be None with [B, N, M] logits");
+    g.B = t.sym_size(0);
+    g.N = t.sym_size(1);
+    g.T = g.B * g.N;
+  } else {
+    fail("logits.dim()", t.dim(), "must be 2 ([T, M] with block_size) or 3 ([B, N, M])");
+  }
+  require(M >= 1, "logits.shape[-1]", M, "must be >= 1 (the number of experts)");
+  return g;
+}
+
+at::Tensor empty_sym(std::vector<c10::SymInt> shape, const at::TensorOptions& opt) {
+  return at::empty_symint(c10::SymIntArrayRef(shape), opt);
+}
+
+Result meta_result(const SymGeometry& g, int64_t K, bool with_dispatch, const at::TensorOptions& opt) {
+  const auto i32 = opt.dtype(at::kInt);
+  const c10::SymInt k(K), m(g.M), b = with_dispatch ? g.B : c10::SymInt(0);
+  std::vector<c10::SymInt> rows = g.token_major ? std::vector<c10::SymInt>{g.T, k} : std::vector<c10::SymInt>{g.B, g.N, k};
+  return {empty_sym(rows, i32), empty_sym(rows, opt.dtype(at::kFloat)), empty_sym({g.B, m}, opt.dtype(at::kBool)),
+          empty_sym({g.B}, i32), empty_sym({g.B}, i32), empty_sym({b}, i32), empty_sym({b, m}, i32),
+          empty_sym({b, m}, i32), empty_sym({b, m + c10::SymInt(1)}, i32), empty_sym({b, g.N * k}, i32),
+          empty_sym({b, g.N * k}, i32)};
+}
+
+int64_t experts_of(const at::Tensor& logits) {
+  require(logits.dim() >= 1, "logits.dim()", logits.dim(), "must be 2 ([T, M] with block_size) or 3 ([B, N, M])");
+  return logits.sym_size(-1).guard_int(__FILE__, __LINE__);
+}
+
+// ---------------------------------------------------------------------------------
 // CPU: the reference backend.
 
 template <class T>
@@ -460,6 +512,15 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
                   Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch,
                   bool checked) {
   try {
+    if (kind == Kind::meta) {
+      const SymGeometry g = sym_geometry_of(logits, block_size, tokens.has_value(), experts_of(logits));
+      const RouterConfig c = config_of(g.M, top_k, score, n_group, topk_group, normalize, scaling);
+      policy_of(policy, c, k_local, core, beta, top_p, min_experts);
+      dtype_of(logits);
+      if (coreset_in)
+        require(coreset_in->scalar_type() == at::kBool, "coreset.dtype", coreset_in->scalar_type(), "must be bool");
+      return meta_result(g, top_k, with_dispatch, logits.options());
+    }
     const Geometry g0 = geometry_of(logits, block_size, tokens.has_value());
     const RouterConfig c = config_of(g0.M, top_k, score, n_group, topk_group, normalize, scaling);
     const AnyPolicy pol = policy_of(policy, c, k_local, core, beta, top_p, min_experts);
@@ -470,14 +531,6 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
       require(coreset_in->dim() == 2 && coreset_in->size(0) == g0.B && coreset_in->size(1) == g0.M, "coreset.shape",
               coreset_in->sizes(), "must be [B, M] = [" + std::to_string(g0.B) + ", " + std::to_string(g0.M) + "]");
       require_device(*coreset_in, logits, "coreset");
-    }
-    if (kind == Kind::meta) {
-      dtype_of(logits);
-      if (bias) require(bias->dim() == 1 && bias->size(0) == g0.M, "bias.shape", bias->sizes(),
-                        "must be [num_experts] = [" + std::to_string(g0.M) + "]");
-      if (tokens) require(tokens->dim() == 1 && tokens->size(0) == g0.B, "tokens.shape", tokens->sizes(),
-                          "must be [B] = [" + std::to_string(g0.B) + "]");
-      return result_of(allocate(g0, top_k, with_dispatch, logits.options()), g0, top_k);
     }
     const Inputs in = prepare(logits, bias, block_size, tokens, &c);
     Outputs o = allocate(in.g, top_k, with_dispatch, logits.options());
@@ -564,6 +617,10 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
   try {
     require(num_experts >= 1, "num_experts", num_experts, "must be >= 1");
     require(ids.dim() == 2 || ids.dim() == 3, "ids.dim()", ids.dim(), "must be 2 ([T, K]) or 3 ([B, N, K])");
+    if (kind == Kind::meta) {
+      const SymGeometry g = sym_geometry_of(ids, block_size, tokens.has_value(), num_experts);
+      return empty_sym({g.B, c10::SymInt(kMetricFields)}, ids.options().dtype(at::kDouble));
+    }
     // The geometry of the routed logits, from the ids' leading axes.
     const at::Tensor shape_of = ids.dim() == 2 ? at::empty({ids.size(0), num_experts}, ids.options().device(at::kMeta))
                                                : at::empty({ids.size(0), ids.size(1), num_experts},
@@ -572,7 +629,6 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
     require(ref_ids.dim() == ids.dim() && ref_ids.sizes().slice(0, ids.dim() - 1) == ids.sizes().slice(0, ids.dim() - 1),
             "reference.ids.shape", ref_ids.sizes(), "must have the routing's leading shape");
     require(std::isfinite(expert_bytes) && expert_bytes >= 0, "expert_bytes", expert_bytes, "must be finite and >= 0");
-    if (kind == Kind::meta) return at::empty({g.B, kMetricFields}, ids.options().dtype(at::kDouble));
     at::Tensor t;
     if (tokens) {
       require(tokens->dim() == 1 && tokens->size(0) == g.B, "tokens.shape", tokens->sizes(),

@@ -280,6 +280,7 @@ def test_meta_tensors_give_the_shapes(policy):
         real = coreroute.route(torch.randn(x.shape), top_k=4, policy=policy, with_dispatch=True, **p, **extra)
         for got, want in zip(r, real):
             assert got.device.type == "meta" and got.shape == want.shape and got.dtype == want.dtype
+            assert got.stride() == want.stride()
     with pytest.raises(ValueError, match="top_k = 17"):  # argument checks run on meta too
         coreroute.route(torch.empty(3, 5, 16, device="meta"), top_k=17)
     m = torch.ops.coreroute.metrics(torch.empty(3, 5, 4, dtype=torch.int32, device="meta"),

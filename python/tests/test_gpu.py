@@ -242,12 +242,11 @@ def gate(**kw):
 @pytest.mark.torch2
 @pytest.mark.skipif(not hasattr(torch, "compile"), reason="torch.compile needs torch >= 2")
 def test_torch_compile_fullgraph_matches_eager():
-    # dynamic=False: the meta kernel computes shapes from concrete sizes (docs/python.md)
     import torch._dynamo
     torch._dynamo.reset()
     g = gate(pad_expert=0)
     h = torch.randn(1000, 64, device="cuda")
-    compiled = torch.compile(g, fullgraph=True, dynamic=False)
+    compiled = torch.compile(g, fullgraph=True)
     for _ in range(2):
         idx, w = compiled(h)
         want_idx, want_w = g(h)
@@ -259,12 +258,27 @@ def test_torch_compile_fullgraph_matches_eager():
 
 
 @pytest.mark.torch2
+@pytest.mark.skipif(not hasattr(torch, "compile"), reason="torch.compile needs torch >= 2")
+def test_torch_compile_dynamic_shapes():
+    # The meta kernel computes shapes from symbolic sizes: one graph for several token counts.
+    import torch._dynamo
+    torch._dynamo.reset()
+    g = gate(pad_expert=0)
+    compiled = torch.compile(g, fullgraph=True, dynamic=True)
+    for T in (1000, 777, 64):
+        h = torch.randn(T, 64, device="cuda")
+        idx, w = compiled(h)
+        want_idx, want_w = g(h)
+        assert torch.equal(idx, want_idx) and torch.equal(w, want_w)
+
+
+@pytest.mark.torch2
 @pytest.mark.skipif(not hasattr(torch, "library") or not hasattr(torch.library, "opcheck"),
                     reason="torch.library.opcheck needs torch >= 2.4")
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 def test_opcheck(device):
-    # Static shapes: the meta kernel reads concrete sizes (no symbolic shapes).
-    tests = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_static")
+    tests = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_static",
+             "test_aot_dispatch_dynamic")
     x = torch.randn(5, 8, 16, device=device)
     torch.library.opcheck(torch.ops.coreroute.route.default, (x, 4),
                           dict(policy="vote", beta=0.5, with_dispatch=True, checked=False), test_utils=tests)
