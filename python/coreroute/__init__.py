@@ -17,7 +17,7 @@ from typing import NamedTuple, Optional
 
 import torch
 
-__all__ = ["route", "route_in_coreset", "metrics", "Routing", "Metrics", "pad_ids", "POLICIES", "nn"]
+__all__ = ["route", "route_in_coreset", "metrics", "Routing", "Metrics", "METRIC_FIELDS", "pad_ids", "POLICIES", "nn"]
 
 _here = _os.path.dirname(_os.path.abspath(__file__))
 torch.ops.load_library(_os.path.join(_here, "libcoreroute_torch.so"))
@@ -110,16 +110,15 @@ class Metrics(NamedTuple):
     mean: dict
 
 
-def metrics(routing, reference, *, block_size=None, tokens=None, expert_bytes=0.0, outputs=None):
+def metrics(routing, reference, *, block_size=None, tokens=None, expert_bytes=0.0, outputs=None, checked=True):
     """Metrics of SPEC section 5 of `routing` against `reference` (e.g. vanilla routing),
-    both Routing results of the same logits layout. Computed by the reference backend
-    on the host (CUDA tensors are copied there). outputs: expert outputs [B, N, M, d]
-    (or [T, M, d]) for the output reconstruction loss; without them it is NaN."""
-    def host(t):
-        return None if t is None else t.cpu()
-    per_block = _ops.metrics(host(routing.ids), host(routing.weights), host(routing.coreset_size), host(reference.ids),
-                             host(reference.weights), routing.coreset.shape[-1], block_size, host(tokens),
-                             float(expert_bytes), host(outputs))
+    both Routing results of the same logits layout, on their device (CPU: the reference
+    backend; CUDA: the backend's metrics kernel). outputs: expert outputs [B, N, M, d] (or
+    [T, M, d]) for the output reconstruction loss; without them it is NaN. checked (CUDA):
+    ids and tokens are checked with a read-back; the host path always checks.
+    `mean` is computed on the host (a synchronisation); `per_block` stays on the device."""
+    per_block = _ops.metrics(routing.ids, routing.weights, routing.coreset_size, reference.ids, reference.weights,
+                             routing.coreset.shape[-1], block_size, tokens, float(expert_bytes), outputs, checked)
     if per_block.shape[0] == 0:
         mean = dict(zip(METRIC_FIELDS, (0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0)))
     else:

@@ -36,6 +36,24 @@ struct CudaLaunch {
   void* stream = nullptr;                    ///< cudaStream_t
 };
 
+/// One metrics launch (coreroute::cuda::launch_metrics): routings [B, N, K] contiguous
+/// (rows past valid_tokens[b] are never read), device pointers, the current stream.
+struct CudaMetrics {
+  int64_t blocks = 0, tokens = 0;
+  int experts = 0;
+  const int32_t *ids = nullptr, *ref_ids = nullptr, *valid_tokens = nullptr, *coreset_size = nullptr;
+  const float *weights = nullptr, *ref_weights = nullptr;
+  int top_k = 0, ref_top_k = 0;
+  double expert_bytes = 0;
+  const float* outputs = nullptr;  ///< null: no output reconstruction loss (NaN)
+  int64_t out_stride_block = 0, out_stride_token = 0, out_stride_expert = 0;
+  int out_dim = 0;
+  double* out = nullptr;           ///< [B, 7]
+  void* stream = nullptr;
+};
+
+int launch_metrics(const CudaMetrics& m);
+
 /// Largest n_group of the CUDA kernel (launch.cuh, kMaxGroups).
 inline constexpr int kCudaMaxGroups = 64;
 

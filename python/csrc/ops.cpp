@@ -578,16 +578,25 @@ Result route_in_coreset_op(const at::Tensor& logits, const at::Tensor& coreset, 
 
 constexpr int kMetricFields = 7;  // the BlockMetrics fields, in declaration order
 
+/// ids int32 and weights of one shape, [T, K] or [B, N, K] like the logits; returns K.
+int64_t check_routing_tensors(const at::Tensor& ids, const at::Tensor& weights, const Geometry& g,
+                              const std::string& name) {
+  require(ids.scalar_type() == at::kInt, name + "ids.dtype", ids.scalar_type(), "must be int32");
+  require(ids.dim() == (g.token_major ? 2 : 3), name + "ids.dim()", ids.dim(),
+          g.token_major ? "must be 2 ([T, K], like the logits)" : "must be 3 ([B, N, K], like the logits)");
+  require(weights.sizes() == ids.sizes(), name + "weights.shape", weights.sizes(), "must equal the ids' shape");
+  require(at::isFloatingType(weights.scalar_type()), name + "weights.dtype", weights.scalar_type(),
+          "must be a floating type");
+  require(weights.device() == ids.device(), name + "weights.device", weights.device(), "must be the ids' device");
+  const int64_t K = ids.size(-1);
+  require(K >= 1, name + "ids.shape[-1]", K, "must be >= 1");
+  return K;
+}
+
 /// A Routing of ids/weights [T, K] (cut by block_size) or [B, N, K]; ids checked.
 Routing routing_of(const at::Tensor& ids_in, const at::Tensor& weights_in, const at::Tensor* coreset_size,
                    int64_t M, const Geometry& g, const int32_t* tokens, const std::string& name) {
-  require(ids_in.scalar_type() == at::kInt, name + "ids.dtype", ids_in.scalar_type(), "must be int32");
-  require(ids_in.dim() == (g.token_major ? 2 : 3), name + "ids.dim()", ids_in.dim(),
-          g.token_major ? "must be 2 ([T, K], like the logits)" : "must be 3 ([B, N, K], like the logits)");
-  require(weights_in.sizes() == ids_in.sizes(), name + "weights.shape", weights_in.sizes(),
-          "must equal the ids' shape");
-  const int64_t K = ids_in.size(-1);
-  require(K >= 1, name + "ids.shape[-1]", K, "must be >= 1");
+  const int64_t K = check_routing_tensors(ids_in, weights_in, g, name);
   const at::Tensor ids = ids_in.contiguous(), weights = weights_in.to(at::kFloat).contiguous();
   Routing R;
   R.resize(g.B, g.N, int(M), int(K));
@@ -609,11 +618,92 @@ Routing routing_of(const at::Tensor& ids_in, const at::Tensor& weights_in, const
   return R;
 }
 
+#ifdef COREROUTE_TORCH_CUDA
+/// ids in [-1, M) (a read-back): the metrics kernel indexes counts by id.
+void check_ids_cuda(const at::Tensor& ids, const std::string& name, int64_t M) {
+  const at::Tensor bad = at::logical_or(at::lt(ids, -1), at::ge(ids, M)).nonzero();
+  if (bad.size(0) == 0) return;
+  const at::Tensor where = bad[0].cpu();
+  std::string at_ = name + "[";
+  at::Tensor value = ids;
+  for (int64_t d = 0; d < where.size(0); ++d) {
+    const int64_t i = where[d].item<int64_t>();
+    at_ += (d ? ", " : "") + std::to_string(i);
+    value = value.select(0, i);
+  }
+  fail(at_ + "]", value.item<int32_t>(), "must be -1 or in [0, M = " + std::to_string(M) + ")");
+}
+
+/// metrics on CUDA: coreroute::cuda::launch_metrics on the current stream. checked:
+/// ids in [-1, M) and tokens in [0, N] (read back); unchecked, they must hold.
+template <class CheckOutputs>
+at::Tensor metrics_cuda(const at::Tensor& ids, const at::Tensor& weights, const at::Tensor& coreset_size,
+                        const at::Tensor& ref_ids, const at::Tensor& ref_weights, int64_t M, const Geometry& g,
+                        const Opt<at::Tensor>& tokens, double expert_bytes, const Opt<at::Tensor>& outputs,
+                        bool checked, const CheckOutputs& check_outputs) {
+  const int64_t K = check_routing_tensors(ids, weights, g, ""), K0 = check_routing_tensors(ref_ids, ref_weights, g,
+                                                                                            "reference.");
+  require(coreset_size.dim() == 1 && coreset_size.size(0) == g.B, "coreset_size.shape", coreset_size.sizes(),
+          "must be [B] = [" + std::to_string(g.B) + "]");
+  require_device(coreset_size, ids, "coreset_size");
+  require_device(ref_ids, ids, "reference.ids");
+  if (tokens) {
+    require(tokens->dim() == 1 && tokens->size(0) == g.B, "tokens.shape", tokens->sizes(),
+            "must be [B] = [" + std::to_string(g.B) + "]");
+    require_device(*tokens, ids, "tokens");
+  }
+  if (outputs) require_device(*outputs, ids, "outputs");
+  const c10::cuda::CUDAGuard guard(ids.device());
+  at::Tensor valid = tokens ? tokens->to(at::kInt).contiguous() : at::full({g.B}, g.N, ids.options().dtype(at::kInt));
+  if (!tokens && g.B > 0 && g.last_block_rows != g.N) valid.narrow(0, g.B - 1, 1).fill_(g.last_block_rows);
+  const at::Tensor a = ids.contiguous(), a0 = ref_ids.contiguous(), w = weights.to(at::kFloat).contiguous(),
+                   w0 = ref_weights.to(at::kFloat).contiguous(), cs = coreset_size.to(at::kInt).contiguous();
+  if (checked) {
+    if (tokens) {
+      const at::Tensor host = valid.cpu();
+      check_tokens(host.data_ptr<int32_t>(), g);
+    }
+    check_ids_cuda(a, "ids", M);
+    check_ids_cuda(a0, "reference.ids", M);
+  }
+  CudaMetrics m;
+  at::Tensor y;
+  if (outputs) {
+    const int64_t lead = check_outputs();
+    y = outputs->to(at::kFloat);
+    if (y.stride(-1) != 1) y = y.contiguous();
+    m.outputs = y.data_ptr<float>();
+    m.out_dim = int(y.size(-1));
+    m.out_stride_expert = y.stride(lead);
+    m.out_stride_token = y.stride(lead - 1);
+    m.out_stride_block = g.token_major ? y.stride(0) * g.N : y.stride(0);
+  }
+  at::Tensor out = at::empty({g.B, 7}, ids.options().dtype(at::kDouble));
+  m.blocks = g.B;
+  m.tokens = g.N;
+  m.experts = int(M);
+  m.ids = a.data_ptr<int32_t>();
+  m.ref_ids = a0.data_ptr<int32_t>();
+  m.weights = w.data_ptr<float>();
+  m.ref_weights = w0.data_ptr<float>();
+  m.valid_tokens = valid.data_ptr<int32_t>();
+  m.coreset_size = cs.data_ptr<int32_t>();
+  m.top_k = int(K);
+  m.ref_top_k = int(K0);
+  m.expert_bytes = expert_bytes;
+  m.out = out.data_ptr<double>();
+  m.stream = c10::cuda::getCurrentCUDAStream(ids.device().index()).stream();
+  const int err = launch_metrics(m);
+  TORCH_CHECK(err == 0, "coreroute: CUDA metrics launch failed (num_experts = ", M, "): ", cuda_error_name(err));
+  return out;
+}
+#endif
+
 template <Kind kind>
 at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at::Tensor& coreset_size,
                       const at::Tensor& ref_ids, const at::Tensor& ref_weights, int64_t num_experts,
                       Opt<int64_t> block_size, const Opt<at::Tensor>& tokens,
-                      double expert_bytes, const Opt<at::Tensor>& outputs) {
+                      double expert_bytes, const Opt<at::Tensor>& outputs, bool checked) {
   try {
     require(num_experts >= 1, "num_experts", num_experts, "must be >= 1");
     require(ids.dim() == 2 || ids.dim() == 3, "ids.dim()", ids.dim(), "must be 2 ([T, K]) or 3 ([B, N, K])");
@@ -629,6 +719,19 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
     require(ref_ids.dim() == ids.dim() && ref_ids.sizes().slice(0, ids.dim() - 1) == ids.sizes().slice(0, ids.dim() - 1),
             "reference.ids.shape", ref_ids.sizes(), "must have the routing's leading shape");
     require(std::isfinite(expert_bytes) && expert_bytes >= 0, "expert_bytes", expert_bytes, "must be finite and >= 0");
+    const auto check_outputs = [&] {
+      const int64_t lead = g.token_major ? 1 : 2;
+      require(outputs->dim() == lead + 2 &&
+                  outputs->sizes().slice(0, size_t(lead)) == ids.sizes().slice(0, size_t(lead)) &&
+                  outputs->size(lead) == num_experts,
+              "outputs.shape", outputs->sizes(), g.token_major ? "must be [T, M, d]" : "must be [B, N, M, d]");
+      return lead;
+    };
+#ifdef COREROUTE_TORCH_CUDA
+    if (kind == Kind::cuda) return metrics_cuda(ids, weights, coreset_size, ref_ids, ref_weights, num_experts, g,
+                                                tokens, expert_bytes, outputs, checked, check_outputs);
+#endif
+    (void)checked;  // the host path checks every value
     at::Tensor t;
     if (tokens) {
       require(tokens->dim() == 1 && tokens->size(0) == g.B, "tokens.shape", tokens->sizes(),
@@ -642,11 +745,7 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
     at::Tensor y;
     ExpertOutputsView view;
     if (outputs) {
-      const int64_t lead = g.token_major ? 1 : 2;
-      require(outputs->dim() == lead + 2 && outputs->sizes().slice(0, size_t(lead)) == ids.sizes().slice(0, size_t(lead)) &&
-                  outputs->size(lead) == num_experts,
-              "outputs.shape", outputs->sizes(),
-              g.token_major ? "must be [T, M, d]" : "must be [B, N, M, d]");
+      const int64_t lead = check_outputs();
       y = outputs->to(at::kFloat).contiguous();
       view.data = y.data_ptr<float>();
       view.dim = int(y.size(-1));
@@ -688,7 +787,7 @@ TORCH_LIBRARY(coreroute, m) {
         "Tensor? tokens=None, bool with_dispatch=False, bool checked=True) -> " COREROUTE_ROUTE_RESULT);
   m.def("metrics(Tensor ids, Tensor weights, Tensor coreset_size, Tensor ref_ids, Tensor ref_weights, "
         "int num_experts, int? block_size=None, Tensor? tokens=None, float expert_bytes=0.0, "
-        "Tensor? outputs=None) -> Tensor");
+        "Tensor? outputs=None, bool checked=True) -> Tensor");
 }
 
 namespace ops = coreroute::torch_ops;
@@ -718,5 +817,6 @@ TORCH_LIBRARY_IMPL(coreroute, Autograd, m) {
 TORCH_LIBRARY_IMPL(coreroute, CUDA, m) {
   m.impl("route", &ops::route_op<ops::Kind::cuda>);
   m.impl("route_in_coreset", &ops::route_in_coreset_op<ops::Kind::cuda>);
+  m.impl("metrics", &ops::metrics_op<ops::Kind::cuda>);
 }
 #endif

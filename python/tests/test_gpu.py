@@ -207,6 +207,32 @@ def test_cuda_dispatch_equals_cpu():
         assert torch.equal(getattr(got, name).cpu(), getattr(want, name)), name
 
 
+@pytest.mark.parametrize("token_major", [False, True])
+def test_cuda_metrics_equal_cpu(token_major):
+    import oracle
+    M, K = 64, 8
+    x = torch.randn(200, 32, M)
+    y = torch.randn(200, 32, M, 3)
+    kw, extra = dict(top_k=K), {}
+    if token_major:
+        x, y, extra = x.reshape(-1, M)[:6390], y.reshape(-1, M, 3)[:6390], dict(block_size=32)
+    for dev in ("cpu", "cuda"):
+        xs, ys = x.to(dev), y.to(dev)
+        R = coreroute.route(xs, policy="vote", beta=0.3, **kw, **extra)
+        R0 = coreroute.route(xs, **kw, **extra)
+        m = coreroute.metrics(R, R0, expert_bytes=12.0, outputs=ys, **extra)
+        if dev == "cpu":
+            want = m.per_block.numpy()
+        else:
+            assert m.per_block.device.type == "cuda"
+            got = m.per_block.cpu().numpy()
+    assert oracle.close(got, want).all()
+    bad = coreroute.route(x.cuda(), **kw, **extra)
+    bad.ids[3, 1] = M
+    with pytest.raises(ValueError, match="ids"):
+        coreroute.metrics(bad, bad, **extra)
+
+
 def test_cuda_graph_capture_and_replay_bit_identical():
     M, K, bs = 256, 8, 32
     kw = dict(top_k=K, policy="blockdist", score="sigmoid", groups=(8, 4), normalize=True, scaling=2.5,
