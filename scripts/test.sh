@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: install what is missing, then build and run ctest in four configurations:
-#   gcc     Release, -Werror, every part (Kokkos from the system; CUDA compiled when nvcc exists)
+#   gcc     Release, -Werror, every part (Kokkos from the system; CUDA compiled when nvcc exists;
+#           the PyTorch ops against Debian's torch, their tests run by /usr/bin/python3)
 #   clang   Release, -Werror, every part but CUDA
 #   asan    clang, AddressSanitizer + UndefinedBehaviorSanitizer, fewer property cases, and a
 #           libFuzzer run of the .npy reader, bounded in time
@@ -39,7 +40,9 @@ run_config() {  # name, ctest args..., -- cmake args...
 
 mkdir -p build
 cuda_args=(); [ -n "$nvcc" ] && cuda_args=(-DCOREROUTE_ENABLE_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc")
-run_config gcc -- "${common[@]}" -DCMAKE_CXX_COMPILER=g++ "${cuda_args[@]}"
+# The Python part's tests use Debian's /usr/bin/python3 (the one that sees python3-torch).
+run_config gcc -- "${common[@]}" -DCMAKE_CXX_COMPILER=g++ "${cuda_args[@]}" -DCOREROUTE_BUILD_PYTHON=ON \
+  -DPython3_EXECUTABLE=/usr/bin/python3
 run_config clang -E install -- "${common[@]}" -DCMAKE_CXX_COMPILER=clang++
 COREROUTE_PROP_CASES=${COREROUTE_PROP_CASES_SANITIZED:-200} \
 run_config asan -E install -- "${common[@]}" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
