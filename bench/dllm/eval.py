@@ -64,10 +64,27 @@ def default_policies(cfg):
 def route_block(router, logits, *, top_k, policy, cfg, bias, block_size, params):
     """Routes token-major logits [T, M] (consecutive blocks of block_size) -> ids int64 [T, K] (-1 = empty slot),
     weights float32 [T, K], coreset bool [T / block_size, M]. The keywords are coreroute.route's."""
-    kwargs = dict(top_k=top_k, policy=policy, score=cfg.score, bias=bias, groups=cfg.groups,
-                  normalize=cfg.normalize, scaling=cfg.scaling, block_size=block_size, **params)
-    ids, weights, coreset = router(logits.float().contiguous(), **kwargs)
+    ids, weights, coreset = router(logits.float().contiguous(),
+                                   **route_kwargs(cfg, top_k, policy, bias, block_size, params))
     return ids.long(), weights.float(), coreset.bool()
+
+
+def route_kwargs(cfg, top_k, policy, bias, block_size, params):
+    return dict(top_k=top_k, policy=policy, score=cfg.score, bias=bias, groups=cfg.groups, normalize=cfg.normalize,
+                scaling=cfg.scaling, block_size=block_size, **params)
+
+
+def library_metrics_gap(blk, cfg, spec, bias, mine):
+    """Largest |difference| between block_metrics' means and coreroute.metrics' on the same routing (a check of
+    this script's metric code against the library's, run once per layer when the router is the op)."""
+    import coreroute
+    r = coreroute.route(blk.float().contiguous(), **route_kwargs(cfg, spec["top_k"], spec["policy"], bias, BLOCK,
+                                                                 spec["params"]))
+    r0 = coreroute.route(blk.float().contiguous(), **route_kwargs(cfg, cfg.top_k, "vanilla", bias, BLOCK, {}))
+    lib = coreroute.metrics(r, r0, block_size=BLOCK).mean
+    pairs = {"unique_experts": "unique_experts", "coreset_size": "coreset_size", "topk_hit_rate": "topk_hit_rate",
+             "gate_loss": "gate_reconstruction_loss"}
+    return {k: abs(float(mine[k].mean()) - float(lib[v])) for k, v in pairs.items()}
 
 
 def coreroute_op(logits, **kw):
@@ -159,6 +176,9 @@ class PolicyRoute:
         self.phase = None           # metrics are recorded under this name when set
         self.sums = {}              # (phase, layer) -> {metric: [sum, blocks]}
         self.capture = None         # dict layer -> list of [B, N, M] logits, when set
+        self.check_library = router is coreroute_op
+        self.library_gap = {}       # metric -> largest gap to coreroute.metrics
+        self.checked_layers = set()
 
     def __call__(self, layer, logits, bias):
         b, l, m = logits.shape
@@ -177,7 +197,12 @@ class PolicyRoute:
             else:
                 ids0, w0, _ = route_block(self.router, blk, top_k=cfg.top_k, policy="vanilla", params={}, **common)
             acc = self.sums.setdefault((self.phase, layer), {})
-            for key, v in block_metrics(ids_b, w_b, core, ids0, w0, BLOCK).items():
+            mine = block_metrics(ids_b, w_b, core, ids0, w0, BLOCK)
+            if self.check_library and layer not in self.checked_layers:
+                self.checked_layers.add(layer)
+                for key, gap in library_metrics_gap(blk, cfg, spec, bias, mine).items():
+                    self.library_gap[key] = max(gap, self.library_gap.get(key, 0.0))
+            for key, v in mine.items():
                 s = acc.setdefault(key, [0.0, 0])
                 s[0] += float(v.sum())
                 s[1] += v.numel()
@@ -279,6 +304,8 @@ def evaluate_policy(model, router, spec, windows, half, args, autocast, device, 
         res["generation"]["agree_bytes"] = float((gen == vanilla_out).float().mean())
         res["generation"]["agree_blocks"] = float((gen == vanilla_out).all(1).float().mean())
     res["routing"] = route.summary()
+    if route.check_library:
+        res["metrics_gap_to_library"] = route.library_gap
     return res, gen
 
 
