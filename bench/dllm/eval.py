@@ -426,7 +426,7 @@ def main(argv=None):
     ap.add_argument("--checkpoint", required=True, help="train.py's output folder")
     ap.add_argument("--out", required=True)
     ap.add_argument("--router", default="coreroute", help="coreroute | cli:PATH | torch-vanilla-plumbing")
-    ap.add_argument("--windows", type=int, default=512, help="held-out windows (blocks)")
+    ap.add_argument("--windows", type=int, default=1024, help="held-out windows (blocks)")
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--steps", type=int, default=8, help="generation steps for the 32-byte block")
     ap.add_argument("--seed", type=int, default=7)

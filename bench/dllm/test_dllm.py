@@ -28,11 +28,15 @@ def data_root(tmp_path_factory):
     return str(root)
 
 
-def test_expert_mixture_equals_per_token_loop():
+@pytest.mark.parametrize("layout", ["balanced", "collapsed"])
+def test_expert_mixture_equals_per_token_loop(layout):
     torch.manual_seed(0)
     t, d, e, f, k = 10, 6, 5, 3, 2
     x = torch.randn(t, d)
     ids = torch.randint(0, e, (t, k))
+    if layout == "collapsed":   # every token on experts 0 and 1 of 100: the expert-by-expert path
+        e = 100
+        ids = torch.stack([torch.zeros(t, dtype=torch.long), torch.ones(t, dtype=torch.long)], 1)
     ids[3, 1] = -1                     # an empty slot contributes nothing
     w = torch.rand(t, k)
     w_in, w_out = torch.randn(e, d, 2 * f), torch.randn(e, f, d)
@@ -92,7 +96,7 @@ def test_tiny_model_trains_and_checkpoint_round_trips(trained, tmp_path):
 
 def run_eval(out, data_root, tmp_path, router, policies, traces=False):
     args = ["--checkpoint", out, "--out", str(tmp_path / "eval"), "--router", router, "--policies", policies,
-            "--windows", "8", "--batch", "8", "--steps", "4", "--data-root", data_root, "--device", "cpu"]
+            "--windows", "8", "--batch", "8", "--steps", "2", "--data-root", data_root, "--device", "cpu"]
     if traces:
         args += ["--traces", str(tmp_path / "traces"), "--trace-blocks", "8"]
     return dllm_eval.main(args)
