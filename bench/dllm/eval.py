@@ -376,6 +376,15 @@ def plot(report, path):
     return True
 
 
+def trace_layers(cfg, blocks, budget=4 * 2 ** 20):
+    """As many evenly spaced layers as fit two trace files each in budget bytes; at least the middle one."""
+    per_layer = 2 * blocks * BLOCK * cfg.num_experts * 4
+    count = max(1, min(cfg.n_layers, budget // per_layer))
+    if count == 1:
+        return [cfg.n_layers // 2]
+    return sorted({int(round(x)) for x in np.linspace(0, cfg.n_layers - 1, count)})
+
+
 def write_traces(traces, model, folder, layers, blocks, steps, info, manifest):
     os.makedirs(folder, exist_ok=True)
     cfg = model.cfg
@@ -433,7 +442,7 @@ def main(argv=None):
     ap.add_argument("--policies", default=None, help="comma-separated labels to run (default: all)")
     ap.add_argument("--traces", default=None, help="folder for router-logit traces (vanilla)")
     ap.add_argument("--trace-blocks", type=int, default=64)
-    ap.add_argument("--trace-layers", default=None, help="e.g. 0,3 (default: all if <= 4 MiB, else first and last)")
+    ap.add_argument("--trace-layers", default=None, help="e.g. 0,3 (default: evenly spaced layers, 4 MiB in all)")
     ap.add_argument("--data-root", action="append")
     ap.add_argument("--cache", default=None)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -508,9 +517,7 @@ def main(argv=None):
             if bad:
                 ap.error("--trace-layers: %s not in [0, %d)" % (bad, cfg.n_layers))
         else:
-            per_file = min(args.trace_blocks, args.windows, args.batch) * BLOCK * cfg.num_experts * 4
-            layers = list(range(cfg.n_layers)) if 2 * cfg.n_layers * per_file <= 4 * 2 ** 20 \
-                else sorted({0, cfg.n_layers - 1})
+            layers = trace_layers(cfg, args.trace_blocks)
         write_traces(traces, model, args.traces, layers, args.trace_blocks, args.steps, info, manifest)
     print("done in %.1fs: %s" % (time.time() - t0, args.out))
     return report

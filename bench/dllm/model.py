@@ -184,7 +184,8 @@ class MoE(nn.Module):
     def forward(self, x, layer, route=None):
         b, l, d = x.shape
         flat = x.reshape(b * l, d)
-        logits = F.linear(flat.float(), self.router.weight.float())   # router in fp32
+        with torch.autocast(device_type=x.device.type, enabled=False):   # the router in fp32: no bf16 ties
+            logits = F.linear(flat.float(), self.router.weight.float())
         aux = logits.new_zeros(())
         if route is None:
             ids, w, scores = training_route(self.cfg, logits, self.expert_bias)
