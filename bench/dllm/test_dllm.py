@@ -20,12 +20,18 @@ CLI = os.environ.get("COREROUTE_CLI", "")
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    """A few standard-library modules: enough bytes for a tiny model, fast to read."""
+    """A few standard-library packages: enough bytes for a tiny model, at least one held-out file, fast to read."""
+    import data as corpus
     root = tmp_path_factory.mktemp("py")
     stdlib = sysconfig.get_paths()["stdlib"]
-    for name in ("json", "email", "http", "logging"):
-        shutil.copytree(os.path.join(stdlib, name), str(root / name))
-    return str(root)
+    for name in ("json", "email", "http", "logging", "curses", "xml", "unittest", "importlib"):
+        if os.path.isdir(os.path.join(stdlib, name)):
+            shutil.copytree(os.path.join(stdlib, name), str(root / name))
+        files = corpus.list_files([str(root)])
+        held = sum(corpus.is_held_out(n) for n, _, _ in files)
+        if held and sum(size for _, _, size in files) > 400_000:
+            return str(root)
+    pytest.fail("the standard library's packages give no held-out file: extend the list above")
 
 
 @pytest.mark.parametrize("layout", ["balanced", "collapsed"])

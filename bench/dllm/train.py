@@ -73,7 +73,7 @@ def main(argv=None):
     ap.add_argument("--data-root", action="append", help="read .py files from here instead of the installation")
     ap.add_argument("--cache", default=None, help="folder for the corpus arrays (default: none)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--file-list", default=None, help="write the file list (path, size, split) here, .tsv.gz")
+    ap.add_argument("--file-list", default=None, help="write the file list (name, path, size, split) here, .tsv.gz")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model where available")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=500)
@@ -101,8 +101,8 @@ def main(argv=None):
                          % (cfg.seq_len, train.size, heldout.size))
     if args.file_list:
         with gzip.open(args.file_list, "wt") as fh:
-            for path, size in files:
-                fh.write("%s\t%d\t%s\n" % (path, size, "heldout" if corpus.is_held_out(path) else "train"))
+            for name, path, size in files:
+                fh.write("%s\t%s\t%d\t%s\n" % (name, path, size, "heldout" if corpus.is_held_out(name) else "train"))
     train_t = torch.from_numpy(train.copy())
     heldout_t = torch.from_numpy(heldout.copy())
 
