@@ -369,17 +369,18 @@ def plot(report, path):
         print("matplotlib not found: no plot")
         return False
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, title in ((axes[0], "denoise_full", "denoising, block fully masked"),
-                           (axes[1], "generation", "generation, byte accuracy")):
+    for ax, key, phase, title in ((axes[0], "denoise_full", "full", "denoising, block fully masked"),
+                                  (axes[1], "generation", "generation", "block decoding, byte accuracy")):
         families = {}
         for r in report["policies"]:
             families.setdefault(r["label"].split()[0], []).append(
-                (r["routing"]["full"]["mean"]["unique_experts"], r["relative_to_vanilla"][key]))
+                (r["routing"][phase]["mean"]["unique_experts"], r["relative_to_vanilla"][key]))
         for fam, pts in families.items():
             pts.sort()
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=fam)
         ax.axhline(1.0, color="gray", lw=0.5)
-        ax.set_xlabel("unique experts T per block of %d (full-masked step)" % BLOCK)
+        ax.set_xlabel("unique experts T per block of %d (%s)" % (BLOCK, "first step" if phase == "full"
+                                                                   else "mean over decoding steps"))
         ax.set_ylabel("accuracy relative to vanilla")
         ax.set_title(title)
         ax.legend()
