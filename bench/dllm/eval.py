@@ -141,7 +141,11 @@ def torch_vanilla_plumbing(logits, *, top_k, policy, score, bias, groups, normal
 
 def make_router(name):
     if name == "coreroute":
-        import coreroute  # noqa: F401  (fail now, not in the first forward)
+        try:
+            import coreroute  # noqa: F401  (fail now, not in the first forward)
+        except ImportError as e:
+            raise ValueError("--router coreroute: cannot import the coreroute package (%s); build it with "
+                             "-DCOREROUTE_BUILD_PYTHON=ON and put BUILD/python on PYTHONPATH" % e) from None
         return coreroute_op
     if name.startswith("cli:"):
         path = name[4:]
@@ -472,18 +476,13 @@ def main(argv=None):
 
     t0 = time.time()
     device = torch.device(args.device)
-    router = make_router(args.router)
+    try:
+        router = make_router(args.router)
+    except (ValueError, ImportError) as e:
+        ap.error(str(e))
     model, manifest = dlm.load_checkpoint(args.checkpoint, device)
     model.eval()
     cfg = model.cfg
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" \
-        else __import__("contextlib").nullcontext
-    _, heldout, info, _ = corpus.load_corpus(args.data_root, args.cache)
-    trained_on = manifest.get("data", {}).get("file_list_sha256")
-    if trained_on != info["file_list_sha256"]:
-        print("warning: the file list differs from the training run's (%s vs %s): held-out windows may differ"
-              % (info["file_list_sha256"][:16], str(trained_on)[:16]))
-    windows, half = held_out_windows(heldout, args.windows, cfg.seq_len, args.seed)
     specs = default_policies(cfg)
     if args.policies:
         wanted = [p.strip() for p in args.policies.split(",")]
@@ -491,6 +490,17 @@ def main(argv=None):
         if unknown:
             ap.error("--policies: unknown %s; known: %s" % (unknown, ", ".join(s["label"] for s in specs)))
         specs = [s for s in specs if s["label"] in wanted or s["label"] == "vanilla"]
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" \
+        else __import__("contextlib").nullcontext
+    _, heldout, info, _ = corpus.load_corpus(args.data_root, args.cache)
+    trained_on = manifest.get("data", {}).get("file_list_sha256")
+    if trained_on != info["file_list_sha256"]:
+        print("warning: the file list differs from the training run's (%s vs %s): held-out windows may differ"
+              % (info["file_list_sha256"][:16], str(trained_on)[:16]))
+    if heldout.size <= cfg.seq_len:
+        raise ValueError("held-out corpus has %d bytes, fewer than one window of %d (roots %s)"
+                         % (heldout.size, cfg.seq_len, info["roots"]))
+    windows, half = held_out_windows(heldout, args.windows, cfg.seq_len, args.seed)
     os.makedirs(args.out, exist_ok=True)
     results, vanilla_out = [], None
     traces = {} if args.traces else None
