@@ -492,8 +492,9 @@ def main(argv=None):
         specs = [s for s in specs if s["label"] in wanted or s["label"] == "vanilla"]
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" \
         else __import__("contextlib").nullcontext
-    _, heldout, info, _ = corpus.load_corpus(args.data_root, args.cache)
-    trained_on = manifest.get("data", {}).get("file_list_sha256")
+    trained = manifest.get("data", {})
+    _, heldout, info, _ = corpus.load_corpus(args.data_root, args.cache, split=corpus.split_of(trained))
+    trained_on = trained.get("file_list_sha256")
     if trained_on != info["file_list_sha256"]:
         print("warning: the file list differs from the training run's (%s vs %s): held-out windows may differ"
               % (info["file_list_sha256"][:16], str(trained_on)[:16]))

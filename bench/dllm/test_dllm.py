@@ -34,6 +34,18 @@ def data_root(tmp_path_factory):
     pytest.fail("the standard library's packages give no held-out file: extend the list above")
 
 
+def test_split_by_name_or_path(data_root):
+    import data as corpus
+    by_name = corpus.load_corpus([data_root], log=lambda *a: None)
+    by_path = corpus.load_corpus([data_root], log=lambda *a: None, split="path")
+    assert corpus.split_of(by_name[2]) == "name" and corpus.split_of(by_path[2]) == "path"
+    assert by_name[2]["file_list_sha256"] != by_path[2]["file_list_sha256"]   # other keys, the same files
+    assert sorted(f[1] for f in by_name[3]) == sorted(f[1] for f in by_path[3])
+    assert corpus.split_of({"split": "held out: int(sha256(real path)) % 50 == 0"}) == "path"   # older runs
+    with pytest.raises(ValueError, match="split"):
+        corpus.split_of({})
+
+
 @pytest.mark.parametrize("layout", ["balanced", "collapsed"])
 def test_expert_mixture_equals_per_token_loop(layout):
     torch.manual_seed(0)

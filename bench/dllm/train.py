@@ -71,6 +71,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tiny", action="store_true", help="a tiny model of the same router shape (CPU tests)")
     ap.add_argument("--data-root", action="append", help="read .py files from here instead of the installation")
+    ap.add_argument("--split", choices=sorted(corpus.SPLIT_KEYS), default="name",
+                    help="split files by their name below the root (default) or by their real path")
     ap.add_argument("--cache", default=None, help="folder for the corpus arrays (default: none)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--file-list", default=None, help="write the file list (name, path, size, split) here, .tsv.gz")
@@ -95,14 +97,15 @@ def main(argv=None):
     if args.tiny:
         cfg = dlm.tiny(cfg)
 
-    train, heldout, info, files = corpus.load_corpus(args.data_root, args.cache)
+    train, heldout, info, files = corpus.load_corpus(args.data_root, args.cache, split=args.split)
     if min(train.size, heldout.size) <= cfg.seq_len:
         raise ValueError("corpus too small for seq_len %d: %d train / %d held-out bytes"
                          % (cfg.seq_len, train.size, heldout.size))
     if args.file_list:
         with gzip.open(args.file_list, "wt") as fh:
-            for name, path, size in files:
-                fh.write("%s\t%s\t%d\t%s\n" % (name, path, size, "heldout" if corpus.is_held_out(name) else "train"))
+            key = corpus.split_key(args.split)
+            for f in files:
+                fh.write("%s\t%s\t%d\t%s\n" % (f[0], f[1], f[2], "heldout" if corpus.is_held_out(f[key]) else "train"))
     train_t = torch.from_numpy(train.copy())
     heldout_t = torch.from_numpy(heldout.copy())
 
