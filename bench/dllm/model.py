@@ -132,7 +132,8 @@ def expert_mixture(x, ids, w, w_in, w_out):
     """sum_k w[t,k] * expert_{ids[t,k]}(x[t]) for x [T,d]; ids < 0 are empty slots.
 
     Tokens are sorted by expert into a padded [E, capacity, d] buffer, so every expert is one slice of a batched
-    matmul (torch.bmm); capacity is the largest expert's load, so no token is ever dropped.
+    matmul (torch.bmm); capacity is the largest expert's load, so no token is ever dropped. Where the load is so
+    uneven that padding would multiply the work by more than 16 (a collapsed router), experts run one by one.
     """
     t, d = x.shape
     e_count = w_in.shape[0]
@@ -145,6 +146,14 @@ def expert_mixture(x, ids, w, w_in, w_out):
     token, weight = token[order], weight[order]
     counts = torch.bincount(expert, minlength=e_count)
     capacity = max(int(counts.max().item()), 1) if expert.numel() else 1
+    if capacity * e_count > 16 * expert.numel():
+        rows, outs = x[token], []
+        for i, (lo, n) in enumerate(zip((torch.cumsum(counts, 0) - counts).tolist(), counts.tolist())):
+            if n:
+                gate, up = (rows[lo:lo + n] @ w_in[i]).chunk(2, dim=-1)
+                outs.append((F.silu(gate) * up) @ w_out[i])
+        y = torch.cat(outs).float() * weight.float()[:, None]
+        return torch.zeros(t, d, device=x.device, dtype=y.dtype).index_add_(0, token, y), counts
     start = torch.cumsum(counts, 0) - counts
     slot = torch.arange(expert.numel(), device=x.device) - start[expert]
     buf = x.new_zeros(e_count, capacity, d)
@@ -175,7 +184,8 @@ class MoE(nn.Module):
     def forward(self, x, layer, route=None):
         b, l, d = x.shape
         flat = x.reshape(b * l, d)
-        logits = F.linear(flat.float(), self.router.weight.float())   # router in fp32
+        with torch.autocast(device_type=x.device.type, enabled=False):   # the router in fp32: no bf16 ties
+            logits = F.linear(flat.float(), self.router.weight.float())
         aux = logits.new_zeros(())
         if route is None:
             ids, w, scores = training_route(self.cfg, logits, self.expert_bias)

@@ -8,9 +8,9 @@ Half the sequences are "block" samples: only their last BLOCK bytes are maskable
 the layout of semi-autoregressive block decoding that eval.py measures (a context, then a block of 32).
 
 Reproducible from the script and --seed: the batches and masks come from a seeded CPU generator, and the learning
-rate schedule depends only on the total step count. With --minutes and no --steps the step count is fixed after
-timing the first steps (recorded as "total_steps"; pass it as --steps to repeat the run); the wall-clock limit
-still stops training cleanly if the machine is slower than the estimate. Results: OUT/train_log.json (loss curve,
+rate schedule depends only on the total step count. With --minutes and no --steps the step count is fitted to the
+budget after 30 steps and again at the end of the warmup (recorded as "total_steps"; pass it as --steps to repeat
+the run); the wall-clock limit still stops training cleanly if the machine is slower than the estimate. Results: OUT/train_log.json (loss curve,
 config, data digests) and the checkpoint, OUT/checkpoint.json + OUT/model-NN.pt (see model.save_checkpoint): four
 files in all, so that two configurations' outputs come back from a machine that returns at most eight.
 """
@@ -71,9 +71,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--tiny", action="store_true", help="a tiny model of the same router shape (CPU tests)")
     ap.add_argument("--data-root", action="append", help="read .py files from here instead of the installation")
+    ap.add_argument("--split", choices=sorted(corpus.SPLIT_KEYS), default="name",
+                    help="split files by their name below the root (default) or by their real path")
     ap.add_argument("--cache", default=None, help="folder for the corpus arrays (default: none)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--file-list", default=None, help="write the file list (path, size, split) here, .tsv.gz")
+    ap.add_argument("--file-list", default=None, help="write the file list (name, path, size, split) here, .tsv.gz")
     ap.add_argument("--compile", action="store_true", help="torch.compile the model where available")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--eval-every", type=int, default=500)
@@ -95,14 +97,15 @@ def main(argv=None):
     if args.tiny:
         cfg = dlm.tiny(cfg)
 
-    train, heldout, info, files = corpus.load_corpus(args.data_root, args.cache)
+    train, heldout, info, files = corpus.load_corpus(args.data_root, args.cache, split=args.split)
     if min(train.size, heldout.size) <= cfg.seq_len:
         raise ValueError("corpus too small for seq_len %d: %d train / %d held-out bytes"
                          % (cfg.seq_len, train.size, heldout.size))
     if args.file_list:
         with gzip.open(args.file_list, "wt") as fh:
-            for path, size in files:
-                fh.write("%s\t%d\t%s\n" % (path, size, "heldout" if corpus.is_held_out(path) else "train"))
+            key = corpus.split_key(args.split)
+            for f in files:
+                fh.write("%s\t%s\t%d\t%s\n" % (f[0], f[1], f[2], "heldout" if corpus.is_held_out(f[key]) else "train"))
     train_t = torch.from_numpy(train.copy())
     heldout_t = torch.from_numpy(heldout.copy())
 
@@ -132,11 +135,11 @@ def main(argv=None):
 
     budget = args.minutes * 60
     total = args.steps or 10 ** 9
-    calibrate_at = 30
     warmup = 200
     curve, evals = [], [{"step": 0, "time_s": 0.0, "heldout_loss": heldout_loss()}]
     t0 = time.time()
-    t_calib = None
+    timing = {10: None, 30: 10, warmup // 2: None, warmup: warmup // 2}   # step -> the step its timing starts at
+    marks, fits = {}, []
     stopped_by = "steps"
     step = 0
     while step < total:
@@ -144,18 +147,23 @@ def main(argv=None):
         if elapsed > budget:
             stopped_by = "wall clock"
             break
-        if not args.steps and step == 10:
+        if not args.steps and step in timing:
+            # The step count is fitted twice: after 30 steps, and again at the end of the warmup, timed over its
+            # second half, once the first slow steps (uneven expert loads, allocator growth) are past. The second
+            # fit changes no learning rate already used: the warmup is the same for every total >= 10 * warmup.
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            t_calib = time.time()
-        if not args.steps and step == calibrate_at:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            per_step = (time.time() - t_calib) / (calibrate_at - 10)
-            # 3% of the budget is kept for held-out evaluations and the checkpoint
-            total = calibrate_at + int((budget * 0.97 - (time.time() - t0)) / per_step)
-            total = max(total, calibrate_at + 1)
-            print("%.3f s/step: %d steps fit in %.1f min" % (per_step, total, args.minutes))
+            now = time.time()
+            start = timing[step]
+            if start is None:
+                marks[step] = now
+            elif step == 30 or total >= 10 * warmup:
+                per_step = (now - marks[start]) / (step - start)
+                # 3% of the budget is kept for held-out evaluations and the checkpoint
+                total = step + int((budget * 0.97 - (now - t0)) / per_step)
+                total = max(total, step + 1, 10 * warmup if step > 30 else 0)
+                fits.append({"at_step": step, "s_per_step": round(per_step, 4), "total_steps": total})
+                print("%.3f s/step: %d steps fit in %.1f min" % (per_step, total, args.minutes))
         lr = lr_at(step, total if total < 10 ** 9 else 10 ** 6, args.lr, min(warmup, max(1, total // 10)))
         for group in opt.param_groups:
             group["lr"] = lr
@@ -182,7 +190,7 @@ def main(argv=None):
     load = [m.last_counts.float().cpu() for m in model.moe_layers()]
     log = {"config": cfg.to_json(), "args": vars(args), "parameters": n_params, "data": info,
            "torch": torch.__version__, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-           "total_steps": total, "steps_done": step, "stopped_by": stopped_by,
+           "total_steps": total, "steps_done": step, "step_count_fits": fits, "stopped_by": stopped_by,
            "train_seconds": round(train_s, 1), "curve": curve, "heldout": evals,
            "final_heldout_loss": final, "objective": "LLaDA masked diffusion, 1/t weighted, half block samples",
            "last_step_expert_load_max_over_mean": [round(float(x.max() / x.mean()), 3) for x in load]}
