@@ -23,6 +23,11 @@ dir=build/gpu-python
 # default list); sm_90 only keeps the build short.
 export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
 gen=(); command -v ninja > /dev/null && gen=(-G Ninja)
+# The system g++ (CXX overrides): a compiler that links libstdc++ statically into the ops'
+# library gives it its own iostream locale ids, and the first error message it formats
+# (an std::ostringstream) crashes the process inside the library (seen on an H200
+# machine whose default g++ is such a wrapper). The ops need the libstdc++ Torch loads.
+cxx=${CXX:-$(command -v /usr/bin/g++ || command -v g++)}
 : > "$out/summary.txt"
 step() {  # name, timeout_s, command...
   local name=$1 limit=$2; shift 2
@@ -40,7 +45,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv >> "$out/env.txt" 2>&1
 build() {
   cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DCOREROUTE_BUILD_PYTHON=ON -DCOREROUTE_BUILD_TESTS=OFF \
     -DCOREROUTE_BUILD_PROPTESTS=OFF -DCOREROUTE_BUILD_EXAMPLES=OFF -DCOREROUTE_BUILD_TOOLS=OFF \
-    -DTorch_DIR="$torch_dir" -DPython3_EXECUTABLE="$py" \
+    -DTorch_DIR="$torch_dir" -DPython3_EXECUTABLE="$py" -DCMAKE_CXX_COMPILER="$cxx" \
     -DCMAKE_CUDA_COMPILER="$nvcc" -DCOREROUTE_PYTHON_CUDA=${COREROUTE_PYTHON_CUDA:-ON} &&
   cmake --build "$dir" -j"$jobs"
 }
