@@ -1,5 +1,5 @@
 #pragma once
-// Coreset policies (SPEC section 4) and the policy concept every backend runs.
+// Coreset policies (docs/spec.md section 4) and the policy concept every backend runs.
 //
 // A policy is a small value type holding only its parameters. Stage 1 (the coreset)
 // is the same for all of them and lives in the backends:
@@ -63,7 +63,7 @@ struct UnionPolicy {
   std::string describe() const { return "union(k_local=" + std::to_string(k_local) + ")"; }
 };
 
-/// Votes of SPEC section 4: V_i = sum_n max(r[n,i], 0) over tokens with i in their top-K.
+/// Votes of docs/spec.md section 4: V_i = sum_n max(r[n,i], 0) over tokens with i in their top-K.
 struct SaliencyVotes {
   CR_HD int local_k(const RouterParams& p) const { return p.top_k; }
   template <class T>

@@ -1,5 +1,5 @@
 #pragma once
-// Metrics of SPEC section 5 on the GPU: a separate kernel, so routing never pays for
+// Metrics of docs/spec.md section 5 on the GPU: a separate kernel, so routing never pays for
 // it. One CTA per block, double accumulators (the reference's precision).
 #include <cuda_runtime.h>
 

@@ -149,7 +149,7 @@ class DeviceConfig {
   float* bias_ = nullptr;
 };
 
-/// Checked routing (Stage 1 + Stage 2): every rule of SPEC section 6 is checked before
+/// Checked routing (Stage 1 + Stage 2): every rule of docs/spec.md section 6 is checked before
 /// any work, bad input throws coreroute::invalid_argument naming the parameter.
 template <class Policy, class T>
 void route(const LogitsView<T>& x, const DeviceConfig& c, const Policy& pol, const RouteOutputs& out,

@@ -1,5 +1,5 @@
 #pragma once
-// The backend parity harness: SPEC section 7 as one function, for any backend.
+// The backend parity harness: docs/spec.md section 7 as one function, for any backend.
 //
 // A backend takes part through an adapter, a struct with static members only (host
 // data in, host results out; the adapter copies to and from its device):
@@ -22,7 +22,7 @@
 //   ParityReport r = check_parity<MyBackend>(x, config, policy);    // never throws
 //   require_parity<MyBackend>(x, config, policy);                    // throws parity_error
 //
-// What check_parity asserts (SPEC section 7), on the same input:
+// What check_parity asserts (docs/spec.md section 7), on the same input:
 //  - bad input: the reference rejects it <=> the backend throws coreroute::invalid_argument;
 //  - per block, the coreset equals the reference's, or every difference is a near-tie
 //    of the reference's double values (votes, with each token's top-K boundary and
@@ -124,7 +124,7 @@ inline std::string where(int64_t b, int64_t n = -1) {
   return "block " + std::to_string(b) + (n >= 0 ? ", token " + std::to_string(n) : std::string());
 }
 
-/// Weights of the backend's ids, from the reference's double scores (SPEC 3.4).
+/// Weights of the backend's ids, from the reference's double scores (docs/spec.md §3.4).
 inline void expected_weights(const RouterParams& p, const double* s, const int32_t* ids, double* w) {
   double sum = 0;
   for (int j = 0; j < p.top_k; ++j) sum += ids[j] >= 0 ? s[ids[j]] : 0.0;
@@ -274,7 +274,7 @@ bool call(F&& f, const std::string& what, ParityReport& rep, int max_failures) {
 
 }  // namespace detail
 
-/// SPEC section 7 for one input: see the header comment. Never throws (a backend's
+/// docs/spec.md section 7 for one input: see the header comment. Never throws (a backend's
 /// exception is reported as a failure).
 template <class Backend, class Policy>
 ParityReport check_parity(const LogitsView<float>& x, const RouterConfig& c, const Policy& pol,

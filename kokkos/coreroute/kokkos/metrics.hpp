@@ -1,5 +1,5 @@
 #pragma once
-// Metrics of SPEC section 5 on any execution space: a routing R against a reference
+// Metrics of docs/spec.md section 5 on any execution space: a routing R against a reference
 // routing R0 (same B, N, M and valid tokens; K may differ), one team per block, in
 // double. Per-token terms are computed by the token's thread and summed in token
 // order by one thread; the per-expert counts likewise (O(N * K) per block).

@@ -1,5 +1,5 @@
 #pragma once
-// Kokkos routing (SPEC sections 3-4) on any execution space, for every policy type of
+// Kokkos routing (docs/spec.md sections 3-4) on any execution space, for every policy type of
 // include/coreroute/policies.hpp. Inputs are Views (any layout, any memory space the
 // execution space can read) or raw pointers; results are RoutingViews in the
 // execution space's memory space.

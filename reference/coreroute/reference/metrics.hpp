@@ -1,5 +1,5 @@
 #pragma once
-// Reference metrics (SPEC section 5) of a routing R against a reference routing R0,
+// Reference metrics (docs/spec.md section 5) of a routing R against a reference routing R0,
 // in double precision. Computing them needs R0; routing alone never pays for it.
 #include <cmath>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// The CPU reference backend: SPEC sections 3 and 4, serial, in double precision.
+// The CPU reference backend: docs/spec.md sections 3 and 4, serial, in double precision.
 // It is the oracle every other backend is tested against, so it favours the
 // obvious formulation over speed (but never allocates per token).
 #include <algorithm>
@@ -246,7 +246,7 @@ void validate_logits(const LogitsView<T>& x, const RouterConfig& c) {
     }
 }
 
-/// Every check of SPEC section 6 for a host-memory batch, before any work.
+/// Every check of docs/spec.md section 6 for a host-memory batch, before any work.
 template <class Policy, class T>
 void validate(const LogitsView<T>& x, const RouterConfig& c, const Policy& pol) {
   static_assert(is_policy_v<Policy>, "Policy does not satisfy the coreroute policy concept (policies.hpp)");

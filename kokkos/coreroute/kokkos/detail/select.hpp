@@ -25,7 +25,7 @@ KOKKOS_INLINE_FUNCTION int top_k(const double* r, int M, int k, const Eligible& 
   return got;
 }
 
-/// Stage 2 group limit for one token (SPEC section 3): a group's score is the sum of
+/// Stage 2 group limit for one token (docs/spec.md section 3): a group's score is the sum of
 /// its two largest eligible r; a group with fewer than two ranks below every group with
 /// two. Sets keep[g] = 1 for the `topk_group` best groups (ties: lower group id).
 KOKKOS_INLINE_FUNCTION void best_groups(const double* r, const int* in_core, int G, int per, int topk_group,
