@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <coreroute/cuda.cuh>
+#include <coreroute/cuda/testing.cuh>
 #include <coreroute/reference.hpp>
 
 #include "test_common.hpp"
@@ -354,15 +355,15 @@ TEST_CASE("the adapter's metrics reject routings that do not match") {
   const Routing R0 = reference::route(x.view(), c, VanillaPolicy{});
   const Routing R = reference::route(x.view(), c, SaliencyVotePolicy::with_core(6));
   const crtest::Batch fewer = crtest::random_batch(11, 1, 4, 16);
-  CHECK_THAT(error_of([&] { crcuda::CudaBackend::metrics(reference::route(fewer.view(), c, VanillaPolicy{}), R0, 1.0,
+  CHECK_THAT(error_of([&] { crcuda::testing::Backend::metrics(reference::route(fewer.view(), c, VanillaPolicy{}), R0, 1.0,
                                                          nullptr); }),
              Contains("routing.shape = 1: must match the reference routing's [B, N, M]"));
   x.tokens = {4, 2};
   const Routing short_block = reference::route(x.view(), c, SaliencyVotePolicy::with_core(6));
-  CHECK_THAT(error_of([&] { crcuda::CudaBackend::metrics(short_block, R0, 1.0, nullptr); }),
+  CHECK_THAT(error_of([&] { crcuda::testing::Backend::metrics(short_block, R0, 1.0, nullptr); }),
              Contains("routing.valid_tokens[1] = 2: must equal the reference's"));
 
-  const std::vector<BlockMetrics> got = crcuda::CudaBackend::metrics(R, R0, 3.0, nullptr);
+  const std::vector<BlockMetrics> got = crcuda::testing::Backend::metrics(R, R0, 3.0, nullptr);
   const std::vector<BlockMetrics> want = reference::metrics(R, R0, 3.0, nullptr);
   REQUIRE(got.size() == want.size());
   for (size_t b = 0; b < got.size(); ++b) {

@@ -20,6 +20,7 @@
 #include <thrust/host_vector.h>
 
 #include <coreroute/cuda.cuh>
+#include <coreroute/cuda/testing.cuh>
 #include <coreroute/reference.hpp>
 #include <coreroute/testing/parity.hpp>
 
@@ -127,7 +128,7 @@ int run_policy(ScoreFunction score, int cases, uint64_t seed, bool near_ties_onl
     testing::ParityOptions opt;
     opt.seed = seed + uint64_t(c);
     opt.check_without_dispatch = c % 8 == 0;  // each extra pass costs a launch; sampled
-    const testing::ParityReport r = testing::check_parity<cuda::CudaBackend>(k.view(), config, pol, opt);
+    const testing::ParityReport r = testing::check_parity<cuda::testing::Backend>(k.view(), config, pol, opt);
     std::string why;
     bool ok = r.ok() && (r.rejected || fast_equals_exact(k, pol, 1 + c % 7, why));
     if (ok && !r.rejected && (mode == Values::bf16 || mode == Values::small_ints)) {

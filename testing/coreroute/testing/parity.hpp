@@ -1,8 +1,10 @@
 #pragma once
 // The backend parity harness: docs/spec.md section 7 as one function, for any backend.
 //
-// A backend takes part through an adapter, a struct with static members only (host
-// data in, host results out; the adapter copies to and from its device):
+// A backend takes part through an adapter that models the concept
+// coreroute::testing::Backend (checked by `static_assert(is_backend_v<B>)`): a struct
+// with static members only (host data in, host results out; the adapter copies to and
+// from its device):
 //
 //   struct MyBackend {
 //     static constexpr const char* name = "...";
@@ -14,6 +16,14 @@
 //     static std::vector<coreroute::BlockMetrics> metrics(const coreroute::Routing& R, const coreroute::Routing& R0,
 //                                                         double expert_bytes, const coreroute::ExpertOutputsView* outputs);
 //   };
+//
+// Each backend has one adapter, named alike, in that backend's testing header:
+//   coreroute::testing::ReferenceBackend       <coreroute/testing/parity.hpp> (also
+//                                              coreroute::reference::testing::Backend)
+//   coreroute::kokkos::testing::Backend<Space> <coreroute/kokkos/testing.hpp>
+//   coreroute::cuda::testing::Backend          <coreroute/cuda/testing.cuh>
+// plus the kit's host backends (ShuffledReferenceBackend, HostFloatBackend: backends.hpp).
+// Adapters are for tests: applications call the backends' own APIs.
 //
 // `route` is the backend's checked entry point: on bad input it throws
 // coreroute::invalid_argument, like the reference. The views and the coreset are in
@@ -45,6 +55,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <coreroute/reference.hpp>
@@ -70,6 +82,29 @@ struct ReferenceBackend {
     return reference::metrics(R, R0, expert_bytes, outputs);
   }
 };
+
+namespace detail {
+template <class B, class = void>
+struct is_backend : std::false_type {};
+template <class B>
+struct is_backend<
+    B, std::void_t<decltype(static_cast<const char*>(B::name)),
+                   decltype(Routing{B::route(std::declval<const LogitsView<float>&>(), std::declval<const RouterConfig&>(),
+                                             VanillaPolicy{}, static_cast<DispatchLayout*>(nullptr))}),
+                   decltype(Routing{B::route_in_coreset(std::declval<const LogitsView<float>&>(),
+                                                        std::declval<const RouterConfig&>(),
+                                                        static_cast<const uint8_t*>(nullptr))}),
+                   decltype(std::vector<BlockMetrics>{B::metrics(std::declval<const Routing&>(), std::declval<const Routing&>(),
+                                                                 0.0, static_cast<const ExpertOutputsView*>(nullptr))})>>
+    : std::true_type {};
+}  // namespace detail
+
+/// True when B models the Backend concept of the header comment (an adapter the parity
+/// harness and the kit can run).
+template <class B>
+inline constexpr bool is_backend_v = detail::is_backend<B>::value;
+
+static_assert(is_backend_v<ReferenceBackend>);
 
 struct ParityOptions {
   bool strict_exact_ties = true;       ///< false: exact ties may break either way (relabelling checks)
@@ -279,6 +314,7 @@ bool call(F&& f, const std::string& what, ParityReport& rep, int max_failures) {
 template <class Backend, class Policy>
 ParityReport check_parity(const LogitsView<float>& x, const RouterConfig& c, const Policy& pol,
                           const ParityOptions& opt = {}) {
+  static_assert(is_backend_v<Backend>, "Backend is not a backend adapter (the Backend concept of parity.hpp)");
   static_assert(is_policy_v<Policy>, "Policy does not satisfy the coreroute policy concept (policies.hpp)");
   ParityReport rep;
   rep.backend = Backend::name;
@@ -355,3 +391,8 @@ ParityReport require_parity(const LogitsView<float>& x, const RouterConfig& c, c
 }
 
 }  // namespace coreroute::testing
+
+namespace coreroute::reference::testing {
+/// The reference's adapter under the name every backend's adapter has.
+using Backend = coreroute::testing::ReferenceBackend;
+}  // namespace coreroute::reference::testing

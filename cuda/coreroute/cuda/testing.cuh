@@ -1,6 +1,7 @@
 #pragma once
-// The CUDA backend's adapter for the parity harness (include/coreroute/testing/):
-// host data in, host results out, through the checked API and Thrust device buffers.
+// The CUDA backend's adapter for the testing kit (testing/coreroute/testing/, the
+// coreroute::testing::Backend concept): host data in, host results out, through the
+// checked API and Thrust device buffers. For tests only: routing needs cuda.cuh alone.
 #include <thrust/copy.h>
 #include <thrust/device_vector.h>
 #include <thrust/mr/allocator.h>
@@ -116,8 +117,10 @@ struct DeviceResult {
 
 }  // namespace detail
 
-/// Backend adapter (see include/coreroute/testing/): the checked CUDA entry points.
-struct CudaBackend {
+namespace testing {
+
+/// The CUDA backend's adapter (a coreroute::testing::Backend): the checked CUDA entry points.
+struct Backend {
   static constexpr const char* name = "cuda";
 
   template <class Policy>
@@ -178,5 +181,7 @@ struct CudaBackend {
     return m;
   }
 };
+
+}  // namespace testing
 
 }  // namespace coreroute::cuda
