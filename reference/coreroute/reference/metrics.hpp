@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <coreroute/detail/metric_rules.hpp>
 #include <coreroute/error.hpp>
 #include <coreroute/metrics.hpp>
 #include <coreroute/routing.hpp>
@@ -88,12 +89,10 @@ inline BlockMetrics block_metrics(const Routing& R, const Routing& R0, int64_t b
     norm0 += count0[size_t(i)] * count0[size_t(i)];
   }
   m.coreset_size = R.coreset_size[size_t(b)];
-  m.topk_hit_rate = expected > 0 ? hits / expected : 1.0;
-  m.gate_reconstruction_loss = N > 0 ? gate_loss / double(N) : 0.0;
-  // Cosine of two zero vectors is 1 (nothing selected by either), of one zero vector 0.
-  m.hit_cosine = (norm == 0 && norm0 == 0) ? 1.0 : (norm == 0 || norm0 == 0) ? 0.0 : dot / std::sqrt(norm * norm0);
-  // Relative loss; a zero reference output gives 0 if R matches it, else +Inf.
-  m.output_reconstruction_loss = !outputs ? NAN : out_den > 0 ? out_num / out_den : out_num == 0 ? 0.0 : INFINITY;
+  m.topk_hit_rate = coreroute::detail::topk_hit_rate(hits, expected);
+  m.gate_reconstruction_loss = coreroute::detail::gate_reconstruction_loss(gate_loss, double(N));
+  m.hit_cosine = coreroute::detail::hit_cosine(dot, norm, norm0);
+  m.output_reconstruction_loss = coreroute::detail::output_reconstruction_loss(outputs != nullptr, out_num, out_den);
   m.expert_bytes_read = m.unique_experts * expert_bytes;
   return m;
 }

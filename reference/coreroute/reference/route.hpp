@@ -10,8 +10,10 @@
 #include <vector>
 
 #include <coreroute/config.hpp>
+#include <coreroute/detail/groups.hpp>
 #include <coreroute/detail/ranking.hpp>
 #include <coreroute/detail/scores.hpp>
+#include <coreroute/detail/weights.hpp>
 #include <coreroute/error.hpp>
 #include <coreroute/policies.hpp>
 #include <coreroute/routing.hpp>
@@ -21,10 +23,9 @@ namespace coreroute::reference {
 
 using coreroute::detail::ranks_before;
 
-/// A group's rank in Stage 2: (valid, score) desc, then the lower group id.
+/// A group's rank in Stage 2 (coreroute::detail::group_ranks_before) and its id.
 struct GroupScore {
-  int valid;     // 1 when the group has >= 2 eligible experts
-  double score;  // sum of its two largest eligible r
+  coreroute::detail::GroupRank<double> rank;
   int id;
 };
 
@@ -141,18 +142,11 @@ inline void eligible_experts(const RouterParams& p, const double* r, const uint8
   }
   const int G = p.groups.n_group, per = M / G;
   ws.groups.resize(size_t(G));
-  for (int g = 0; g < G; ++g) {
-    int first = -1, second = -1;  // the group's two best eligible experts
-    for (int i = g * per; i < (g + 1) * per; ++i) {
-      if (!mask[i]) continue;
-      if (first < 0 || ranks_before(r[i], i, r[first], first)) { second = first; first = i; }
-      else if (second < 0 || ranks_before(r[i], i, r[second], second)) second = i;
-    }
-    ws.groups[size_t(g)] = {second >= 0 ? 1 : 0, second >= 0 ? r[first] + r[second] : 0.0, g};
-  }
+  for (int g = 0; g < G; ++g)
+    ws.groups[size_t(g)] = {coreroute::detail::group_rank(r, g, per, [&](int i) { return mask[i] != 0; }), g};
   std::partial_sort(ws.groups.begin(), ws.groups.begin() + p.groups.topk_group, ws.groups.end(),
                     [](const GroupScore& a, const GroupScore& b) {
-                      return a.valid != b.valid ? a.valid > b.valid : ranks_before(a.score, a.id, b.score, b.id);
+                      return coreroute::detail::group_ranks_before(a.rank, a.id, b.rank, b.id);
                     });
   for (int t = 0; t < p.groups.topk_group; ++t) {
     const int g = ws.groups[size_t(t)].id;
@@ -169,11 +163,7 @@ inline void route_token(const RouterParams& p, const double* s, const double* r,
   const int got = top_k(r, ws.eligible, p.top_k, ids);
   double sum = 0;
   for (int j = 0; j < got; ++j) sum += s[ids[j]];
-  for (int j = 0; j < got; ++j) {
-    double w = s[ids[j]];
-    if (p.normalize_weights) w = sum > 0 ? w / sum : 0.0;
-    weights[j] = float(w * double(p.scaling));
-  }
+  for (int j = 0; j < got; ++j) weights[j] = float(coreroute::detail::token_weight(s[ids[j]], sum, p));
 }
 
 /// Stage 2 for every valid token of block b of an already sized `out`.

@@ -163,11 +163,7 @@ inline std::string where(int64_t b, int64_t n = -1) {
 inline void expected_weights(const RouterParams& p, const double* s, const int32_t* ids, double* w) {
   double sum = 0;
   for (int j = 0; j < p.top_k; ++j) sum += ids[j] >= 0 ? s[ids[j]] : 0.0;
-  for (int j = 0; j < p.top_k; ++j) {
-    w[j] = ids[j] >= 0 ? s[ids[j]] : 0.0;
-    if (p.normalize_weights) w[j] = sum > 0 ? w[j] / sum : 0.0;
-    w[j] *= double(p.scaling);
-  }
+  for (int j = 0; j < p.top_k; ++j) w[j] = coreroute::detail::token_weight(ids[j] >= 0 ? s[ids[j]] : 0.0, sum, p);
 }
 
 /// Checks one routing `G` of the backend: per block the coreset (against `want`,
