@@ -156,6 +156,7 @@ void route(const LogitsView<T>& x, const DeviceConfig& c, const Policy& pol, con
            cudaStream_t stream = nullptr, const DispatchOutputs* dispatch = nullptr) {
   static_assert(is_policy_v<Policy>, "Policy does not satisfy the coreroute policy concept (policies.hpp)");
   pol.validate(c.config());
+  coreroute::detail::require_valid_local_k(pol, c.config());
   detail::validate_call(x, c.config(), out, dispatch, stream);
   detail::check(launch_route(x, c.params(), pol, out, stream, dispatch), "route launch");
 }

@@ -44,6 +44,7 @@ struct DeviceLogits {
       span = (x.blocks - 1) * x.stride_block + (x.tokens - 1) * x.stride_token + (x.experts - 1) * x.stride_expert + 1;
     data.assign(x.data, x.data + span);
     view.data = span > 0 ? thrust::raw_pointer_cast(data.data()) : nullptr;
+    if (x.extent >= 0) view.extent = span;  // what the device copy holds
     if (x.tokens_per_block) {
       tokens.assign(x.tokens_per_block, x.tokens_per_block + x.blocks);
       view.tokens_per_block = thrust::raw_pointer_cast(tokens.data());

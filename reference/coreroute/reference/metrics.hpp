@@ -24,6 +24,19 @@ inline void require_comparable(const Routing& R, const Routing& R0) {
             R.valid_tokens[size_t(b)], "must equal the reference's " + std::to_string(R0.valid_tokens[size_t(b)]));
 }
 
+/// The expert outputs, when given, must be there and have a dimension.
+inline void require_outputs(const Routing& R, const ExpertOutputsView* outputs) {
+  using coreroute::detail::require;
+  if (!outputs) return;
+  require(outputs->dim >= 1, "outputs.dim", outputs->dim, "must be >= 1 (the size of one expert's output)");
+  require(outputs->data != nullptr || R.blocks == 0 || R.tokens == 0, "outputs.data", "null",
+          "must point to the expert outputs [B, N, M, dim]");
+  require(outputs->stride_block >= 0 && outputs->stride_token >= 0 && outputs->stride_expert >= 0, "outputs.strides",
+          std::to_string(outputs->stride_block) + ", " + std::to_string(outputs->stride_token) + ", " +
+              std::to_string(outputs->stride_expert),
+          "must be >= 0");
+}
+
 /// Adds token n's dense gate vector, times `sign`, into g (length M).
 inline void add_gates(const Routing& R, int64_t b, int64_t n, double sign, std::vector<double>& g) {
   for (int j = 0; j < R.top_k; ++j)
@@ -35,6 +48,7 @@ inline void add_gates(const Routing& R, int64_t b, int64_t n, double sign, std::
 /// it, output_reconstruction_loss is NaN ("not computed").
 inline BlockMetrics block_metrics(const Routing& R, const Routing& R0, int64_t b, double expert_bytes,
                                   const ExpertOutputsView* outputs = nullptr) {
+  detail::require_outputs(R, outputs);
   const int M = R.experts;
   const int64_t N = R.valid_tokens[size_t(b)];
   const size_t Ms = static_cast<size_t>(M);
@@ -101,6 +115,7 @@ inline BlockMetrics block_metrics(const Routing& R, const Routing& R0, int64_t b
 inline std::vector<BlockMetrics> metrics(const Routing& R, const Routing& R0, double expert_bytes = 0,
                                          const ExpertOutputsView* outputs = nullptr) {
   detail::require_comparable(R, R0);
+  detail::require_outputs(R, outputs);
   std::vector<BlockMetrics> out;
   out.reserve(size_t(R.blocks));
   for (int64_t b = 0; b < R.blocks; ++b) out.push_back(block_metrics(R, R0, b, expert_bytes, outputs));

@@ -92,12 +92,15 @@ void score_block(const LogitsView<T>& x, int64_t b, const RouterParams& p, Block
 }
 
 /// Stage 1 votes: V[i] summed over a block's valid tokens (all 0 if !needs_votes).
+/// With `check_block` >= 0 (the checked path, block check_block) every vote is checked
+/// finite and >= 0 as it is cast. The raw path clamps local_k to [0, M].
 template <class Policy>
-void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol, Workspace& ws, double* votes) {
+void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol, Workspace& ws, double* votes,
+                 int64_t check_block = -1) {
   const int M = p.num_experts;
   std::fill(votes, votes + M, 0.0);
   if (!Policy::needs_votes) return;
-  const int k = pol.local_k(p);
+  const int k = std::clamp(pol.local_k(p), 0, M);
   ws.chosen.resize(size_t(M));
   for (size_t n = 0; n < sc.valid.size(); ++n) {
     if (!sc.valid[n]) continue;  // an invalid token casts no vote
@@ -105,7 +108,12 @@ void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol
     ws.eligible.resize(size_t(M));
     for (int i = 0; i < M; ++i) ws.eligible[size_t(i)] = i;
     const int got = top_k(r, ws.eligible, k, ws.chosen.data());
-    for (int q = 0; q < got; ++q) votes[ws.chosen[size_t(q)]] += pol.vote(r[ws.chosen[size_t(q)]], q);
+    for (int q = 0; q < got; ++q) {
+      const int e = ws.chosen[size_t(q)];
+      const double v = pol.vote(r[e], q);
+      if (check_block >= 0) coreroute::detail::require_valid_vote<Policy>(v, r[e], q, check_block, int64_t(n));
+      votes[e] += v;
+    }
   }
 }
 
@@ -183,7 +191,7 @@ inline void route_block_in_coreset(const BlockScores& sc, int64_t b, const Route
 /// and are counted in `invalid_tokens`, as on the GPU. Inputs must satisfy the
 /// checked API's rules otherwise.
 template <class Policy, class T>
-Routing route_unchecked(const LogitsView<T>& x, const RouterParams& p, const Policy& pol) {
+Routing route_unchecked(const LogitsView<T>& x, const RouterParams& p, const Policy& pol, bool check_votes = false) {
   const int M = p.num_experts;
   Routing out;
   out.resize(x.blocks, x.tokens, M, p.top_k);
@@ -191,7 +199,7 @@ Routing route_unchecked(const LogitsView<T>& x, const RouterParams& p, const Pol
   ws.votes.resize(size_t(M));
   for (int64_t b = 0; b < x.blocks; ++b) {
     score_block(x, b, p, ws.scores);
-    block_votes(ws.scores, p, pol, ws, ws.votes.data());
+    block_votes(ws.scores, p, pol, ws, ws.votes.data(), check_votes ? b : -1);
     uint8_t* mask = &out.coreset[size_t(b * M)];
     out.coreset_size[size_t(b)] = coreset_from_votes(ws.votes.data(), M, pol, ws.order, mask);
     route_block_in_coreset(ws.scores, b, p, mask, ws, out);
@@ -242,15 +250,17 @@ void validate(const LogitsView<T>& x, const RouterConfig& c, const Policy& pol) 
   static_assert(is_policy_v<Policy>, "Policy does not satisfy the coreroute policy concept (policies.hpp)");
   coreroute::validate(c);
   pol.validate(c);
+  coreroute::detail::require_valid_local_k(pol, c);
   coreroute::detail::validate_shape(x, c, x.tokens_per_block);
   validate_logits(x, c);
 }
 
-/// The checked entry point: validates everything, then routes (Stage 1 + Stage 2).
+/// The checked entry point: validates everything, then routes (Stage 1 + Stage 2),
+/// checking every vote the policy casts (finite, >= 0) as it is cast.
 template <class Policy, class T>
 Routing route(const LogitsView<T>& x, const RouterConfig& c, const Policy& pol) {
   validate(x, c, pol);
-  return route_unchecked(x, params_of(c), pol);
+  return route_unchecked(x, params_of(c), pol, /*check_votes=*/true);
 }
 
 /// Checked Stage 2 alone: routes every token into a given coreset mask [B, M]
