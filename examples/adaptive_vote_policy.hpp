@@ -10,7 +10,7 @@ namespace example {
 /// DES-Vote with an adaptive budget: keep the experts whose vote is at least
 /// `ratio` times the block's mean vote (a peaked block keeps few, a flat one many),
 /// never fewer than `min_core` nor more than `max_core`.
-struct AdaptiveVotePolicy : coreroute::SaliencyVotes {  // votes of SPEC section 4
+struct AdaptiveVotePolicy : coreroute::SaliencyVotes {  // votes of docs/spec.md section 4
   static constexpr bool needs_votes = true;
   static constexpr const char* name = "adaptive-vote";
   double ratio = 1.0;

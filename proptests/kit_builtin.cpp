@@ -1,4 +1,4 @@
-// The conformance kit on each built-in policy, against SPEC section 4's definitions
+// The conformance kit on each built-in policy, against docs/spec.md section 4's definitions
 // (oracles.hpp) and on both host backends. argv[1]: vanilla | union | vote | blockdist.
 #include <cstring>
 #include <iostream>

@@ -1,4 +1,4 @@
-// Properties of the built-in policies (SPEC section 4) on the reference, and so on
+// Properties of the built-in policies (docs/spec.md section 4) on the reference, and so on
 // every backend that passes parity.
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-// RouterConfig and policy parameter validation (SPEC sections 2, 4 and 6): every
+// RouterConfig and policy parameter validation (docs/spec.md sections 2, 4 and 6): every
 // rule rejects with coreroute::invalid_argument naming the parameter and its value.
 #include "test_common.hpp"
 
@@ -66,7 +66,7 @@ TEST_CASE("scaling must be finite and > 0", "[config]") {
   CHECK_NOTHROW(validate(c));
 }
 
-TEST_CASE("group limits follow SPEC section 2", "[config][groups]") {
+TEST_CASE("group limits follow docs/spec.md section 2", "[config][groups]") {
   auto with_groups = [](int M, int K, int n_group, int topk_group) {
     RouterConfig c = config(M, K);
     c.groups = {n_group, topk_group};

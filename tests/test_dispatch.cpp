@@ -1,4 +1,4 @@
-// The dispatch layout (SPEC section 5): used experts in ascending id, per-expert
+// The dispatch layout (docs/spec.md section 5): used experts in ascending id, per-expert
 // counts and offsets, and the expert-major (token, slot) list.
 #include "test_common.hpp"
 

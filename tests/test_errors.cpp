@@ -1,4 +1,4 @@
-// Bad input of SPEC section 6: shapes, tokens per block, invalid logits (checked
+// Bad input of docs/spec.md section 6: shapes, tokens per block, invalid logits (checked
 // API: an error naming block, token and expert; raw path: a status count).
 #include "test_common.hpp"
 

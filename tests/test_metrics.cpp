@@ -1,4 +1,4 @@
-// Metrics of SPEC section 5, each computed by hand on routings written out
+// Metrics of docs/spec.md section 5, each computed by hand on routings written out
 // literally (so the metric code is tested apart from routing).
 #include "test_common.hpp"
 

@@ -1,4 +1,4 @@
-// Stage 2 (SPEC section 3): group-limited top-K inside a coreset, padding when a
+// Stage 2 (docs/spec.md section 3): group-limited top-K inside a coreset, padding when a
 // token has fewer than K eligible experts, and Stage 2 alone with a given coreset.
 #include "test_common.hpp"
 

@@ -1,4 +1,4 @@
-// The one tie rule (SPEC section 3): larger value first, then the lower index, in
+// The one tie rule (docs/spec.md section 3): larger value first, then the lower index, in
 // top-K, the order within S_n, the coreset ranking and the group ranking. Every tie
 // here is exact: equal logits, or sigmoid scores of 0 / -inf with dyadic biases.
 #include "test_common.hpp"

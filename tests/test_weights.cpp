@@ -1,4 +1,4 @@
-// Weights (SPEC section 3, step 4): both score functions, normalisation (and its
+// Weights (docs/spec.md section 3, step 4): both score functions, normalisation (and its
 // zero-sum case), scaling, and the bias, which moves selection but never weights.
 #include "test_common.hpp"
 

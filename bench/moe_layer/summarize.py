@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-# SPEC section 4: published T at block 32 (real models), beside ours.
+# docs/spec.md section 4: published T at block 32 (real models), beside ours.
 PUBLISHED = {
     ("llada2-mini", "vanilla"): "84 (DES) / 70 (dMoE)",
     ("llada2-mini", "des-seq k=3"): "45",

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <coreroute/cuda.cuh>
+#include <coreroute/cuda/testing.cuh>
 #include <coreroute/reference.hpp>
 
 #include "test_common.hpp"
@@ -354,15 +355,15 @@ TEST_CASE("the adapter's metrics reject routings that do not match") {
   const Routing R0 = reference::route(x.view(), c, VanillaPolicy{});
   const Routing R = reference::route(x.view(), c, SaliencyVotePolicy::with_core(6));
   const crtest::Batch fewer = crtest::random_batch(11, 1, 4, 16);
-  CHECK_THAT(error_of([&] { crcuda::CudaBackend::metrics(reference::route(fewer.view(), c, VanillaPolicy{}), R0, 1.0,
+  CHECK_THAT(error_of([&] { crcuda::testing::Backend::metrics(reference::route(fewer.view(), c, VanillaPolicy{}), R0, 1.0,
                                                          nullptr); }),
              Contains("routing.shape = 1: must match the reference routing's [B, N, M]"));
   x.tokens = {4, 2};
   const Routing short_block = reference::route(x.view(), c, SaliencyVotePolicy::with_core(6));
-  CHECK_THAT(error_of([&] { crcuda::CudaBackend::metrics(short_block, R0, 1.0, nullptr); }),
+  CHECK_THAT(error_of([&] { crcuda::testing::Backend::metrics(short_block, R0, 1.0, nullptr); }),
              Contains("routing.valid_tokens[1] = 2: must equal the reference's"));
 
-  const std::vector<BlockMetrics> got = crcuda::CudaBackend::metrics(R, R0, 3.0, nullptr);
+  const std::vector<BlockMetrics> got = crcuda::testing::Backend::metrics(R, R0, 3.0, nullptr);
   const std::vector<BlockMetrics> want = reference::metrics(R, R0, 3.0, nullptr);
   REQUIRE(got.size() == want.size());
   for (size_t b = 0; b < got.size(); ++b) {
@@ -423,6 +424,30 @@ TEST_CASE("host checks: route names the policy parameter", "[host]") {
   UnionPolicy u;
   u.k_local = 3;
   CHECK_THAT(error_of([&] { crcuda::route(x, dc, u, no_outputs()); }), Contains("UnionPolicy.k_local = 3"));
+}
+
+namespace user_policies {  // named: nvcc flags unused members of an unnamed namespace's policy
+/// A user policy whose local_k is out of range: rejected by name before any device work.
+struct BadLocalK {
+  static constexpr bool needs_votes = true;
+  static constexpr const char* name = "bad_local_k";
+  int k = -3;
+  CR_HD int local_k(const RouterParams&) const { return k; }
+  template <class T>
+  CR_HD T vote(T, int) const { return T(1); }
+  template <class T>
+  CR_HD bool keep(int, T v, T, T, int) const { return v > T(0); }
+  void validate(const RouterConfig&) const {}
+  std::string describe() const { return "bad_local_k"; }
+};
+}  // namespace user_policies
+
+TEST_CASE("host checks: route rejects a user policy's local_k outside [1, num_experts]", "[host]") {
+  const crcuda::DeviceConfig dc(host_config(8, 2));
+  const auto x = make_logits_view<float>(nullptr, 1, 4, 8);
+  for (int k : {-3, 0, 9})
+    CHECK_THAT(error_of([&] { crcuda::route(x, dc, user_policies::BadLocalK{k}, no_outputs()); }),
+               Contains("bad_local_k.local_k() = " + std::to_string(k)) && Contains("[1, num_experts = 8]"));
 }
 
 TEST_CASE("host checks: route rejects more groups than the group mask holds", "[host]") {

@@ -1,11 +1,11 @@
-// GPU parity of the CUDA backend against the CPU reference (SPEC section 7), through
+// GPU parity of the CUDA backend against the CPU reference (docs/spec.md section 7), through
 // the parity harness: one policy and one score function per run, random configs and
 // adversarial inputs, plus bf16/fp16 inputs (must match fp32 bit for bit when their
 // values are exact) and the raw path's invalid-token status.
 //
 //   test_cuda_parity <vanilla|union|vote|blockdist|user> <softmax|sigmoid>[-near-ties] [cases] [seed]
 // The -near-ties runs use logits 1e-7 apart only: where s + bias cancels, only double
-// scores resolve them to SPEC section 7's relative slack (see docs/performance.md).
+// scores resolve them to docs/spec.md section 7's relative slack (see docs/performance.md).
 //   test_cuda_parity raw [cases] [seed]
 // Every valid case is also routed with the double path alone (LaunchTuning::exact_only):
 // the certified float path must give the same ids, weights and coreset bit for bit.
@@ -20,6 +20,7 @@
 #include <thrust/host_vector.h>
 
 #include <coreroute/cuda.cuh>
+#include <coreroute/cuda/testing.cuh>
 #include <coreroute/reference.hpp>
 #include <coreroute/testing/parity.hpp>
 
@@ -127,7 +128,7 @@ int run_policy(ScoreFunction score, int cases, uint64_t seed, bool near_ties_onl
     testing::ParityOptions opt;
     opt.seed = seed + uint64_t(c);
     opt.check_without_dispatch = c % 8 == 0;  // each extra pass costs a launch; sampled
-    const testing::ParityReport r = testing::check_parity<cuda::CudaBackend>(k.view(), config, pol, opt);
+    const testing::ParityReport r = testing::check_parity<cuda::testing::Backend>(k.view(), config, pol, opt);
     std::string why;
     bool ok = r.ok() && (r.rejected || fast_equals_exact(k, pol, 1 + c % 7, why));
     if (ok && !r.rejected && (mode == Values::bf16 || mode == Values::small_ints)) {

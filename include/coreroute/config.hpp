@@ -23,7 +23,7 @@ struct GroupLimit {
   CR_HD bool enabled() const { return n_group > 0; }
 };
 
-/// The router of one MoE layer (SPEC section 2). Host-side, owns the bias.
+/// The router of one MoE layer (docs/spec.md section 2). Host-side, owns the bias.
 struct RouterConfig {
   int num_experts = 0;                        ///< M
   int top_k = 0;                              ///< K
@@ -61,7 +61,7 @@ inline RouterParams params_of(const RouterConfig& c, const float* bias = nullptr
   return p;
 }
 
-/// Checks every rule of SPEC section 2; throws coreroute::invalid_argument naming
+/// Checks every rule of docs/spec.md section 2; throws coreroute::invalid_argument naming
 /// the parameter and its value.
 inline void validate(const RouterConfig& c) {
   using detail::require;

@@ -1,5 +1,5 @@
 #pragma once
-// Routing-quality metrics of SPEC section 5, comparing a routing R against a
+// Routing-quality metrics of docs/spec.md section 5, comparing a routing R against a
 // reference routing R0 (by default vanilla with the same config; for a K-override
 // baseline, vanilla with the model's own K). Only real ids (>= 0) count.
 #include <cmath>

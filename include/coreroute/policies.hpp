@@ -1,5 +1,5 @@
 #pragma once
-// Coreset policies (SPEC section 4) and the policy concept every backend runs.
+// Coreset policies (docs/spec.md section 4) and the policy concept every backend runs.
 //
 // A policy is a small value type holding only its parameters. Stage 1 (the coreset)
 // is the same for all of them and lives in the backends:
@@ -22,6 +22,8 @@
 // A policy written this way runs unchanged on the reference, Kokkos and CUDA.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -63,7 +65,7 @@ struct UnionPolicy {
   std::string describe() const { return "union(k_local=" + std::to_string(k_local) + ")"; }
 };
 
-/// Votes of SPEC section 4: V_i = sum_n max(r[n,i], 0) over tokens with i in their top-K.
+/// Votes of docs/spec.md section 4: V_i = sum_n max(r[n,i], 0) over tokens with i in their top-K.
 struct SaliencyVotes {
   CR_HD int local_k(const RouterParams& p) const { return p.top_k; }
   template <class T>
@@ -152,6 +154,28 @@ struct is_policy<
 /// can be passed by value to a kernel).
 template <class P>
 inline constexpr bool is_policy_v = detail::is_policy<P>::value;
+
+namespace detail {
+/// What the checked entry points require of a policy's own answers (a user policy's
+/// included), beyond its validate(): local_k in [1, num_experts] when it votes.
+template <class P>
+void require_valid_local_k(const P& pol, const RouterConfig& c) {
+  if (!P::needs_votes) return;
+  const int k = pol.local_k(params_of(c));
+  require(k >= 1 && k <= c.num_experts, std::string(P::name) + ".local_k()", k,
+          "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
+}
+
+/// A vote must be finite and >= 0: a negative vote would make `before` decrease, a NaN
+/// would let its bit pattern decide the coreset order. Names block and token.
+template <class P>
+void require_valid_vote(double v, double r, int q, int64_t block, int64_t token) {
+  if (v >= 0 && v < std::numeric_limits<double>::infinity()) return;
+  std::ostringstream os;
+  os << P::name << ".vote(r = " << r << ", q = " << q << ") [block " << block << ", token " << token << "]";
+  fail(os.str(), v, "a vote must be finite and >= 0");
+}
+}  // namespace detail
 
 static_assert(is_policy_v<VanillaPolicy> && is_policy_v<UnionPolicy> && is_policy_v<SaliencyVotePolicy> &&
               is_policy_v<BlockDistributionPolicy>);

@@ -1,5 +1,5 @@
 #pragma once
-// What routing produces (SPEC section 5), as host-owned arrays. GPU backends write
+// What routing produces (docs/spec.md section 5), as host-owned arrays. GPU backends write
 // the same layout into device buffers and copy it here for comparison.
 #include <cstdint>
 #include <vector>

@@ -17,6 +17,9 @@ struct LogitsView {
   int64_t blocks = 0, tokens = 0, experts = 0;             ///< B, N, M
   int64_t stride_block = 0, stride_token = 0, stride_expert = 1;
   const int32_t* tokens_per_block = nullptr;               ///< null: every block has N tokens
+  /// Elements readable from `data`, or -1 (not known). When known, the checked entry
+  /// points prove that every element the shape and strides address lies below it.
+  int64_t extent = -1;
 
   CR_HD const T& at(int64_t b, int64_t n, int64_t i) const {
     return data[b * stride_block + n * stride_token + i * stride_expert];
@@ -27,11 +30,26 @@ struct LogitsView {
   }
 };
 
-/// A contiguous [B, N, M] view.
+/// A contiguous [B, N, M] view (its extent not known: see the overload below).
 template <class T>
 LogitsView<T> make_logits_view(const T* data, int64_t B, int64_t N, int64_t M,
                                const int32_t* tokens_per_block = nullptr) {
   return {data, B, N, M, N * M, M, 1, tokens_per_block};
+}
+
+/// Strides of a [B, N, M] view, in elements.
+struct LogitsStrides {
+  int64_t block = 0, token = 0, expert = 1;
+  /// The strides of a contiguous (row-major) [B, N, M] array.
+  static LogitsStrides contiguous(int64_t N, int64_t M) { return {N * M, M, 1}; }
+};
+
+/// A [B, N, M] view over a buffer of `extent` elements (e.g. a std::vector's size()):
+/// the checked entry points then reject a shape or strides that would read past it.
+template <class T>
+LogitsView<T> make_logits_view(const T* data, int64_t extent, int64_t B, int64_t N, int64_t M, LogitsStrides strides,
+                               const int32_t* tokens_per_block = nullptr) {
+  return {data, B, N, M, strides.block, strides.token, strides.expert, tokens_per_block, extent};
 }
 
 /// Expert outputs Y[b, n, i, :] of dimension `dim` (the last axis contiguous).
@@ -63,6 +81,23 @@ void validate_shape(const LogitsView<T>& x, const RouterConfig& c, const int32_t
   require(x.stride_expert >= 1, "logits.stride_expert", x.stride_expert, "must be >= 1");
   require(x.stride_token >= 1 || x.tokens == 1, "logits.stride_token", x.stride_token, "must be >= 1");
   require(x.stride_block >= 1 || x.blocks == 1, "logits.stride_block", x.stride_block, "must be >= 1");
+  if (x.extent >= 0) {
+    // The last element addressed, in steps that cannot overflow: each term is checked
+    // against what is left of the extent before it is added.
+    int64_t left = x.extent - 1;  // the largest offset the buffer holds
+    bool inside = left >= 0;
+    const int64_t counts[3] = {x.blocks - 1, x.tokens - 1, x.experts - 1};
+    const int64_t strides[3] = {x.blocks > 1 ? x.stride_block : 0, x.tokens > 1 ? x.stride_token : 0, x.stride_expert};
+    for (int d = 0; d < 3 && inside; ++d) {
+      if (counts[d] == 0 || strides[d] == 0) continue;
+      inside = counts[d] <= left / strides[d];
+      if (inside) left -= counts[d] * strides[d];
+    }
+    require(inside, "logits.extent", x.extent,
+            "is too small for the shape [" + std::to_string(x.blocks) + ", " + std::to_string(x.tokens) + ", " +
+                std::to_string(x.experts) + "] with strides [" + std::to_string(x.stride_block) + ", " +
+                std::to_string(x.stride_token) + ", " + std::to_string(x.stride_expert) + "]");
+  }
   if (host_tokens)
     for (int64_t b = 0; b < x.blocks; ++b)
       require(host_tokens[b] >= 0 && host_tokens[b] <= x.tokens, "tokens_per_block[" + std::to_string(b) + "]",

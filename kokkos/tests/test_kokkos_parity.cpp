@@ -1,4 +1,4 @@
-// SPEC section 7 for the Kokkos backend: for every policy, COREROUTE_PROP_CASES
+// docs/spec.md section 7 for the Kokkos backend: for every policy, COREROUTE_PROP_CASES
 // (default 1000) seeded random cases through the parity harness, which checks the
 // coreset, ids, weights, vanilla routing, dispatch layout, Stage 2 alone and every
 // metric against the reference (and that bad input is rejected by both).

@@ -2,7 +2,7 @@
 // project is configured with the CUDA part.
 #include <stdexcept>
 
-#include <coreroute/cuda/backend.cuh>
+#include <coreroute/cuda/testing.cuh>
 
 #include "backend.hpp"
 
@@ -12,7 +12,7 @@ Routing route_cuda(const LogitsView<float>& x, const RouterConfig& c, const AnyP
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
     throw std::runtime_error("--backend cuda: no CUDA device is available on this machine");
-  return std::visit([&](const auto& q) { return cuda::CudaBackend::route(x, c, q, nullptr); }, p);
+  return std::visit([&](const auto& q) { return cuda::testing::Backend::route(x, c, q, nullptr); }, p);
 }
 
 }  // namespace coreroute::cli

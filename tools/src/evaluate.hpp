@@ -1,6 +1,6 @@
 #pragma once
 // Runs policies on a workload and measures them against vanilla routing with the
-// model's K (SPEC section 5), plus the modeled MoE-layer time of SPEC section 1:
+// model's K (docs/spec.md section 5), plus the modeled MoE-layer time of docs/spec.md section 1:
 //   L = b * T + a * N * K   (b: read one expert's weights, a: one token-expert GEMM)
 // so relative time = sum_b (T_b + r N_b K) / sum_b (T0_b + r N_b K0), r = a / b.
 // With bf16 experts, a / b = bandwidth / FLOP rate whatever the expert's size.

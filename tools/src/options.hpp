@@ -1,7 +1,7 @@
 #pragma once
 // Options shared by route / eval / sweep: where the trace is, how the model routes
-// (RouterConfig), which policy, which backend. Flags map one to one onto SPEC
-// sections 2 and 4; a --preset fills the router's flags with a model's values.
+// (RouterConfig), which policy, which backend. Flags map one to one onto
+// docs/spec.md sections 2 and 4; a --preset fills the router's flags with a model's values.
 #include <string>
 #include <vector>
 

@@ -122,7 +122,7 @@ std::vector<T> read_as(const std::string& path, DType dtype, const std::vector<i
 
 /// Routes 40 random traces with `coreroute route --backend <backend>` and compares
 /// with the reference library: ids and coreset exactly; weights exactly for the
-/// reference backend, within the parity tolerance of SPEC section 7 otherwise.
+/// reference backend, within the parity tolerance of docs/spec.md section 7 otherwise.
 void check_random_traces(const std::string& backend) {
   const uint32_t seed = 20260531;
   std::mt19937 rng(seed);

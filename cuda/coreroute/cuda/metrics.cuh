@@ -1,10 +1,11 @@
 #pragma once
-// Metrics of SPEC section 5 on the GPU: a separate kernel, so routing never pays for
+// Metrics of docs/spec.md section 5 on the GPU: a separate kernel, so routing never pays for
 // it. One CTA per block, double accumulators (the reference's precision).
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
+#include <coreroute/detail/metric_rules.hpp>
 #include <coreroute/metrics.hpp>
 
 namespace coreroute::cuda {
@@ -106,10 +107,10 @@ __global__ void metrics_kernel(int64_t B, int64_t N, int M, DeviceRouting R, Dev
         double* o = out + b * kMetricFields;
         o[0] = unique;
         o[1] = R.coreset_size ? R.coreset_size[b] : 0;
-        o[2] = expected > 0 ? acc[0] / expected : 1.0;
-        o[3] = valid > 0 ? acc[1] / double(valid) : 0.0;
-        o[4] = !Y.data ? NAN : acc[3] > 0 ? acc[2] / acc[3] : acc[2] == 0 ? 0.0 : INFINITY;
-        o[5] = (norm == 0 && norm0 == 0) ? 1.0 : (norm == 0 || norm0 == 0) ? 0.0 : dot / sqrt(norm * norm0);
+        o[2] = coreroute::detail::topk_hit_rate(acc[0], expected);
+        o[3] = coreroute::detail::gate_reconstruction_loss(acc[1], double(valid));
+        o[4] = coreroute::detail::output_reconstruction_loss(Y.data != nullptr, acc[2], acc[3]);
+        o[5] = coreroute::detail::hit_cosine(dot, norm, norm0);
         o[6] = unique * expert_bytes;
       }
     }

@@ -1,5 +1,5 @@
 #pragma once
-// Device output buffers of the CUDA backend (SPEC section 5), all caller-owned.
+// Device output buffers of the CUDA backend (docs/spec.md section 5), all caller-owned.
 #include <cstdint>
 
 namespace coreroute::cuda {

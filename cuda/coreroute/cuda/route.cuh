@@ -149,13 +149,14 @@ class DeviceConfig {
   float* bias_ = nullptr;
 };
 
-/// Checked routing (Stage 1 + Stage 2): every rule of SPEC section 6 is checked before
+/// Checked routing (Stage 1 + Stage 2): every rule of docs/spec.md section 6 is checked before
 /// any work, bad input throws coreroute::invalid_argument naming the parameter.
 template <class Policy, class T>
 void route(const LogitsView<T>& x, const DeviceConfig& c, const Policy& pol, const RouteOutputs& out,
            cudaStream_t stream = nullptr, const DispatchOutputs* dispatch = nullptr) {
   static_assert(is_policy_v<Policy>, "Policy does not satisfy the coreroute policy concept (policies.hpp)");
   pol.validate(c.config());
+  coreroute::detail::require_valid_local_k(pol, c.config());
   detail::validate_call(x, c.config(), out, dispatch, stream);
   detail::check(launch_route(x, c.params(), pol, out, stream, dispatch), "route launch");
 }

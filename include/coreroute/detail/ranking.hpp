@@ -1,5 +1,5 @@
 #pragma once
-// The one tie rule of the library (SPEC section 3): larger value first, then the
+// The one tie rule of the library (docs/spec.md section 3): larger value first, then the
 // lower index. Every top-K, coreset ranking, group ranking and output order uses it.
 #include <cstdint>
 #include <cstring>

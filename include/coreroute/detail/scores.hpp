@@ -8,7 +8,7 @@
 
 namespace coreroute::detail {
 
-/// NaN and +Inf are invalid logits (SPEC section 6); -Inf is legal (score 0).
+/// NaN and +Inf are invalid logits (docs/spec.md section 6); -Inf is legal (score 0).
 template <class T>
 CR_HD inline bool invalid_logit(T x) {
   return !(x < T(INFINITY));  // true for NaN and +Inf

@@ -1,5 +1,5 @@
 #pragma once
-// The dispatch layout (SPEC section 5, coreroute::DispatchLayout) of a routing, built
+// The dispatch layout (docs/spec.md section 5, coreroute::DispatchLayout) of a routing, built
 // in the execution space: one team per block; one thread counts, a team range writes
 // the used-expert list, one thread fills the (token, slot) pairs in token-major order
 // so each expert's run is in token, then slot order.

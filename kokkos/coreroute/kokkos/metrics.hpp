@@ -1,5 +1,5 @@
 #pragma once
-// Metrics of SPEC section 5 on any execution space: a routing R against a reference
+// Metrics of docs/spec.md section 5 on any execution space: a routing R against a reference
 // routing R0 (same B, N, M and valid tokens; K may differ), one team per block, in
 // double. Per-token terms are computed by the token's thread and summed in token
 // order by one thread; the per-expert counts likewise (O(N * K) per block).
@@ -11,6 +11,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <coreroute/detail/metric_rules.hpp>
 #include <coreroute/error.hpp>
 #include <coreroute/metrics.hpp>
 #include <coreroute/kokkos/detail/scratch.hpp>
@@ -120,12 +121,11 @@ struct BlockMetricsKernel {
         norm0 += count0(i) * count0(i);
       }
       m.coreset_size = R.coreset_size(b);
-      m.topk_hit_rate = sum[expected] > 0 ? sum[hits] / sum[expected] : 1.0;
-      m.gate_reconstruction_loss = N > 0 ? sum[gate] / double(N) : 0.0;
-      m.hit_cosine = (norm == 0 && norm0 == 0) ? 1.0 : (norm == 0 || norm0 == 0) ? 0.0 : dot / sqrt(norm * norm0);
-      m.output_reconstruction_loss = Y.extent(0) == 0 ? double(NAN)
-                                     : sum[out_den] > 0 ? sum[out_num] / sum[out_den]
-                                     : sum[out_num] == 0 ? 0.0 : double(INFINITY);
+      m.topk_hit_rate = coreroute::detail::topk_hit_rate(sum[hits], sum[expected]);
+      m.gate_reconstruction_loss = coreroute::detail::gate_reconstruction_loss(sum[gate], double(N));
+      m.hit_cosine = coreroute::detail::hit_cosine(dot, norm, norm0);
+      m.output_reconstruction_loss =
+          coreroute::detail::output_reconstruction_loss(Y.extent(0) != 0, sum[out_num], sum[out_den]);
       m.expert_bytes_read = m.unique_experts * expert_bytes;
       out(b) = m;
     });

@@ -1,5 +1,5 @@
 #pragma once
-// Kokkos routing (SPEC sections 3-4) on any execution space, for every policy type of
+// Kokkos routing (docs/spec.md sections 3-4) on any execution space, for every policy type of
 // include/coreroute/policies.hpp. Inputs are Views (any layout, any memory space the
 // execution space can read) or raw pointers; results are RoutingViews in the
 // execution space's memory space.
@@ -92,6 +92,7 @@ void validate(const ExecSpace& exec, const LogitsV& x, const TokensV& tokens, co
   static_check_view<ExecSpace, TokensV, 1>();
   coreroute::validate(c);
   pol.validate(c);
+  coreroute::detail::require_valid_local_k(pol, c);
   const std::vector<int32_t> host = host_tokens(tokens, int64_t(x.extent(0)));
   validate_shape(x, c, host);
   validate_logits(exec, x, tokens, c);
@@ -148,6 +149,19 @@ RoutingViews<typename ExecSpace::memory_space> route_in_coreset(const ExecSpace&
   return detail::launch(exec, x, tokens, coreset, c, GivenCoreset{}, t);
 }
 
+namespace detail {
+/// A raw view that carries its buffer's size (x.extent >= 0) is proven in bounds before
+/// it is wrapped, after the config and policy checks (the reference's order of errors).
+template <class Policy>
+void require_in_extent(const LogitsView<float>& x, const RouterConfig& c, const Policy& pol) {
+  if (x.extent < 0) return;
+  coreroute::validate(c);
+  pol.validate(c);
+  coreroute::detail::require_valid_local_k(pol, c);
+  coreroute::detail::validate_shape(x, c, nullptr);  // tokens_per_block: checked after the wrap
+}
+}  // namespace detail
+
 /// Raw-pointer overloads: x.data and x.tokens_per_block point to memory the execution
 /// space can read (host pointers for host spaces, device pointers for a GPU space).
 template <class ExecSpace, class Policy>
@@ -155,6 +169,7 @@ RoutingViews<typename ExecSpace::memory_space> route(const ExecSpace& exec, cons
                                                      const RouterConfig& c, const Policy& pol, TeamTuning t = {}) {
   coreroute::detail::require(x.blocks >= 0 && x.tokens >= 0 && x.experts >= 0, "logits.shape", x.blocks,
                              "extents must be >= 0");
+  detail::require_in_extent(x, c, pol);
   using Mem = typename ExecSpace::memory_space;
   return route(exec, detail::wrap<Mem>(x), detail::wrap_tokens<Mem>(x), c, pol, t);
 }
@@ -175,6 +190,7 @@ RoutingViews<typename ExecSpace::memory_space> route_in_coreset(const ExecSpace&
   coreroute::detail::require(x.blocks >= 0 && x.tokens >= 0 && x.experts >= 0, "logits.shape", x.blocks,
                              "extents must be >= 0");
   coreroute::detail::require(coreset != nullptr || x.blocks == 0, "coreset", "null", "must point to B*M flags");
+  detail::require_in_extent(x, c, VanillaPolicy{});
   using Mem = typename ExecSpace::memory_space;
   const Kokkos::View<const uint8_t**, Kokkos::LayoutRight, Mem, Kokkos::MemoryUnmanaged> mask(
       coreset, size_t(x.blocks), size_t(x.experts));

@@ -1,6 +1,6 @@
 #pragma once
 // Routing results as Kokkos Views in any memory space (the layout of coreroute::Routing,
-// SPEC section 5), and their copies to and from the host.
+// docs/spec.md section 5), and their copies to and from the host.
 #include <cstdint>
 #include <vector>
 

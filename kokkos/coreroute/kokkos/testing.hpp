@@ -1,5 +1,6 @@
 #pragma once
-// The Kokkos backend as a parity-harness adapter (include/coreroute/testing/parity.hpp):
+// The Kokkos backend's adapter for the testing kit (a coreroute::testing::Backend, see
+// testing/coreroute/testing/parity.hpp):
 // host data in, host results out, on execution space ExecSpace. On a host space the
 // raw-pointer entry points read the caller's strided data directly; on a device space
 // the batch is copied first (after the shape checks, so bad shapes never get copied).

@@ -1,5 +1,5 @@
 #pragma once
-// The dispatch layout (SPEC section 5) of a routing, for the expert layer.
+// The dispatch layout (docs/spec.md section 5) of a routing, for the expert layer.
 #include <algorithm>
 #include <vector>
 

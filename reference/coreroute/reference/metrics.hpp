@@ -1,10 +1,11 @@
 #pragma once
-// Reference metrics (SPEC section 5) of a routing R against a reference routing R0,
+// Reference metrics (docs/spec.md section 5) of a routing R against a reference routing R0,
 // in double precision. Computing them needs R0; routing alone never pays for it.
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include <coreroute/detail/metric_rules.hpp>
 #include <coreroute/error.hpp>
 #include <coreroute/metrics.hpp>
 #include <coreroute/routing.hpp>
@@ -23,6 +24,19 @@ inline void require_comparable(const Routing& R, const Routing& R0) {
             R.valid_tokens[size_t(b)], "must equal the reference's " + std::to_string(R0.valid_tokens[size_t(b)]));
 }
 
+/// The expert outputs, when given, must be there and have a dimension.
+inline void require_outputs(const Routing& R, const ExpertOutputsView* outputs) {
+  using coreroute::detail::require;
+  if (!outputs) return;
+  require(outputs->dim >= 1, "outputs.dim", outputs->dim, "must be >= 1 (the size of one expert's output)");
+  require(outputs->data != nullptr || R.blocks == 0 || R.tokens == 0, "outputs.data", "null",
+          "must point to the expert outputs [B, N, M, dim]");
+  require(outputs->stride_block >= 0 && outputs->stride_token >= 0 && outputs->stride_expert >= 0, "outputs.strides",
+          std::to_string(outputs->stride_block) + ", " + std::to_string(outputs->stride_token) + ", " +
+              std::to_string(outputs->stride_expert),
+          "must be >= 0");
+}
+
 /// Adds token n's dense gate vector, times `sign`, into g (length M).
 inline void add_gates(const Routing& R, int64_t b, int64_t n, double sign, std::vector<double>& g) {
   for (int j = 0; j < R.top_k; ++j)
@@ -34,6 +48,7 @@ inline void add_gates(const Routing& R, int64_t b, int64_t n, double sign, std::
 /// it, output_reconstruction_loss is NaN ("not computed").
 inline BlockMetrics block_metrics(const Routing& R, const Routing& R0, int64_t b, double expert_bytes,
                                   const ExpertOutputsView* outputs = nullptr) {
+  detail::require_outputs(R, outputs);
   const int M = R.experts;
   const int64_t N = R.valid_tokens[size_t(b)];
   const size_t Ms = static_cast<size_t>(M);
@@ -88,12 +103,10 @@ inline BlockMetrics block_metrics(const Routing& R, const Routing& R0, int64_t b
     norm0 += count0[size_t(i)] * count0[size_t(i)];
   }
   m.coreset_size = R.coreset_size[size_t(b)];
-  m.topk_hit_rate = expected > 0 ? hits / expected : 1.0;
-  m.gate_reconstruction_loss = N > 0 ? gate_loss / double(N) : 0.0;
-  // Cosine of two zero vectors is 1 (nothing selected by either), of one zero vector 0.
-  m.hit_cosine = (norm == 0 && norm0 == 0) ? 1.0 : (norm == 0 || norm0 == 0) ? 0.0 : dot / std::sqrt(norm * norm0);
-  // Relative loss; a zero reference output gives 0 if R matches it, else +Inf.
-  m.output_reconstruction_loss = !outputs ? NAN : out_den > 0 ? out_num / out_den : out_num == 0 ? 0.0 : INFINITY;
+  m.topk_hit_rate = coreroute::detail::topk_hit_rate(hits, expected);
+  m.gate_reconstruction_loss = coreroute::detail::gate_reconstruction_loss(gate_loss, double(N));
+  m.hit_cosine = coreroute::detail::hit_cosine(dot, norm, norm0);
+  m.output_reconstruction_loss = coreroute::detail::output_reconstruction_loss(outputs != nullptr, out_num, out_den);
   m.expert_bytes_read = m.unique_experts * expert_bytes;
   return m;
 }
@@ -102,6 +115,7 @@ inline BlockMetrics block_metrics(const Routing& R, const Routing& R0, int64_t b
 inline std::vector<BlockMetrics> metrics(const Routing& R, const Routing& R0, double expert_bytes = 0,
                                          const ExpertOutputsView* outputs = nullptr) {
   detail::require_comparable(R, R0);
+  detail::require_outputs(R, outputs);
   std::vector<BlockMetrics> out;
   out.reserve(size_t(R.blocks));
   for (int64_t b = 0; b < R.blocks; ++b) out.push_back(block_metrics(R, R0, b, expert_bytes, outputs));

@@ -1,5 +1,5 @@
 #pragma once
-// The CPU reference backend: SPEC sections 3 and 4, serial, in double precision.
+// The CPU reference backend: docs/spec.md sections 3 and 4, serial, in double precision.
 // It is the oracle every other backend is tested against, so it favours the
 // obvious formulation over speed (but never allocates per token).
 #include <algorithm>
@@ -10,8 +10,10 @@
 #include <vector>
 
 #include <coreroute/config.hpp>
+#include <coreroute/detail/groups.hpp>
 #include <coreroute/detail/ranking.hpp>
 #include <coreroute/detail/scores.hpp>
+#include <coreroute/detail/weights.hpp>
 #include <coreroute/error.hpp>
 #include <coreroute/policies.hpp>
 #include <coreroute/routing.hpp>
@@ -21,10 +23,9 @@ namespace coreroute::reference {
 
 using coreroute::detail::ranks_before;
 
-/// A group's rank in Stage 2: (valid, score) desc, then the lower group id.
+/// A group's rank in Stage 2 (coreroute::detail::group_ranks_before) and its id.
 struct GroupScore {
-  int valid;     // 1 when the group has >= 2 eligible experts
-  double score;  // sum of its two largest eligible r
+  coreroute::detail::GroupRank<double> rank;
   int id;
 };
 
@@ -91,12 +92,15 @@ void score_block(const LogitsView<T>& x, int64_t b, const RouterParams& p, Block
 }
 
 /// Stage 1 votes: V[i] summed over a block's valid tokens (all 0 if !needs_votes).
+/// With `check_block` >= 0 (the checked path, block check_block) every vote is checked
+/// finite and >= 0 as it is cast. The raw path clamps local_k to [0, M].
 template <class Policy>
-void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol, Workspace& ws, double* votes) {
+void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol, Workspace& ws, double* votes,
+                 int64_t check_block = -1) {
   const int M = p.num_experts;
   std::fill(votes, votes + M, 0.0);
   if (!Policy::needs_votes) return;
-  const int k = pol.local_k(p);
+  const int k = std::clamp(pol.local_k(p), 0, M);
   ws.chosen.resize(size_t(M));
   for (size_t n = 0; n < sc.valid.size(); ++n) {
     if (!sc.valid[n]) continue;  // an invalid token casts no vote
@@ -104,7 +108,12 @@ void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol
     ws.eligible.resize(size_t(M));
     for (int i = 0; i < M; ++i) ws.eligible[size_t(i)] = i;
     const int got = top_k(r, ws.eligible, k, ws.chosen.data());
-    for (int q = 0; q < got; ++q) votes[ws.chosen[size_t(q)]] += pol.vote(r[ws.chosen[size_t(q)]], q);
+    for (int q = 0; q < got; ++q) {
+      const int e = ws.chosen[size_t(q)];
+      const double v = pol.vote(r[e], q);
+      if (check_block >= 0) coreroute::detail::require_valid_vote<Policy>(v, r[e], q, check_block, int64_t(n));
+      votes[e] += v;
+    }
   }
 }
 
@@ -141,18 +150,11 @@ inline void eligible_experts(const RouterParams& p, const double* r, const uint8
   }
   const int G = p.groups.n_group, per = M / G;
   ws.groups.resize(size_t(G));
-  for (int g = 0; g < G; ++g) {
-    int first = -1, second = -1;  // the group's two best eligible experts
-    for (int i = g * per; i < (g + 1) * per; ++i) {
-      if (!mask[i]) continue;
-      if (first < 0 || ranks_before(r[i], i, r[first], first)) { second = first; first = i; }
-      else if (second < 0 || ranks_before(r[i], i, r[second], second)) second = i;
-    }
-    ws.groups[size_t(g)] = {second >= 0 ? 1 : 0, second >= 0 ? r[first] + r[second] : 0.0, g};
-  }
+  for (int g = 0; g < G; ++g)
+    ws.groups[size_t(g)] = {coreroute::detail::group_rank(r, g, per, [&](int i) { return mask[i] != 0; }), g};
   std::partial_sort(ws.groups.begin(), ws.groups.begin() + p.groups.topk_group, ws.groups.end(),
                     [](const GroupScore& a, const GroupScore& b) {
-                      return a.valid != b.valid ? a.valid > b.valid : ranks_before(a.score, a.id, b.score, b.id);
+                      return coreroute::detail::group_ranks_before(a.rank, a.id, b.rank, b.id);
                     });
   for (int t = 0; t < p.groups.topk_group; ++t) {
     const int g = ws.groups[size_t(t)].id;
@@ -169,11 +171,7 @@ inline void route_token(const RouterParams& p, const double* s, const double* r,
   const int got = top_k(r, ws.eligible, p.top_k, ids);
   double sum = 0;
   for (int j = 0; j < got; ++j) sum += s[ids[j]];
-  for (int j = 0; j < got; ++j) {
-    double w = s[ids[j]];
-    if (p.normalize_weights) w = sum > 0 ? w / sum : 0.0;
-    weights[j] = float(w * double(p.scaling));
-  }
+  for (int j = 0; j < got; ++j) weights[j] = float(coreroute::detail::token_weight(s[ids[j]], sum, p));
 }
 
 /// Stage 2 for every valid token of block b of an already sized `out`.
@@ -193,7 +191,7 @@ inline void route_block_in_coreset(const BlockScores& sc, int64_t b, const Route
 /// and are counted in `invalid_tokens`, as on the GPU. Inputs must satisfy the
 /// checked API's rules otherwise.
 template <class Policy, class T>
-Routing route_unchecked(const LogitsView<T>& x, const RouterParams& p, const Policy& pol) {
+Routing route_unchecked(const LogitsView<T>& x, const RouterParams& p, const Policy& pol, bool check_votes = false) {
   const int M = p.num_experts;
   Routing out;
   out.resize(x.blocks, x.tokens, M, p.top_k);
@@ -201,7 +199,7 @@ Routing route_unchecked(const LogitsView<T>& x, const RouterParams& p, const Pol
   ws.votes.resize(size_t(M));
   for (int64_t b = 0; b < x.blocks; ++b) {
     score_block(x, b, p, ws.scores);
-    block_votes(ws.scores, p, pol, ws, ws.votes.data());
+    block_votes(ws.scores, p, pol, ws, ws.votes.data(), check_votes ? b : -1);
     uint8_t* mask = &out.coreset[size_t(b * M)];
     out.coreset_size[size_t(b)] = coreset_from_votes(ws.votes.data(), M, pol, ws.order, mask);
     route_block_in_coreset(ws.scores, b, p, mask, ws, out);
@@ -246,21 +244,23 @@ void validate_logits(const LogitsView<T>& x, const RouterConfig& c) {
     }
 }
 
-/// Every check of SPEC section 6 for a host-memory batch, before any work.
+/// Every check of docs/spec.md section 6 for a host-memory batch, before any work.
 template <class Policy, class T>
 void validate(const LogitsView<T>& x, const RouterConfig& c, const Policy& pol) {
   static_assert(is_policy_v<Policy>, "Policy does not satisfy the coreroute policy concept (policies.hpp)");
   coreroute::validate(c);
   pol.validate(c);
+  coreroute::detail::require_valid_local_k(pol, c);
   coreroute::detail::validate_shape(x, c, x.tokens_per_block);
   validate_logits(x, c);
 }
 
-/// The checked entry point: validates everything, then routes (Stage 1 + Stage 2).
+/// The checked entry point: validates everything, then routes (Stage 1 + Stage 2),
+/// checking every vote the policy casts (finite, >= 0) as it is cast.
 template <class Policy, class T>
 Routing route(const LogitsView<T>& x, const RouterConfig& c, const Policy& pol) {
   validate(x, c, pol);
-  return route_unchecked(x, params_of(c), pol);
+  return route_unchecked(x, params_of(c), pol, /*check_votes=*/true);
 }
 
 /// Checked Stage 2 alone: routes every token into a given coreset mask [B, M]

@@ -22,6 +22,7 @@
 #include <coreroute/config.hpp>
 #include <coreroute/cuda/detail/token.cuh>
 #include <coreroute/cuda/detail/warp.cuh>
+#include <coreroute/detail/groups.hpp>
 #include <coreroute/detail/ranking.hpp>
 #include <coreroute/detail/scores.hpp>
 
@@ -190,20 +191,13 @@ __device__ inline GroupLane group_lane(const RouterParams& p) {
   return gl;
 }
 
-/// A group's key for pick_groups from its two largest eligible r (v2 = -Inf: fewer
-/// than two): the ordered bits of their sum (> 1 for every float), or 1, which ranks
-/// below every real score.
-__device__ __forceinline__ uint32_t group_key(float v1, float v2) {
-  return v2 != -INFINITY ? coreroute::detail::ordered_bits(float(double(v1) + double(v2))) : 1u;
-}
-
 /// The float of ordered bits (coreroute::detail::ordered_bits' inverse).
 __device__ __forceinline__ float from_ordered(uint32_t bits) {
   return coreroute::detail::key_value(uint64_t(bits) << 32);
 }
 
 /// The `topk_group` best groups as bits (bit g) from their keys: lane g << shift holds
-/// group g's (group_key), other lanes 0; equal keys go to the lowest lane, the lowest
+/// group g's (fast_group_key), other lanes 0; equal keys go to the lowest lane, the lowest
 /// group. False when the boundary between the last chosen and the first other group
 /// is too close to certify (a group's score is within 2 E of the double one).
 __device__ inline bool pick_groups(uint32_t v, int topk_group, int shift, float tol, uint32_t& chosen) {
@@ -236,19 +230,15 @@ __device__ inline bool fast_groups(const float* r_row, const RouterParams& p, co
   if (p.groups.n_group > 32) return false;
   const int lane = int(threadIdx.x & 31);
   float v1 = -INFINITY, v2 = -INFINITY;  // the two largest, -Inf while absent
-  for (int i = gl.lo; i < gl.hi; i += gl.step) {
-    const float v = r_row[i];
-    v2 = fmaxf(v2, fminf(v1, v));
-    v1 = fmaxf(v1, v);
-  }
+  for (int i = gl.lo; i < gl.hi; i += gl.step) coreroute::detail::keep_two_largest(v1, v2, r_row[i]);
   for (int d = 1; d < gl.step; d <<= 1) {
     const float w1 = __shfl_xor_sync(kFullMask, v1, d), w2 = __shfl_xor_sync(kFullMask, v2, d);
-    v2 = fmaxf(fmaxf(v2, w2), fminf(v1, w1));
-    v1 = fmaxf(v1, w1);
+    coreroute::detail::merge_two_largest(v1, v2, w1, w2);
   }
   __syncwarp();  // the row is rewritten by the next token
   in_groups = 0;
-  if (!pick_groups(gl.leader ? group_key(v1, v2) : 0u, p.groups.topk_group, gl.shift, tol, chosen)) return false;
+  const uint32_t key = gl.leader ? coreroute::detail::fast_group_key(v1, v2) : 0u;
+  if (!pick_groups(key, p.groups.topk_group, gl.shift, tol, chosen)) return false;
   for (uint32_t c = chosen; c; c &= c - 1) {
     // The chosen group g's experts [g per, (g + 1) per) are this lane's items [k_lo, k_hi).
     const int g = __ffs(c) - 1, k_lo = (g * gl.per - lane + 31) >> 5, k_hi = ((g + 1) * gl.per - lane + 31) >> 5;

@@ -15,7 +15,9 @@
 #include <coreroute/cuda/detail/token.cuh>
 #include <coreroute/cuda/detail/warp.cuh>
 #include <coreroute/cuda/outputs.cuh>
+#include <coreroute/detail/groups.hpp>
 #include <coreroute/detail/ranking.hpp>
+#include <coreroute/detail/weights.hpp>
 #include <coreroute/policies.hpp>
 #include <coreroute/views.hpp>
 
@@ -69,10 +71,8 @@ __device__ inline bool fast_finish(int id, float r_win, double s, const RouterPa
   double sum = 0.0;  // in slot order, as the double path
   for (int j = 0; j < got; ++j) sum += __shfl_sync(kFullMask, s, j);
   if (lane < K) {
-    double w = s;
-    if (p.normalize_weights) w = sum > 0.0 ? w / sum : 0.0;
     ids[lane] = mine ? id : -1;
-    wts[lane] = mine ? float(w * double(p.scaling)) : 0.0f;
+    wts[lane] = mine ? float(coreroute::detail::token_weight(s, sum, p)) : 0.0f;
   }
   return true;
 }
@@ -145,7 +145,7 @@ __device__ bool core_groups(const float (&r)[CV], const CoreLane<CV>& cl, const 
   __syncwarp();
   const uint32_t b1 = slots[lane], b2 = slots[lane + 32];
   __syncwarp();  // the slots are cleared by the next token
-  const uint32_t v = lane < G ? (b2 ? group_key(from_ordered(b1), from_ordered(b2)) : 1u) : 0u;
+  const uint32_t v = lane < G ? (b2 ? coreroute::detail::fast_group_key(from_ordered(b1), from_ordered(b2)) : 1u) : 0u;
   return pick_groups(v, p.groups.topk_group, 0, tol, chosen);
 }
 
@@ -293,8 +293,8 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double
 }
 
 /// Stage 2 group limit: the `topk_group` best groups of this token as a bitmask
-/// (n_group <= 64). A group's score is the sum of its two best eligible r; a group
-/// with fewer than two ranks below all others (key with value bits 1), by id.
+/// (n_group <= 64), by the rule of coreroute/detail/groups.hpp (group_rank, ranked
+/// through group_key by a warp max-reduction).
 __device__ inline uint64_t select_groups(const double* r_row, const uint8_t* mask, const RouterParams& p) {
   const int M = p.num_experts, G = p.groups.n_group, per = M / G, lane = int(threadIdx.x & 31);
   __syncwarp();
@@ -303,15 +303,8 @@ __device__ inline uint64_t select_groups(const double* r_row, const uint8_t* mas
   for (int h = 0; h < 2; ++h) {
     const int g = lane + 32 * h;
     if (g >= G) continue;
-    int first = -1, second = -1;
-    for (int i = g * per; i < (g + 1) * per; ++i) {
-      if (!mask[i]) continue;
-      const double v = r_row[i];
-      if (first < 0 || ranks_before(v, i, r_row[first], first)) { second = first; first = i; }
-      else if (second < 0 || ranks_before(v, i, r_row[second], second)) second = i;
-    }
-    // value bits 1: below every real value, above "no key"
-    gk[h] = second >= 0 ? wide_key(r_row[first] + r_row[second], g) : WideKey{1, 0xFFFFFFFFu - uint32_t(g)};
+    const auto rank = coreroute::detail::group_rank(r_row, g, per, [&](int i) { return mask[i] != 0; });
+    gk[h] = coreroute::detail::group_key(rank, g);
   }
   __syncwarp();  // the row is rewritten by the next token
   uint64_t selected = 0;
@@ -384,10 +377,7 @@ __device__ __noinline__ void route_token_exact(const T* row, int64_t stride_expe
       else ids[j] = key_index(w);  // slot j >= 32 is this lane's: s recomputed below
     }
   }
-  auto weight = [&](double sj) {
-    if (p.normalize_weights) sj = sum > 0.0 ? sj / sum : 0.0;
-    return float(sj * double(p.scaling));
-  };
+  auto weight = [&](double sj) { return float(coreroute::detail::token_weight(sj, sum, p)); };
   if (lane < K) { ids[lane] = my_id; wts[lane] = lane < got ? weight(my_s) : 0.0f; }
   for (int j = 32 + lane; j < K; j += 32) {
     if (j < got) wts[j] = weight(st(to_float(row[int64_t(ids[j]) * stride_expert])));

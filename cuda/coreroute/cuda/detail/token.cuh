@@ -3,7 +3,7 @@
 // Row<VPT> keeps VPT items per lane in registers (M <= 32 * VPT); Row<0> keeps them
 // in a per-warp slice of shared memory (the general path, any M). This is the double
 // path, as in the reference: in plain float, exp(-200) underflows to 0 and s + bias
-// cancels, so float alone cannot keep the order SPEC section 7 asks for. Register rows
+// cancels, so float alone cannot keep the order docs/spec.md section 7 asks for. Register rows
 // try fast_token.cuh's certified float ranking first and fall back to this.
 #include <cmath>
 #include <cstdint>
@@ -52,7 +52,7 @@ struct RowStats {
 __device__ inline double2 token_stat(const RowStats& st) { return double2{st.max, st.sum}; }
 
 /// Scores s of one token row (upcast on load). Returns false, in every lane, for an
-/// invalid token: a NaN or +Inf logit, or a softmax row of all -Inf (SPEC section 6).
+/// invalid token: a NaN or +Inf logit, or a softmax row of all -Inf (docs/spec.md section 6).
 template <class RowT, class T>
 __device__ bool score_row(const T* row, int64_t stride_expert, const RouterParams& p, RowT& s, RowStats& st) {
   const int M = p.num_experts, lane = int(threadIdx.x & 31);

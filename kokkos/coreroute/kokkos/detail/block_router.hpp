@@ -18,6 +18,7 @@
 #include <coreroute/config.hpp>
 #include <coreroute/detail/ranking.hpp>
 #include <coreroute/detail/scores.hpp>
+#include <coreroute/detail/weights.hpp>
 #include <coreroute/kokkos/detail/scratch.hpp>
 #include <coreroute/kokkos/detail/select.hpp>
 #include <coreroute/kokkos/routing_views.hpp>
@@ -102,9 +103,8 @@ struct BlockRouter {
       for (int j = 0; j < got; ++j) sum += score_of(b, n, ids[j], row_max(n), row_sum(n));
       for (int j = 0; j < shape.K; ++j) {
         out.ids(b, n, j) = j < got ? ids[j] : -1;
-        double w = j < got ? score_of(b, n, ids[j], row_max(n), row_sum(n)) : 0.0;
-        if (p.normalize_weights) w = sum > 0 ? w / sum : 0.0;
-        out.weights(b, n, j) = j < got ? float(w * double(p.scaling)) : 0.0f;
+        const double s = j < got ? score_of(b, n, ids[j], row_max(n), row_sum(n)) : 0.0;
+        out.weights(b, n, j) = j < got ? float(coreroute::detail::token_weight(s, sum, p)) : 0.0f;
       }
     });
     Kokkos::single(Kokkos::PerTeam(team), [&]() {

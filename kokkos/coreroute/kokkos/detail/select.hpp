@@ -3,6 +3,7 @@
 // rule, and the Stage 2 group ranking. Both follow the reference's order exactly.
 #include <Kokkos_Core.hpp>
 
+#include <coreroute/detail/groups.hpp>
 #include <coreroute/detail/ranking.hpp>
 
 namespace coreroute::kokkos::detail {
@@ -25,28 +26,24 @@ KOKKOS_INLINE_FUNCTION int top_k(const double* r, int M, int k, const Eligible& 
   return got;
 }
 
-/// Stage 2 group limit for one token (SPEC section 3): a group's score is the sum of
+/// Stage 2 group limit for one token (docs/spec.md section 3): a group's score is the sum of
 /// its two largest eligible r; a group with fewer than two ranks below every group with
 /// two. Sets keep[g] = 1 for the `topk_group` best groups (ties: lower group id).
 KOKKOS_INLINE_FUNCTION void best_groups(const double* r, const int* in_core, int G, int per, int topk_group,
                                         double* score, int* keep) {
+  using coreroute::detail::GroupRank;
   for (int g = 0; g < G; ++g) {
-    int first = -1, second = -1;
-    for (int i = g * per; i < (g + 1) * per; ++i) {
-      if (!in_core[i]) continue;
-      if (first < 0 || ranks_before(r[i], i, r[first], first)) { second = first; first = i; }
-      else if (second < 0 || ranks_before(r[i], i, r[second], second)) second = i;
-    }
-    keep[g] = second >= 0 ? 1 : 0;  // validity for now, the decision below
-    score[g] = second >= 0 ? r[first] + r[second] : 0.0;
+    const GroupRank<double> gr = coreroute::detail::group_rank(r, g, per, [&](int i) { return in_core[i] != 0; });
+    keep[g] = gr.valid ? 1 : 0;  // validity for now, the decision below
+    score[g] = gr.score;
   }
   // A group is kept when fewer than topk_group groups rank before it; validity is
   // compared first, so read it before any keep[] is overwritten.
   for (int g = 0; g < G; ++g) {
     int before = 0;
     for (int h = 0; h < G; ++h) {
-      const int vh = keep[h] & 1, vg = keep[g] & 1;
-      before += (vh != vg) ? (vh > vg) : ranks_before(score[h], h, score[g], g);
+      const GroupRank<double> a{(keep[h] & 1) != 0, score[h]}, c{(keep[g] & 1) != 0, score[g]};
+      before += coreroute::detail::group_ranks_before(a, h, c, g) ? 1 : 0;
     }
     keep[g] |= (before < topk_group ? 2 : 0);
   }

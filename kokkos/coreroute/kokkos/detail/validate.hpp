@@ -1,5 +1,5 @@
 #pragma once
-// Checks of the host API (SPEC section 6) for Views in any memory space: shapes and
+// Checks of the host API (docs/spec.md section 6) for Views in any memory space: shapes and
 // tokens on the host (B ints), logits by one reduction in the execution space that
 // finds the first invalid entry in the reference's order, then names it.
 #include <cstdint>

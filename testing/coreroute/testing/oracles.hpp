@@ -1,5 +1,5 @@
 #pragma once
-// SPEC section 4 written out plainly: each built-in policy's coreset computed from
+// docs/spec.md section 4 written out plainly: each built-in policy's coreset computed from
 // its definition (full sorts, explicit P = V / sum V, an explicit walk), not from
 // the policy's vote/keep formulation that every backend runs. A policy's property
 // "the reference's coreset equals the oracle's" therefore checks the formulation

@@ -1,6 +1,7 @@
 #pragma once
-// The CUDA backend's adapter for the parity harness (include/coreroute/testing/):
-// host data in, host results out, through the checked API and Thrust device buffers.
+// The CUDA backend's adapter for the testing kit (testing/coreroute/testing/, the
+// coreroute::testing::Backend concept): host data in, host results out, through the
+// checked API and Thrust device buffers. For tests only: routing needs cuda.cuh alone.
 #include <thrust/copy.h>
 #include <thrust/device_vector.h>
 #include <thrust/mr/allocator.h>
@@ -43,6 +44,7 @@ struct DeviceLogits {
       span = (x.blocks - 1) * x.stride_block + (x.tokens - 1) * x.stride_token + (x.experts - 1) * x.stride_expert + 1;
     data.assign(x.data, x.data + span);
     view.data = span > 0 ? thrust::raw_pointer_cast(data.data()) : nullptr;
+    if (x.extent >= 0) view.extent = span;  // what the device copy holds
     if (x.tokens_per_block) {
       tokens.assign(x.tokens_per_block, x.tokens_per_block + x.blocks);
       view.tokens_per_block = thrust::raw_pointer_cast(tokens.data());
@@ -116,8 +118,10 @@ struct DeviceResult {
 
 }  // namespace detail
 
-/// Backend adapter (see include/coreroute/testing/): the checked CUDA entry points.
-struct CudaBackend {
+namespace testing {
+
+/// The CUDA backend's adapter (a coreroute::testing::Backend): the checked CUDA entry points.
+struct Backend {
   static constexpr const char* name = "cuda";
 
   template <class Policy>
@@ -178,5 +182,7 @@ struct CudaBackend {
     return m;
   }
 };
+
+}  // namespace testing
 
 }  // namespace coreroute::cuda

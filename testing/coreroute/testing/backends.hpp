@@ -12,8 +12,10 @@
 #include <numeric>
 #include <vector>
 
+#include <coreroute/detail/groups.hpp>
 #include <coreroute/detail/ranking.hpp>
 #include <coreroute/detail/scores.hpp>
+#include <coreroute/detail/weights.hpp>
 #include <coreroute/reference.hpp>
 
 namespace coreroute::testing {
@@ -172,28 +174,19 @@ struct FloatRouter {
     const float* rn = &r[size_t(n * M)];
     std::vector<uint8_t> eligible(mask, mask + M);
     if (p.groups.enabled()) {
+      // The shared group rule (coreroute/detail/groups.hpp) on float scores, groups
+      // picked by repeated max-selection as a GPU would.
       const int G = p.groups.n_group, per = M / G;
-      std::vector<uint64_t> gkeys(static_cast<size_t>(G));
-      for (int g = 0; g < G; ++g) {
-        uint64_t k1 = 0, k2 = 0;
-        int cnt = 0;
-        for (int i = g * per; i < (g + 1) * per; ++i) {
-          if (!mask[i]) continue;
-          const uint64_t key = coreroute::detail::rank_key(rn[i], i);
-          if (cnt == 0 || key > k1) { k2 = k1; k1 = key; }
-          else if (cnt == 1 || key > k2) k2 = key;
-          ++cnt;
-        }
-        const float score = cnt >= 2 ? coreroute::detail::key_value(k1) + coreroute::detail::key_value(k2) : -INFINITY;
-        // An invalid group (< 2 eligible experts) gets a key below every valid one's,
-        // still ordered by the lower group id.
-        gkeys[size_t(g)] = cnt >= 2 ? coreroute::detail::rank_key(score, g) : uint64_t(G - g);
-      }
+      std::vector<coreroute::detail::GroupRank<float>> rank(static_cast<size_t>(G));
+      for (int g = 0; g < G; ++g)
+        rank[size_t(g)] = coreroute::detail::group_rank(rn, g, per, [&](int i) { return mask[i] != 0; });
       std::vector<uint8_t> keep_group(static_cast<size_t>(G), 0);
       for (int t = 0; t < p.groups.topk_group; ++t) {
         int best = -1;
         for (int g = 0; g < G; ++g)
-          if (!keep_group[size_t(g)] && (best < 0 || gkeys[size_t(g)] > gkeys[size_t(best)])) best = g;
+          if (!keep_group[size_t(g)] &&
+              (best < 0 || coreroute::detail::group_ranks_before(rank[size_t(g)], g, rank[size_t(best)], best)))
+            best = g;
         keep_group[size_t(best)] = 1;
       }
       for (int i = 0; i < M; ++i) eligible[size_t(i)] = eligible[size_t(i)] && keep_group[size_t(i / per)];
@@ -214,11 +207,7 @@ struct FloatRouter {
     }
     float sum = 0;
     for (int j = 0; j < got; ++j) sum += s[size_t(n * M + ids[j])];
-    for (int j = 0; j < got; ++j) {
-      float v = s[size_t(n * M + ids[j])];
-      if (p.normalize_weights) v = sum > 0 ? v / sum : 0.0f;
-      w[j] = v * p.scaling;
-    }
+    for (int j = 0; j < got; ++j) w[j] = coreroute::detail::token_weight(s[size_t(n * M + ids[j])], sum, p);
   }
 };
 

@@ -1,5 +1,5 @@
 #pragma once
-// Invariants every routing satisfies whatever the policy (SPEC sections 3 and 5),
+// Invariants every routing satisfies whatever the policy (docs/spec.md sections 3 and 5),
 // checked from the reference's double scores. No rapidcheck needed: a GPU test can
 // check a backend's own output with it.
 #include <algorithm>

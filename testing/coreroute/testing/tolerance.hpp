@@ -1,5 +1,5 @@
 #pragma once
-// The two tolerances of SPEC section 7, and the ranking relations they induce.
+// The two tolerances of docs/spec.md section 7, and the ranking relations they induce.
 #include <algorithm>
 #include <cmath>
 

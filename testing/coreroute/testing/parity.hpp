@@ -1,8 +1,10 @@
 #pragma once
-// The backend parity harness: SPEC section 7 as one function, for any backend.
+// The backend parity harness: docs/spec.md section 7 as one function, for any backend.
 //
-// A backend takes part through an adapter, a struct with static members only (host
-// data in, host results out; the adapter copies to and from its device):
+// A backend takes part through an adapter that models the concept
+// coreroute::testing::Backend (checked by `static_assert(is_backend_v<B>)`): a struct
+// with static members only (host data in, host results out; the adapter copies to and
+// from its device):
 //
 //   struct MyBackend {
 //     static constexpr const char* name = "...";
@@ -15,6 +17,14 @@
 //                                                         double expert_bytes, const coreroute::ExpertOutputsView* outputs);
 //   };
 //
+// Each backend has one adapter, named alike, in that backend's testing header:
+//   coreroute::testing::ReferenceBackend       <coreroute/testing/parity.hpp> (also
+//                                              coreroute::reference::testing::Backend)
+//   coreroute::kokkos::testing::Backend<Space> <coreroute/kokkos/testing.hpp>
+//   coreroute::cuda::testing::Backend          <coreroute/cuda/testing.cuh>
+// plus the kit's host backends (ShuffledReferenceBackend, HostFloatBackend: backends.hpp).
+// Adapters are for tests: applications call the backends' own APIs.
+//
 // `route` is the backend's checked entry point: on bad input it throws
 // coreroute::invalid_argument, like the reference. The views and the coreset are in
 // host memory (strided views included; `x.tokens_per_block` may be set).
@@ -22,7 +32,7 @@
 //   ParityReport r = check_parity<MyBackend>(x, config, policy);    // never throws
 //   require_parity<MyBackend>(x, config, policy);                    // throws parity_error
 //
-// What check_parity asserts (SPEC section 7), on the same input:
+// What check_parity asserts (docs/spec.md section 7), on the same input:
 //  - bad input: the reference rejects it <=> the backend throws coreroute::invalid_argument;
 //  - per block, the coreset equals the reference's, or every difference is a near-tie
 //    of the reference's double values (votes, with each token's top-K boundary and
@@ -45,6 +55,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <coreroute/reference.hpp>
@@ -70,6 +82,29 @@ struct ReferenceBackend {
     return reference::metrics(R, R0, expert_bytes, outputs);
   }
 };
+
+namespace detail {
+template <class B, class = void>
+struct is_backend : std::false_type {};
+template <class B>
+struct is_backend<
+    B, std::void_t<decltype(static_cast<const char*>(B::name)),
+                   decltype(Routing{B::route(std::declval<const LogitsView<float>&>(), std::declval<const RouterConfig&>(),
+                                             VanillaPolicy{}, static_cast<DispatchLayout*>(nullptr))}),
+                   decltype(Routing{B::route_in_coreset(std::declval<const LogitsView<float>&>(),
+                                                        std::declval<const RouterConfig&>(),
+                                                        static_cast<const uint8_t*>(nullptr))}),
+                   decltype(std::vector<BlockMetrics>{B::metrics(std::declval<const Routing&>(), std::declval<const Routing&>(),
+                                                                 0.0, static_cast<const ExpertOutputsView*>(nullptr))})>>
+    : std::true_type {};
+}  // namespace detail
+
+/// True when B models the Backend concept of the header comment (an adapter the parity
+/// harness and the kit can run).
+template <class B>
+inline constexpr bool is_backend_v = detail::is_backend<B>::value;
+
+static_assert(is_backend_v<ReferenceBackend>);
 
 struct ParityOptions {
   bool strict_exact_ties = true;       ///< false: exact ties may break either way (relabelling checks)
@@ -124,15 +159,11 @@ inline std::string where(int64_t b, int64_t n = -1) {
   return "block " + std::to_string(b) + (n >= 0 ? ", token " + std::to_string(n) : std::string());
 }
 
-/// Weights of the backend's ids, from the reference's double scores (SPEC 3.4).
+/// Weights of the backend's ids, from the reference's double scores (docs/spec.md §3.4).
 inline void expected_weights(const RouterParams& p, const double* s, const int32_t* ids, double* w) {
   double sum = 0;
   for (int j = 0; j < p.top_k; ++j) sum += ids[j] >= 0 ? s[ids[j]] : 0.0;
-  for (int j = 0; j < p.top_k; ++j) {
-    w[j] = ids[j] >= 0 ? s[ids[j]] : 0.0;
-    if (p.normalize_weights) w[j] = sum > 0 ? w[j] / sum : 0.0;
-    w[j] *= double(p.scaling);
-  }
+  for (int j = 0; j < p.top_k; ++j) w[j] = coreroute::detail::token_weight(ids[j] >= 0 ? s[ids[j]] : 0.0, sum, p);
 }
 
 /// Checks one routing `G` of the backend: per block the coreset (against `want`,
@@ -274,11 +305,12 @@ bool call(F&& f, const std::string& what, ParityReport& rep, int max_failures) {
 
 }  // namespace detail
 
-/// SPEC section 7 for one input: see the header comment. Never throws (a backend's
+/// docs/spec.md section 7 for one input: see the header comment. Never throws (a backend's
 /// exception is reported as a failure).
 template <class Backend, class Policy>
 ParityReport check_parity(const LogitsView<float>& x, const RouterConfig& c, const Policy& pol,
                           const ParityOptions& opt = {}) {
+  static_assert(is_backend_v<Backend>, "Backend is not a backend adapter (the Backend concept of parity.hpp)");
   static_assert(is_policy_v<Policy>, "Policy does not satisfy the coreroute policy concept (policies.hpp)");
   ParityReport rep;
   rep.backend = Backend::name;
@@ -355,3 +387,8 @@ ParityReport require_parity(const LogitsView<float>& x, const RouterConfig& c, c
 }
 
 }  // namespace coreroute::testing
+
+namespace coreroute::reference::testing {
+/// The reference's adapter under the name every backend's adapter has.
+using Backend = coreroute::testing::ReferenceBackend;
+}  // namespace coreroute::reference::testing

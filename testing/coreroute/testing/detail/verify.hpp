@@ -1,5 +1,5 @@
 #pragma once
-// The near-tie verification behind the parity harness (SPEC section 7). Each check
+// The near-tie verification behind the parity harness (docs/spec.md section 7). Each check
 // takes what a backend returned and decides, from the reference's double-precision
 // values, whether every difference from the reference is explained by near-ties.
 // They never skip: an unexplained difference is reported with the values involved.

@@ -1,0 +1,151 @@
+// The shared rules of include/coreroute/detail/ (weights, group limit, metric edge
+// cases), which the reference, Kokkos and CUDA all call, and the CUDA fast path's own
+// forms of the group limit pinned to them on the host: CI has no GPU, so this is where
+// a drift of the fast path from the rule shows.
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include <coreroute/detail/groups.hpp>
+#include <coreroute/detail/metric_rules.hpp>
+#include <coreroute/detail/weights.hpp>
+
+#include "test_common.hpp"
+
+namespace {
+
+using coreroute::RouterParams;
+using namespace coreroute::detail;
+using crtest::kInf;
+
+RouterParams params(bool normalize, float scaling) {
+  RouterParams p;
+  p.normalize_weights = normalize;
+  p.scaling = scaling;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("token_weight: normalise by the selected sum (0 when it is 0), then scale", "[rules][weights]") {
+  CHECK(token_weight(0.25, 0.5, params(true, 2.0f)) == 1.0);
+  CHECK(token_weight(0.25, 0.5, params(false, 2.0f)) == 0.5);
+  CHECK(token_weight(0.0, 0.0, params(true, 3.0f)) == 0.0);
+  CHECK(token_weight(0.25f, 0.0f, params(true, 1.0f)) == 0.0f);
+  // The operation order (divide, then multiply by the double of the float scaling) is
+  // the reference's, so every backend rounds the same: 0.1 / 0.3 * double(2.5f).
+  CHECK(token_weight(0.1, 0.3, params(true, 2.5f)) == 0.1 / 0.3 * double(2.5f));
+}
+
+TEST_CASE("group_rank: the two largest eligible r, ties to the lower id, fewer than 2 eligible: invalid", "[rules][groups]") {
+  const std::vector<double> r = {0.5, 0.9, 0.9, 0.1, /* group 1 */ 0.7, 0.2, 0.3, 0.4};
+  const auto all = [](int) { return true; };
+  const GroupRank<double> g0 = group_rank(r.data(), 0, 4, all);
+  CHECK(g0.valid);
+  CHECK(g0.score == 0.9 + 0.9);
+  const GroupRank<double> g1 = group_rank(r.data(), 1, 4, [](int i) { return i == 6; });
+  CHECK_FALSE(g1.valid);
+  TwoBest best;
+  for (int i = 0; i < 4; ++i) best.offer(r.data(), i);
+  CHECK(best.first == 1);
+  CHECK(best.second == 2);
+  // Valid before invalid whatever the scores, then the larger score, then the lower id.
+  CHECK(group_ranks_before(GroupRank<double>{true, -5.0}, 3, GroupRank<double>{false, 0.0}, 0));
+  CHECK(group_ranks_before(GroupRank<double>{true, 1.0}, 3, GroupRank<double>{true, 0.5}, 0));
+  CHECK(group_ranks_before(GroupRank<double>{true, 1.0}, 0, GroupRank<double>{true, 1.0}, 1));
+  CHECK_FALSE(group_ranks_before(GroupRank<double>{true, 1.0}, 1, GroupRank<double>{true, 1.0}, 0));
+  CHECK(group_ranks_before(GroupRank<double>{false, 0.0}, 0, GroupRank<double>{false, 0.0}, 1));
+}
+
+TEST_CASE("the CUDA double path's group_key orders groups as group_ranks_before", "[rules][groups][cuda]") {
+  std::mt19937 g(7);
+  std::uniform_int_distribution<int> pick(0, 5);
+  const double values[] = {-1.5, -0.0, 0.0, 0.25, 0.25, 3.0};
+  int compared = 0;
+  for (int t = 0; t < 20000; ++t) {
+    const GroupRank<double> a{pick(g) != 0, values[pick(g)]}, b{pick(g) != 0, values[pick(g)]};
+    const int ga = pick(g), gb = pick(g);
+    if (ga == gb) continue;
+    const GroupRank<double> ra{a.valid, a.valid ? a.score : 0.0}, rb{b.valid, b.valid ? b.score : 0.0};
+    INFO("a = (" << ra.valid << ", " << ra.score << ", " << ga << "), b = (" << rb.valid << ", " << rb.score << ", "
+                 << gb << ")");
+    REQUIRE(key_less(group_key(rb, gb), group_key(ra, ga)) == group_ranks_before(ra, ga, rb, gb));
+    REQUIRE(key_less(WideKey{}, group_key(ra, ga)));  // every group's key beats "no key"
+    ++compared;
+  }
+  CHECK(compared > 10000);
+}
+
+TEST_CASE("the CUDA fast path's two-largest scan and group key agree with group_rank", "[rules][groups][cuda]") {
+  // Random rows of float r with exact ties and ineligible experts (-Inf, as the fast
+  // path's row holds them); each group scanned as the fast path does, in lane-strided
+  // shares merged pairwise, against the shared rule on the same values in double.
+  std::mt19937 gen(11);
+  std::uniform_int_distribution<int> level(0, 12), coin(0, 3), groups_of(1, 8), per_of(1, 8), step_of(0, 3);
+  int rows = 0, invalid = 0, ties = 0;
+  for (int t = 0; t < 3000; ++t) {
+    const int G = groups_of(gen), per = per_of(gen), step = 1 << step_of(gen), M = G * per;
+    std::vector<float> r(static_cast<size_t>(M));
+    std::vector<double> rd(static_cast<size_t>(M));
+    std::vector<bool> eligible(static_cast<size_t>(M));
+    for (int i = 0; i < M; ++i) {
+      eligible[size_t(i)] = coin(gen) != 0;
+      const float v = float(level(gen) - 4) * 0.125f;  // few levels: many exact ties
+      r[size_t(i)] = eligible[size_t(i)] ? v : -kInf;
+      rd[size_t(i)] = double(v);
+    }
+    std::vector<uint32_t> key(static_cast<size_t>(G));
+    std::vector<GroupRank<double>> rank(static_cast<size_t>(G));
+    for (int g = 0; g < G; ++g) {
+      std::vector<float> v1(static_cast<size_t>(step), -kInf), v2(static_cast<size_t>(step), -kInf);
+      for (int part = 0; part < step; ++part)  // lane `part` of the group scans every step-th expert
+        for (int i = g * per + part; i < (g + 1) * per; i += step)
+          keep_two_largest(v1[size_t(part)], v2[size_t(part)], r[size_t(i)]);
+      for (int d = 1; d < step; d <<= 1)  // merged pairwise, as the shuffle butterfly does
+        for (int part = 0; part < step; part += 2 * d)
+          merge_two_largest(v1[size_t(part)], v2[size_t(part)], v1[size_t(part + d)], v2[size_t(part + d)]);
+      rank[size_t(g)] = group_rank(rd.data(), g, per, [&](int i) { return eligible[size_t(i)]; });
+      key[size_t(g)] = fast_group_key(v1[0], v2[0]);
+      INFO("G = " << G << ", per = " << per << ", step = " << step << ", group " << g);
+      REQUIRE((key[size_t(g)] == 1u) == !rank[size_t(g)].valid);
+      if (rank[size_t(g)].valid) {
+        TwoBest best;
+        for (int i = g * per; i < (g + 1) * per; ++i)
+          if (eligible[size_t(i)]) best.offer(rd.data(), i);
+        REQUIRE(double(v1[0]) == rd[size_t(best.first)]);
+        REQUIRE(double(v2[0]) == rd[size_t(best.second)]);
+      } else {
+        ++invalid;
+      }
+    }
+    // The fast path picks the largest key, equal keys to the lower group: that order is
+    // group_ranks_before's wherever the float sums are exact (they are here: dyadic values).
+    for (int a = 0; a < G; ++a)
+      for (int b = 0; b < G; ++b) {
+        if (a == b) continue;
+        const bool fast_before = key[size_t(a)] > key[size_t(b)] || (key[size_t(a)] == key[size_t(b)] && a < b);
+        INFO("G = " << G << ", groups " << a << " and " << b);
+        REQUIRE(fast_before == group_ranks_before(rank[size_t(a)], a, rank[size_t(b)], b));
+        ties += key[size_t(a)] == key[size_t(b)] ? 1 : 0;
+      }
+    ++rows;
+  }
+  CHECK(rows == 3000);
+  CHECK(invalid > 100);  // both kinds of group, and exact ties, were exercised
+  CHECK(ties > 100);
+}
+
+TEST_CASE("metric edge cases: empty blocks, zero count vectors, zero reference outputs", "[rules][metrics]") {
+  CHECK(topk_hit_rate(0, 0) == 1.0);
+  CHECK(topk_hit_rate(3, 4) == 0.75);
+  CHECK(gate_reconstruction_loss(2.0, 0) == 0.0);
+  CHECK(gate_reconstruction_loss(2.0, 4) == 0.5);
+  CHECK(hit_cosine(0, 0, 0) == 1.0);
+  CHECK(hit_cosine(0, 0, 5) == 0.0);
+  CHECK(hit_cosine(0, 5, 0) == 0.0);
+  CHECK(hit_cosine(2, 4, 1) == 1.0);
+  CHECK(std::isnan(output_reconstruction_loss(false, 1, 1)));
+  CHECK(output_reconstruction_loss(true, 0, 0) == 0.0);
+  CHECK(output_reconstruction_loss(true, 1, 0) == kInf);
+  CHECK(output_reconstruction_loss(true, 1, 4) == 0.25);
+}
