@@ -1,0 +1,26 @@
+# docs_figures: docs/figures/*.svg are what docs/figures/make_figures.py makes from the
+# checked-in data (the library's output in docs/figures/data/). Regenerates them into a
+# build folder and compares. Exits with "SKIP" (ctest SKIP_REGULAR_EXPRESSION) when
+# Debian's /usr/bin/python3 is missing.
+if(NOT EXISTS /usr/bin/python3)
+  message("SKIP: /usr/bin/python3 not found")
+  return()
+endif()
+file(REMOVE_RECURSE ${WORK_DIR})
+file(MAKE_DIRECTORY ${WORK_DIR})
+execute_process(COMMAND /usr/bin/python3 ${SOURCE_DIR}/docs/figures/make_figures.py ${WORK_DIR} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "make_figures.py failed: ${rc}")
+endif()
+set(bad "")
+foreach(f scores votes t_vs_n pareto)
+  file(READ ${WORK_DIR}/${f}.svg made)
+  file(READ ${SOURCE_DIR}/docs/figures/${f}.svg kept)
+  if(NOT made STREQUAL kept)
+    list(APPEND bad ${f}.svg)
+  endif()
+endforeach()
+if(bad)
+  message(FATAL_ERROR "docs/figures: ${bad} differ from what make_figures.py makes; rerun /usr/bin/python3 docs/figures/make_figures.py")
+endif()
+message("docs/figures: all 4 figures match their data")
