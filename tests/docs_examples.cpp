@@ -292,15 +292,19 @@ void render(const Example& e, const std::vector<Named>& runs, double top_p, int 
   vo << "\n| P |";
   for (int i = 0; i < M; ++i) vo << " " << fmt(V[size_t(i)] / total) << " |";
   vo << "\n\n";
-  {  // V of the first-ranked expert, spelled out
-    const int e0 = order[0];
-    vo << "`V[" << e0 << "] = ";
+  // V of the first-ranked expert spelled out, and of any expert a negative r voted for.
+  for (int i = 0; i < M; ++i) {
+    bool clamped = false;
+    for (int n = 0; n < N; ++n)
+      for (int j : topk[size_t(n)]) clamped |= (j == i && ws.scores.r_row(n)[j] <= 0);
+    if (i != order[0] && !clamped) continue;
+    vo << "`V[" << i << "] = ";
     bool first = true;
     for (int n = 0; n < N; ++n)
       for (int j : topk[size_t(n)])
-        if (j == e0) {
+        if (j == i) {
           const double r = ws.scores.r_row(n)[j];
-          vo << (first ? "" : " + ") << (r > 0 ? fmt(r) : "0 (r = " + fmt(r) + " < 0)");
+          vo << (first ? "" : " + ") << (r > 0 ? fmt(r) : "0 (token " + std::to_string(n) + ": r = " + fmt(r) + " < 0)");
           first = false;
         }
     vo << "`. ";
