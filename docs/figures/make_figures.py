@@ -5,7 +5,9 @@
   the reference library's scores, votes and coresets of the worked examples);
 - sweep-<preset>-N<N>.json: `coreroute sweep` on the synthetic presets (run_sweeps.sh).
 
-Writes scores.svg, votes.svg, t_vs_n.svg and pareto.svg next to this script, or into
+Writes scores.svg, votes.svg, t_vs_n.svg, pareto.svg and sweep_table.md (the measured
+table of docs/algorithms.md's "which policy when", between its `sweep-table` markers) next
+to this script, or into
 the folder given as the first argument (the docs_figures test regenerates them there
 and compares them with the checked-in ones). Plain
 Python (json only): no plotting library needed. Run with Debian's /usr/bin/python3 or any
@@ -225,6 +227,32 @@ def pareto_figure():
     svg.save("pareto.svg")
 
 
+TABLE = [  # (preset, N, [groups of policies shown on one row])
+    ("llada-moe", 8, [["vanilla", "top-4"], ["union k=2", "union k=3"], ["vote beta=0.4", "vote beta=0.6"],
+                      ["blockdist p=0.2", "blockdist p=0.5", "blockdist p=0.6"]]),
+    ("llada-moe", 32, [["vanilla", "top-4"], ["union k=2", "union k=3"], ["vote beta=0.4", "vote beta=0.6"],
+                       ["blockdist p=0.2", "blockdist p=0.5", "blockdist p=0.6", "blockdist p=0.9"]]),
+    ("llada2-mini", 32, [["vanilla", "top-4"], ["union k=2", "union k=3", "union k=8"],
+                         ["vote beta=0.1", "vote beta=0.15"],
+                         ["blockdist p=0.2", "blockdist p=0.6", "blockdist p=0.9"]]),
+]
+NAMES = {"llada-moe": "LLaDA-MoE", "llada2-mini": "LLaDA2.0-mini"}
+
+
+def sweep_table():
+    """The "which policy when" table of docs/algorithms.md, as markdown."""
+    out = ["| preset, N | policies | T | hit rate |", "|---|---|---|---|"]
+    for preset, N, groups in TABLE:
+        by = {r["policy"]: r for r in rows(preset, N)}
+        for k, group in enumerate(groups):
+            first = f"{NAMES[preset]}, N = {N}" if k == 0 else ""
+            T = " / ".join(f"{by[p]['mean']['unique_experts']:.1f}" for p in group)
+            hit = " / ".join(f"{by[p]['mean']['topk_hit_rate']:.3f}".replace("1.000", "1") for p in group)
+            out.append(f"| {first} | {' / '.join(group)} | {T} | {hit} |")
+    with open(os.path.join(OUT, "sweep_table.md"), "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
 def main():
     ex = load("worked_example.json")["ex1"]
     scores_figure(ex)
@@ -237,6 +265,7 @@ def main():
     votes_figure(ex, cuts)
     t_vs_n_figure()
     pareto_figure()
+    sweep_table()
 
 
 if __name__ == "__main__":
