@@ -77,10 +77,10 @@ Example example1() {
   return e;
 }
 
-// Sigmoid + bias + groups: M = 8 in 4 groups of 2 ({0, 1}, {2, 3}, {4, 5}, {6, 7}),
-// each token keeps its 2 best groups, K = 2, LLaDA2.0's normalize and scaling 2.5.
-// Token 3 is unsure (every logit low): its second choice has a negative selection
-// score. Token 2's own top-2 spans groups 0 and 1, but group 2 outscores group 0.
+// Sigmoid + bias + groups: M = 8 in 2 groups of 4 ({0, 1, 2, 3}, {4, 5, 6, 7}), each
+// token keeps its best group, K = 2, LLaDA2.0's normalize and scaling 2.5. Token 3 is
+// unsure (every logit low): its second choice has a negative selection score. Token
+// 2's own top-2 spans both groups.
 Example example2() {
   Example e;
   e.name = "ex2";
@@ -93,7 +93,7 @@ Example example2() {
   e.config.top_k = 2;
   e.config.score = ScoreFunction::sigmoid;
   e.config.expert_bias = {-0.1f, -0.2f, -0.1f, -0.1f, 0.1f, -0.2f, -0.2f, -0.6f};
-  e.config.groups = {4, 2};
+  e.config.groups = {2, 1};
   e.config.normalize_weights = true;
   e.config.scaling = 2.5f;
   return e;
@@ -467,12 +467,13 @@ Blocks build() {
   {
     const Example e = example2();
     BlockDistributionPolicy bd;
-    bd.top_p = 0.9;
+    bd.top_p = 0.6;
     bd.min_experts = 2;
-    std::vector<Named> runs = {run(e, "Vanilla", VanillaPolicy{}), run(e, "Union k_local = 2", UnionPolicy{2}),
-                               run(e, "Vote core = 6", SaliencyVotePolicy::with_core(6)),
-                               run(e, "BlockDist top_p = 0.9", bd)};
-    render(e, runs, 0.9, 2, out, json);
+    std::vector<Named> runs = {run(e, "Vanilla", VanillaPolicy{}), run(e, "Union k_local = 1", UnionPolicy{1}),
+                               run(e, "Union k_local = 2", UnionPolicy{2}),
+                               run(e, "Vote core = 3", SaliencyVotePolicy::with_core(3)),
+                               run(e, "BlockDist top_p = 0.6", bd)};
+    render(e, runs, 0.6, 2, out, json);
   }
   json << "}\n";
   out.json = json.str();
