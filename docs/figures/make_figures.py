@@ -140,10 +140,11 @@ def votes_figure(ex, cuts):
     order, V = ex["rank_order"], ex["votes"]
     total = sum(V)
     M = ex["M"]
-    svg = Svg(720, 420)
+    svg = Svg(720, 430)
     ax = Axes(svg, 80, 50, 560, 300, (-0.5, M - 0.5), (0, 1.0),
               f"Saliency votes in rank order; cumulative P against top_p = {ex['top_p']}",
-              "rank q (expert id below)", "P = V / sum V", [], [0, 0.2, 0.4, 0.6, 0.8, 1.0])
+              "", "P = V / sum V", [], [0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    svg.text(ax.x0 + ax.w / 2, ax.y0 + ax.h + 48, "rank q in the block's ranking by V (expert id below)", 12, "middle")
     bw = 0.6 * ax.w / M
     cum, pts = 0.0, []
     for q, i in enumerate(order):
@@ -161,9 +162,8 @@ def votes_figure(ex, cuts):
     for k, (label, size) in enumerate(cuts):
         x = ax.X(size - 0.5)
         svg.line(x, ax.y0, x, ax.y0 + ax.h, COLORS[2 + k], 2, "2,3")
-        svg.text(x + 4, ax.y0 + 14 + 14 * k, label, 11, color=COLORS[2 + k])
-    ax.legend([("P of the expert at rank q (bar)", "#1f77b4", None), ("cumulative P after rank q", "#ff7f0e", None)],
-              x=ax.x0 + ax.w - 230, y=ax.y0 + ax.h / 2)
+        svg.text(x + 4, ax.Y(0.5 - 0.07 * k), label, 11, color=COLORS[2 + k])
+    ax.legend([("P of the expert at rank q (bar)", "#1f77b4", None), ("cumulative P after rank q", "#ff7f0e", None)])
     svg.save("votes.svg")
 
 
