@@ -1,6 +1,8 @@
-// The worked example of docs/algorithms.md, number by number. The logits and every
-// expected value below are the ones printed in the document (4 decimals); keep the
-// two identical. N = 4 tokens, M = 8 experts, K = 2, softmax, normalised weights.
+// Worked example 1 of docs/algorithms.md, number by number, through the public API.
+// The expected values are hand-computed (4 decimals), independently of the document:
+// the document's tables are rendered from the code (tests/docs_examples.cpp, test
+// docs_worked_examples), so code, document and these values cannot drift apart
+// unnoticed. N = 4 tokens, M = 8 experts, K = 2, softmax, normalised weights.
 #include "test_common.hpp"
 
 using namespace crtest;
@@ -94,6 +96,16 @@ TEST_CASE("worked example: saliency votes and their distribution", "[worked_exam
     CAPTURE(i);
     CHECK(votes[size_t(i)] == Approx(V[i]).margin(kTol));
     CHECK(votes[size_t(i)] / total == Approx(P[i]).margin(kTol));
+  }
+  // BlockDist's running sums over the ranking 0, 3, 5, 2: the cumulative P before each
+  // rank (exact sums, so 0.5306, not the 0.5307 of adding the rounded P values).
+  const int ranking[4] = {0, 3, 5, 2};
+  const double before[4] = {0, 0.3498, 0.5306, 0.7007};
+  double running = 0;
+  for (int q = 0; q < 4; ++q) {
+    CAPTURE(q);
+    CHECK(running / total == Approx(before[q]).margin(kTol / 2));
+    running += votes[size_t(ranking[q])];
   }
   // Union votes count the tokens whose top-1 is the expert: 0, 2, 3, 5 once each.
   reference::block_votes(ws.scores, p, UnionPolicy{1}, ws, votes.data());
