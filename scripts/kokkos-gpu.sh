@@ -21,11 +21,12 @@
 # Environment: JOBS (build jobs, default nproc), CUDA_HOME (default /usr/local/cuda),
 #   CMAKE_PREFIX_PATH (Catch2; default: .deps/usr of the checkout if it exists),
 #   PARITY_CASES (Cuda cases per policy x score, default 20000), PARITY_SECONDS (cap per
-#   group, default 600), PARITY_CHUNK (cases per process, default 2500), PARITY_JOBS
-#   (groups run at once, default 4), OMP_CASES (OpenMP cases per policy and team size,
-#   default 2000), OMP_TEAM_SIZES (default "1 4 16 0"; 0 = Kokkos::AUTO), SAN_CASES
-#   (memcheck cases per policy, default 8), BENCH_REPS (default 15), STEPS (default
-#   "tests parity sanitize openmp bench").
+#   group, default 600), TIME_LIMIT (seconds for the whole script: parity, the last
+#   step, gets what is left), PARITY_CHUNK (cases per process, default 2500),
+#   PARITY_JOBS (groups run at once, default 4), OMP_CASES (OpenMP cases per policy and
+#   team size, default 1000), OMP_TEAM_SIZES (default "1 4 16 0"; 0 = Kokkos::AUTO),
+#   SAN_CASES (memcheck cases per policy, default 5), BENCH_REPS (default 31 at B = 1,
+#   5 at B = 1024), STEPS (default "tests sanitize openmp bench parity").
 set -euo pipefail
 
 run_dir=""
@@ -125,7 +126,7 @@ log "built in $cr_build"
 # --- 3. runs --------------------------------------------------------------------------
 mkdir -p "$run_dir"
 out=$(cd "$run_dir" && pwd)
-steps=" ${STEPS:-tests parity sanitize openmp bench} "
+steps=" ${STEPS:-tests sanitize openmp bench parity} "  # parity last: it takes the time left
 has() { [[ "$steps" == *" $1 "* ]]; }
 kt="$cr_build/kokkos/tests"
 status=0
@@ -135,21 +136,16 @@ cp "$build/kokkos-build.log" "$build/coreroute-build.log" "$out/" 2> /dev/null |
   echo "host_cores=$(nproc)"; echo "commit=${COMMIT:-$(git -C "$repo" rev-parse HEAD 2> /dev/null || echo unknown)}"; } > "$out/env.txt"
 cat "$out/env.txt"
 export OMP_PROC_BIND=false
-if has tests; then  # the Kokkos tests as they are, on Kokkos::Cuda
-  for t in api dispatch parity; do
-    if COREROUTE_PROP_CASES=200 "$kt/coreroute_kokkos_test_$t" > "$out/cuda_test_$t.log" 2>&1; then r=passed; else r=FAILED status=1; fi
+if has tests; then  # the API and dispatch-layout tests as they are, on Kokkos::Cuda
+  for t in api dispatch; do
+    if "$kt/coreroute_kokkos_test_$t" > "$out/cuda_test_$t.log" 2>&1; then r=passed; else r=FAILED status=1; fi
     echo "cuda test $t: $r ($(grep -E 'All tests passed|test cases' "$out/cuda_test_$t.log" | tail -n 1))" | tee -a "$out/results.txt"
   done
   log "tests done"
 fi
-if has parity; then  # SPEC section 7 on Kokkos::Cuda, per policy x score function
-  CASES=${PARITY_CASES:-20000} JOBS=${PARITY_JOBS:-4} "$repo/kokkos/tests/parity_all.sh" "$kt/coreroute_kokkos_test_parity" \
-    "${PARITY_SECONDS:-600}" "${PARITY_CHUNK:-2500}" "$out" | sed 's/^/cuda parity /' | tee -a "$out/results.txt" || status=1
-  log "Cuda parity done"
-fi
 if has sanitize; then  # memcheck: every Kokkos kernel (route, dispatch, metrics, checks) on a few cases
   san="$CUDA_HOME/bin/compute-sanitizer"
-  if COREROUTE_PROP_CASES=${SAN_CASES:-8} "$san" --tool memcheck --error-exitcode 9 --print-limit 20 \
+  if COREROUTE_PROP_CASES=${SAN_CASES:-5} "$san" --tool memcheck --error-exitcode 9 --print-limit 20 \
        "$kt/coreroute_kokkos_test_parity" > "$out/memcheck_parity.log" 2>&1 &&
      "$san" --tool memcheck --error-exitcode 9 --print-limit 20 "$kt/coreroute_kokkos_test_dispatch" > "$out/memcheck_dispatch.log" 2>&1; then
     r="clean"
@@ -173,10 +169,24 @@ fi
 if has bench; then  # the same shapes through Kokkos::Cuda and the hand-written kernel
   COREROUTE_BENCH_QUICK=1 "$cr_build/bench/route_bench" "$out/route_bench.json" 2> "$out/route_bench.log" || status=1
   for B in 1 1024; do
-    OMP_NUM_THREADS=$(nproc) "$cr_build/bench/kokkos_bench" --blocks $B --reps "${BENCH_REPS:-15}" --csv "$out/kokkos_bench_B$B.csv" \
+    reps=${BENCH_REPS:-$([ $B = 1 ] && echo 31 || echo 5)}  # the serial reference takes ~0.25 s per call at B = 1024
+    OMP_NUM_THREADS=$(nproc) "$cr_build/bench/kokkos_bench" --blocks $B --reps "$reps" --csv "$out/kokkos_bench_B$B.csv" \
       > "$out/kokkos_bench_B$B.txt" 2>&1 || { tail "$out/kokkos_bench_B$B.txt"; status=1; }
   done
   log "benchmarks done"
+fi
+if has parity; then  # SPEC section 7 on Kokkos::Cuda, per policy x score function, in the time left
+  budget=${PARITY_SECONDS:-600}
+  if [ "${TIME_LIMIT:-0}" -gt 0 ]; then
+    rounds=$(( (8 + ${PARITY_JOBS:-4} - 1) / ${PARITY_JOBS:-4} ))
+    left=$(( TIME_LIMIT - (SECONDS - t_start) - 20 ))
+    [ $((left / rounds)) -lt "$budget" ] && budget=$((left / rounds))
+    [ "$budget" -ge 5 ] || budget=5
+    log "TIME_LIMIT=$TIME_LIMIT s: at most $budget s per parity group"
+  fi
+  CASES=${PARITY_CASES:-20000} JOBS=${PARITY_JOBS:-4} "$repo/kokkos/tests/parity_all.sh" "$kt/coreroute_kokkos_test_parity" \
+    "$budget" "${PARITY_CHUNK:-2500}" "$out" | sed 's/^/cuda parity /' | tee -a "$out/results.txt" || status=1
+  log "Cuda parity done"
 fi
 # Standard library only; /usr/bin/python3 first (the system one), any python3 else.
 py=$(command -v /usr/bin/python3 || command -v python3 || true)
