@@ -22,11 +22,12 @@
 #   CMAKE_PREFIX_PATH (Catch2; default: .deps/usr of the checkout if it exists),
 #   PARITY_CASES (Cuda cases per policy x score, default 20000), PARITY_SECONDS (cap per
 #   group, default 600), TIME_LIMIT (seconds for the whole script: parity, the last
-#   step, gets what is left), PARITY_CHUNK (cases per process, default 2500),
+#   step, gets what is left), PARITY_CHUNK (cases per process, default 1000),
 #   PARITY_JOBS (groups run at once, default 4), OMP_CASES (OpenMP cases per policy and
 #   team size, default 1000), OMP_TEAM_SIZES (default "1 4 16 0"; 0 = Kokkos::AUTO),
 #   SAN_CASES (memcheck cases per policy, default 5), BENCH_REPS (default 31 at B = 1,
-#   5 at B = 1024), STEPS (default "tests sanitize openmp bench parity").
+#   5 at B = 1024), STEPS (default "tests sanitize openmp bench parity"),
+#   KOKKOS_VIEW_LEGACY (default ON: Kokkos's legacy View, see docs/kokkos-gpu.md).
 set -euo pipefail
 
 run_dir=""
@@ -105,7 +106,8 @@ kflags=$(arch_flags "$kokkos_src/bin/nvcc_wrapper")
 kopts=(-DCMAKE_BUILD_TYPE=Release ${kflags:+"-DCMAKE_CXX_FLAGS=$kflags"} -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_EXTENSIONS=OFF
        "-DCMAKE_CXX_COMPILER=$kokkos_src/bin/nvcc_wrapper" "-DCMAKE_INSTALL_PREFIX=$kinst"
        -DKokkos_ENABLE_CUDA=ON -DKokkos_ARCH_HOPPER90=ON -DKokkos_ENABLE_OPENMP=ON -DKokkos_ENABLE_SERIAL=ON
-       -DKokkos_ENABLE_TESTS=OFF -DKokkos_ENABLE_EXAMPLES=OFF -DKokkos_ENABLE_BENCHMARKS=OFF)
+       -DKokkos_ENABLE_TESTS=OFF -DKokkos_ENABLE_EXAMPLES=OFF -DKokkos_ENABLE_BENCHMARKS=OFF
+       "-DKokkos_ENABLE_IMPL_VIEW_LEGACY=${KOKKOS_VIEW_LEGACY:-ON}")
 stamp="$kokkos_src ${kopts[*]} $(nvcc --version | tail -n 1)"
 if [ -f "$kinst/.coreroute-stamp" ] && [ "$(cat "$kinst/.coreroute-stamp")" = "$stamp" ]; then
   log "reusing the Kokkos install in $kinst"
@@ -199,7 +201,7 @@ if has parity; then  # SPEC section 7 on Kokkos::Cuda, per policy x score functi
     log "TIME_LIMIT=$TIME_LIMIT s: at most $budget s per parity group"
   fi
   CASES=${PARITY_CASES:-20000} JOBS=${PARITY_JOBS:-4} "$repo/kokkos/tests/parity_all.sh" "$kt/coreroute_kokkos_test_parity" \
-    "$budget" "${PARITY_CHUNK:-2500}" "$out" | sed 's/^/cuda parity /' | tee -a "$out/results.txt" || status=1
+    "$budget" "${PARITY_CHUNK:-1000}" "$out" | sed 's/^/cuda parity /' | tee -a "$out/results.txt" || status=1
   log "Cuda parity done"
 fi
 # Standard library only; /usr/bin/python3 first (the system one), any python3 else.

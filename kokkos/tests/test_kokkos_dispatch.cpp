@@ -101,10 +101,7 @@ TEST_CASE("dispatch layout: empty batches and blocks", "[dispatch]") {
 }
 
 TEST_CASE("dispatch layout vs reference on random routings and team sizes", "[dispatch]") {
-  const int max_team = [] {
-    Kokkos::TeamPolicy<ExecSpace> probe(ExecSpace(), 1, Kokkos::AUTO);
-    return probe.team_size_max(kokkos::detail::DispatchKernel<ExecSpace>{}, Kokkos::ParallelForTag());
-  }();
+  const int max_team = 1 << 20;  // clamped to the space's maximum by the launch
   int checked = 0;
   for (uint64_t seed = 1; seed <= 300; ++seed) {
     crkokkos::Rng g(seed);
