@@ -5,7 +5,9 @@
 // validating entry point, "raw" the unchecked one (routing alone). Medians over the
 // repetitions; ratio = reference time / backend time, from the same run.
 // Before timing, each Kokkos result is compared with the reference's (ids and coreset).
-//   kokkos_bench [--blocks B] [--reps R] [--team-size T]
+// A device space (Kokkos::Cuda) gets the logits in its memory first; its times include
+// the result allocation and the fence, as the host spaces' do.
+//   kokkos_bench [--blocks B] [--reps R] [--team-size T] [--csv FILE]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -73,6 +75,8 @@ struct Timing {
   double checked, raw;  // median seconds per call
 };
 
+std::FILE* csv = nullptr;  // --csv: one line per row, times in microseconds
+
 template <class ExecSpace, class Policy>
 Timing bench_kokkos(const LogitsView<float>& x, const RouterConfig& c, const Policy& pol, const Routing& want,
                     int reps, kokkos::TeamTuning tuning) {
@@ -102,6 +106,9 @@ void run(const Preset& preset, const LogitsView<float>& x, const Policy& pol, in
   const Timing ref{median_seconds(reps, [&] { const Routing R = reference::route(x, preset.config, pol); }),
                    median_seconds(reps, [&] { const Routing R = reference::route_unchecked(x, p, pol); })};
   auto row = [&](const char* name, const Timing& t) {
+    if (csv)
+      std::fprintf(csv, "\"%s\",\"%s\",%s,%lld,%lld,%.3f,%.3f\n", preset.name, pol.describe().c_str(), name,
+                   (long long)x.blocks, (long long)x.tokens, t.checked * 1e6, t.raw * 1e6);
     std::printf("%-22s %-36s %-10s %12.0f %12.0f %8.2f %8.2f\n", preset.name, pol.describe().c_str(), name,
                 B / t.checked, B / t.raw, ref.checked / t.checked, ref.raw / t.raw);
   };
@@ -114,6 +121,16 @@ void run(const Preset& preset, const LogitsView<float>& x, const Policy& pol, in
 #endif
 #if defined(KOKKOS_ENABLE_THREADS)
   row("threads", bench_kokkos<Kokkos::Threads>(x, preset.config, pol, want, reps, tuning));
+#endif
+#if defined(KOKKOS_ENABLE_CUDA)
+  {
+    Kokkos::View<float***, Kokkos::LayoutRight, Kokkos::CudaSpace> dev("logits", size_t(x.blocks), size_t(x.tokens),
+                                                                        size_t(x.experts));
+    Kokkos::deep_copy(dev, Kokkos::View<const float***, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
+                               x.data, size_t(x.blocks), size_t(x.tokens), size_t(x.experts)));
+    const LogitsView<float> xd = make_logits_view<float>(dev.data(), x.blocks, x.tokens, x.experts);
+    row("cuda", bench_kokkos<Kokkos::Cuda>(xd, preset.config, pol, want, reps, tuning));
+  }
 #endif
 }
 
@@ -128,6 +145,10 @@ int main(int argc, char* argv[]) {
     if (!std::strcmp(argv[i], "--blocks")) blocks = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--team-size")) tuning.team_size = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--csv")) {
+      if (!(csv = std::fopen(argv[i + 1], "w"))) { std::fprintf(stderr, "cannot write %s\n", argv[i + 1]); return 2; }
+      std::fprintf(csv, "preset,policy,backend,B,N,checked_us,raw_us\n");
+    }
     else { std::fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
   }
   if (blocks < 1 || reps < 1) { std::fprintf(stderr, "--blocks and --reps must be >= 1\n"); return 2; }
@@ -149,5 +170,6 @@ int main(int argc, char* argv[]) {
     run(p, x, SaliencyVotePolicy::with_beta(p.config.num_experts == 64 ? 0.4 : 0.15), reps, tuning);
     run(p, x, BlockDistributionPolicy{}, reps, tuning);
   }
+  if (csv) std::fclose(csv);
   return 0;
 }

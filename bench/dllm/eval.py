@@ -14,7 +14,7 @@ Per policy:
              step commits the 32/steps most confident masked positions): exact-match rate, byte accuracy, agreement
              with vanilla's output (bytes, whole blocks);
   routing    per layer, mean over blocks (each block weighs the same), against vanilla routing of the same logits
-             with the model's K (SPEC section 5): unique experts T, coreset size, top-K hit rate, gate loss;
+             with the model's K (docs/spec.md section 5): unique experts T, coreset size, top-K hit rate, gate loss;
              for the full-masked step, the half-masked step and all generation steps.
 Outputs in --out: results.json, results.md, relative_accuracy.png (if matplotlib is there). With --traces DIR, the
 router logits of the block positions under vanilla routing, [B, N, M] float32 per layer and step (trace-format.md).
@@ -47,7 +47,7 @@ BLOCK = 32
 # --- policies --------------------------------------------------------------------------------------------------
 
 def default_policies(cfg):
-    """The papers' rows (SPEC section 4), at this model's M. dMoE's floor is 16 experts at M = 256; at M = 64 it is
+    """The papers' rows (docs/spec.md section 4), at this model's M. dMoE's floor is 16 experts at M = 256; at M = 64 it is
     run both unscaled (16) and scaled with M (16 * 64 / 256 = 4)."""
     m, k = cfg.num_experts, cfg.top_k
     rows = [("vanilla", "vanilla", k, {}), ("top-4", "vanilla", 4, {}),
@@ -59,7 +59,7 @@ def default_policies(cfg):
     return [{"label": a, "policy": b, "top_k": c, "params": d} for a, b, c, d in rows]
 
 
-# Unique experts per block of 32 in the papers (real models, SPEC section 4): LLaDA-MoE-7B has our A's router
+# Unique experts per block of 32 in the papers (real models, docs/spec.md section 4): LLaDA-MoE-7B has our A's router
 # shape (M = 64), LLaDA2.0-mini our B's (M = 256). DES = arXiv 2602.00879, dMoE = arXiv 2605.30876 (after tuning).
 PUBLISHED = {
     64: {"vanilla": "59 (DES)", "vote beta=0.6": "38 (DES)", "vote beta=0.4": "25 (DES)"},
@@ -157,7 +157,7 @@ def make_router(name):
     raise ValueError("--router %r: must be coreroute, cli:PATH or torch-vanilla-plumbing" % name)
 
 
-# --- routing metrics (SPEC section 5), per block --------------------------------------------------------------
+# --- routing metrics (docs/spec.md section 5), per block --------------------------------------------------------------
 
 def dense_gates(ids, weights, m):
     valid = ids >= 0

@@ -1,7 +1,7 @@
 """A small LLaDA-style masked-diffusion language model over bytes, with an MoE feed-forward layer in every block.
 
 Vocabulary: the 256 byte values plus MASK = 256. The transformer is bidirectional (no causal mask), pre-norm,
-RMSNorm, rotary positions, SwiGLU experts. Two router shapes (SPEC section 1):
+RMSNorm, rotary positions, SwiGLU experts. Two router shapes (docs/spec.md section 1):
 
   A  LLaDA-MoE, scaled down: M = 64, K = 8, softmax, normalised weights, load-balancing auxiliary loss.
   B  LLaDA2.0-mini, scaled down: M = 256, K = 8, sigmoid + selection bias, groups 8 / top-4, normalised weights

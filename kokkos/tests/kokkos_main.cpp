@@ -13,7 +13,9 @@
 
 int main(int argc, char* argv[]) {
   Kokkos::ScopeGuard kokkos(argc, argv);
-  if (const char* t = std::getenv("COREROUTE_KOKKOS_TEAM_SIZE"))
+  if (const char* t = std::getenv("COREROUTE_KOKKOS_TEAM_SIZE")) {
     coreroute::kokkos::testing::Backend<>::tuning.team_size = std::atoi(t);
+    coreroute::kokkos::testing::Backend<Kokkos::DefaultHostExecutionSpace>::tuning.team_size = std::atoi(t);
+  }
   return Catch::Session().run(argc, argv);
 }

@@ -111,7 +111,7 @@ class Metrics(NamedTuple):
 
 
 def metrics(routing, reference, *, block_size=None, tokens=None, expert_bytes=0.0, outputs=None, checked=True):
-    """Metrics of SPEC section 5 of `routing` against `reference` (e.g. vanilla routing),
+    """Metrics of docs/spec.md section 5 of `routing` against `reference` (e.g. vanilla routing),
     both Routing results of the same logits layout, on their device (CPU: the reference
     backend; CUDA: the backend's metrics kernel). outputs: expert outputs [B, N, M, d] (or
     [T, M, d]) for the output reconstruction loss; without them it is NaN. checked (CUDA):

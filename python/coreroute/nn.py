@@ -21,7 +21,7 @@ class CoresetGate(torch.nn.Module):
       e_score_correction_bias), or None.
     block_size: tokens per block; [T, H] input is one sequence, [batch, seq, H] is
       blocked per sequence (a partial last block per sequence when seq % block_size).
-    pad_expert: None keeps the -1 padding of slots a token cannot fill (SPEC section 3);
+    pad_expert: None keeps the -1 padding of slots a token cannot fill (docs/spec.md section 3);
       an expert id maps them to that expert with weight 0 (coreroute.pad_ids), for
       consumers that need K valid ids.
     index_dtype: of topk_idx (int64 like torch.topk, as one_hot and index_add want).

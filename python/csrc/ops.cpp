@@ -8,7 +8,7 @@
 //
 // Parameter checks that need no tensor values (config, policy, shapes, dtypes,
 // devices) run on every call, on every device. `checked = true` adds the value checks
-// of SPEC section 6 (NaN/+Inf logits, all -Inf softmax rows, tokens in [0, N], finite
+// of docs/spec.md section 6 (NaN/+Inf logits, all -Inf softmax rows, tokens in [0, N], finite
 // bias); on CUDA they read values back, so the capturable path is checked = false,
 // where a bad token gets ids -1, weight 0 and is counted in invalid_tokens.
 // Bad input raises ValueError naming the parameter and its value.
@@ -415,7 +415,7 @@ Routing route_cpu(const Inputs& in, const RouterConfig& c, const AnyPolicy& pol,
 // CUDA: the raw launch on the current stream.
 
 #ifdef COREROUTE_TORCH_CUDA
-/// checked = true on CUDA: the value checks of SPEC section 6 with ATen ops and one
+/// checked = true on CUDA: the value checks of docs/spec.md section 6 with ATen ops and one
 /// read-back (not capturable). Messages match the reference's.
 void check_values_cuda(const Inputs& in, const RouterConfig& c) {
   const Geometry& g = in.g;

@@ -1,20 +1,20 @@
-"""An independent statement of SPEC sections 3-5 in NumPy (float64), the tests' oracle.
+"""An independent statement of docs/spec.md sections 3-5 in NumPy (float64), the tests' oracle.
 
 It follows the spec's wording, not the C++ code: scores, selection scores r = s + bias,
 votes, each policy's coreset rule, group-limited Stage 2, weights; ties: larger value
-first, then the lower id. Also the tolerances of SPEC section 7.
+first, then the lower id. Also the tolerances of docs/spec.md section 7.
 """
 import numpy as np
 
 
 def close(a, b):
-    """|a - b| <= 1e-5 * max(|a|, |b|) + 1e-6, elementwise (SPEC section 7)."""
+    """|a - b| <= 1e-5 * max(|a|, |b|) + 1e-6, elementwise (docs/spec.md section 7)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return np.abs(a - b) <= 1e-5 * np.maximum(np.abs(a), np.abs(b)) + 1e-6
 
 
 def near_tie(a, b):
-    """|a - b| <= 1e-6 * max(|a|, |b|) + 1e-9 (SPEC section 7)."""
+    """|a - b| <= 1e-6 * max(|a|, |b|) + 1e-9 (docs/spec.md section 7)."""
     if a == b:
         return True
     if np.isinf(a) or np.isinf(b):
@@ -49,7 +49,7 @@ def votes(r, policy, top_k, k_local):
 
 
 def coreset(r, policy, top_k, k_local=None, core=None, beta=None, top_p=0.6, min_experts=None):
-    """Stage 1 (SPEC section 4): the block's coreset mask [M] and its votes."""
+    """Stage 1 (docs/spec.md section 4): the block's coreset mask [M] and its votes."""
     M = r.shape[1]
     if policy == "vanilla":
         return np.ones(M, bool), np.zeros(M)
@@ -80,7 +80,7 @@ def coreset(r, policy, top_k, k_local=None, core=None, beta=None, top_p=0.6, min
 
 
 def eligible(r_row, mask, groups):
-    """E_n: the coreset, within the token's topk_group best groups (SPEC section 3)."""
+    """E_n: the coreset, within the token's topk_group best groups (docs/spec.md section 3)."""
     M = len(r_row)
     if not groups:
         return np.flatnonzero(mask)
@@ -133,7 +133,7 @@ def route(x, *, top_k, policy="vanilla", score="softmax", bias=None, groups=None
 
 
 def dispatch(ids, valid, M):
-    """The dispatch layout of SPEC section 5 for ids [B, N, K] (Python lists per block)."""
+    """The dispatch layout of docs/spec.md section 5 for ids [B, N, K] (Python lists per block)."""
     out = []
     for b in range(ids.shape[0]):
         pairs = [(int(ids[b, n, j]), n, j) for n in range(valid[b]) for j in range(ids.shape[2]) if ids[b, n, j] >= 0]
@@ -146,7 +146,7 @@ def dispatch(ids, valid, M):
 
 def vote_bounds(r, policy, top_k, k_local=None, **_):
     """Per expert, the least and the most votes any conforming backend may count: a
-    token's top-K boundary at a near-tie may fall either way (SPEC section 7)."""
+    token's top-K boundary at a near-tie may fall either way (docs/spec.md section 7)."""
     M = r.shape[1]
     lo, hi = np.zeros(M), np.zeros(M)
     k = k_local if policy == "union" else top_k

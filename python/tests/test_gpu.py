@@ -1,4 +1,4 @@
-"""The CUDA op against the CPU op by SPEC section 7, CUDA graphs, torch.compile, opcheck.
+"""The CUDA op against the CPU op by docs/spec.md section 7, CUDA graphs, torch.compile, opcheck.
 
 Skipped (with the reason) without a CUDA device or without the ops' CUDA kernel; the
 ctest entry python_gpu then reports "skipped", never "passed". COREROUTE_TORCH_CASES
@@ -89,7 +89,7 @@ def coreset_near_tie(x_b, n_valid, kw, got, want):
 
 
 def check_parity(x, kw, tokens, token_major, rep):
-    """CUDA op vs CPU op on one batch x [B, N, M] (SPEC section 7)."""
+    """CUDA op vs CPU op on one batch x [B, N, M] (docs/spec.md section 7)."""
     B, N, M = x.shape
     K = kw["top_k"]
     args = dict(top_k=K, policy=kw["policy"], score=kw["score"], groups=kw["groups"], normalize=kw["normalize"],

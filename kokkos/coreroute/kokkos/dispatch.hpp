@@ -1,13 +1,17 @@
 #pragma once
 // The dispatch layout (docs/spec.md section 5, coreroute::DispatchLayout) of a routing, built
-// in the execution space: one team per block; one thread counts, a team range writes
-// the used-expert list, one thread fills the (token, slot) pairs in token-major order
-// so each expert's run is in token, then slot order.
+// in the execution space, team-parallel: one team per block, counts and the runs of
+// (token, slot) pairs over experts, offsets and the compact expert list by team scans
+// (see DispatchKernel). Each expert's run is in token, then slot order, as the
+// reference's.
+#include <cstddef>
 #include <cstdint>
 
 #include <Kokkos_Core.hpp>
 
 #include <coreroute/routing.hpp>
+#include <coreroute/kokkos/detail/launch.hpp>
+#include <coreroute/kokkos/detail/scratch.hpp>
 #include <coreroute/kokkos/routing_views.hpp>
 
 namespace coreroute::kokkos {
@@ -38,69 +42,95 @@ struct DispatchViews {
 };
 
 namespace detail {
+
+/// One team per block (docs/spec.md section 5's layout, the reference's order):
+///   stage     the block's ids into team scratch, -1 past its valid tokens
+///   count     experts over team threads: each counts its assignments
+///   scan      two team scans over experts: each expert's first assignment, and its
+///             rank among the used experts (the compact index)
+///   fill      experts over team threads: each walks the assignments in token, then
+///             slot order and writes its own run, so no two threads write one place
+/// Every value is an integer count: the layout is exact on any team size.
 template <class ExecSpace>
 struct DispatchKernel {
   using member_type = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
   using Mem = typename ExecSpace::memory_space;
+  using S = Scratch<ExecSpace>;
   RoutingViews<Mem> R;
   DispatchViews<Mem> d;
+  int level = 0;
+
+  static size_t scratch_bytes(int64_t N, int M, int K) {
+    return S::template bytes<int32_t>(size_t(N) * size_t(K)) + 3 * S::template bytes<int32_t>(size_t(M));
+  }
 
   KOKKOS_INLINE_FUNCTION void operator()(const member_type& team) const {
     const int b = team.league_rank();
-    const int M = R.experts(), K = R.top_k(), NK = int(R.tokens()) * K, N = int(R.valid_tokens(b));
-    // counts(b, i) first holds expert i's count, then (after the compaction) the
-    // compact counts; offsets(b, i) holds expert i's next free assignment meanwhile.
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, NK), [&](int a) { d.token(b, a) = d.slot(b, a) = -1; });
+    const int M = R.experts(), K = R.top_k(), NK = int(R.tokens()) * K, Nv = int(R.valid_tokens(b));
+    const auto mem = team.team_scratch(level);
+    typename S::template Array<int32_t> ids(mem, size_t(NK)), count(mem, size_t(M)), first(mem, size_t(M)),
+        rank(mem, size_t(M));
+
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, NK), [&](int a) {
+      ids(a) = a / K < Nv ? R.ids(b, a / K, a % K) : -1;
+      d.token(b, a) = d.slot(b, a) = -1;
+    });
     team.team_barrier();
-    Kokkos::single(Kokkos::PerTeam(team), [&]() {
-      for (int i = 0; i < M; ++i) d.counts(b, i) = 0;
-      for (int n = 0; n < N; ++n)
-        for (int j = 0; j < K; ++j)
-          if (R.ids(b, n, j) >= 0) d.counts(b, R.ids(b, n, j)) += 1;
-      int used = 0, offset = 0;
-      for (int i = 0; i < M; ++i) {
-        const int c = d.counts(b, i);
-        d.offsets(b, i) = offset;  // expert i's first assignment, by expert id
-        if (c == 0) continue;
-        d.used_experts(b, used++) = i;
-        offset += c;
-      }
-      d.num_used(b) = used;
-      for (int n = 0; n < N; ++n)
-        for (int j = 0; j < K; ++j) {
-          const int e = R.ids(b, n, j);
-          if (e < 0) continue;
-          const int at = d.offsets(b, e)++;
-          d.token(b, at) = n;
-          d.slot(b, at) = j;
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, M), [&](int i) {
+      int c = 0;
+      for (int a = 0; a < NK; ++a) c += ids(a) == i ? 1 : 0;
+      count(i) = c;
+    });
+    team.team_barrier();
+    Kokkos::parallel_scan(Kokkos::TeamThreadRange(team, M), [&](int i, int& before, bool final) {
+      if (final) first(i) = before;
+      before += count(i);
+    });
+    Kokkos::parallel_scan(Kokkos::TeamThreadRange(team, M), [&](int i, int& before, bool final) {
+      if (final) rank(i) = before;
+      before += count(i) > 0 ? 1 : 0;
+    });
+    team.team_barrier();
+    const int used = M > 0 ? rank(M - 1) + (count(M - 1) > 0 ? 1 : 0) : 0;
+    const int total = M > 0 ? first(M - 1) + count(M - 1) : 0;
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, M), [&](int i) {
+      if (count(i) == 0) return;
+      const int u = rank(i);
+      d.used_experts(b, u) = i;
+      d.counts(b, u) = count(i);
+      d.offsets(b, u) = first(i);
+      int at = first(i);
+      for (int a = 0; a < NK; ++a)
+        if (ids(a) == i) {
+          d.token(b, at) = a / K;
+          d.slot(b, at) = a % K;
+          ++at;
         }
-      // offsets(b, e) now ends expert e's run; rewrite both arrays by used rank.
-      int start = 0;
-      for (int u = 0; u < used; ++u) {
-        const int e = d.used_experts(b, u), end = d.offsets(b, e);
-        d.counts(b, u) = end - start;
-        d.offsets(b, u) = start;
-        start = end;
-      }
-      for (int u = used; u < M; ++u) {
+    });
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, used, M + 1), [&](int u) {
+      if (u < M) {
         d.used_experts(b, u) = -1;
         d.counts(b, u) = 0;
       }
-      for (int u = used; u <= M; ++u) d.offsets(b, u) = offset;
+      d.offsets(b, u) = total;
     });
+    Kokkos::single(Kokkos::PerTeam(team), [&]() { d.num_used(b) = used; });
   }
 };
 }  // namespace detail
 
-/// The dispatch layout of R, in the execution space's memory.
+/// The dispatch layout of R, in the execution space's memory. `tuning` sets the team
+/// size (never the result).
 template <class ExecSpace, class MemSpace>
-DispatchViews<MemSpace> dispatch_of(const ExecSpace& exec, const RoutingViews<MemSpace>& R) {
+DispatchViews<MemSpace> dispatch_of(const ExecSpace& exec, const RoutingViews<MemSpace>& R, TeamTuning tuning = {}) {
   static_assert(Kokkos::SpaceAccessibility<ExecSpace, MemSpace>::accessible,
                 "coreroute::kokkos::dispatch_of: the routing's memory space is not accessible from the execution space");
   DispatchViews<MemSpace> d(R.blocks(), R.tokens(), R.experts(), R.top_k());
   if (R.blocks() == 0) return d;
-  Kokkos::parallel_for("coreroute::kokkos::dispatch", Kokkos::TeamPolicy<ExecSpace>(exec, int(R.blocks()), Kokkos::AUTO),
-                       detail::DispatchKernel<ExecSpace>{R, d});
+  using Kernel = detail::DispatchKernel<ExecSpace>;
+  const size_t bytes = Kernel::scratch_bytes(R.tokens(), R.experts(), R.top_k());
+  const Kernel f{R, d, detail::Scratch<ExecSpace>::level_for(bytes, "routing.tokens")};
+  detail::for_each_block("coreroute::kokkos::dispatch", exec, int(R.blocks()), f.level, bytes, tuning, f);
   return d;
 }
 

@@ -23,16 +23,11 @@
 #include <coreroute/policies.hpp>
 #include <coreroute/views.hpp>
 #include <coreroute/kokkos/detail/block_router.hpp>
+#include <coreroute/kokkos/detail/launch.hpp>
 #include <coreroute/kokkos/detail/validate.hpp>
 #include <coreroute/kokkos/routing_views.hpp>
 
 namespace coreroute::kokkos {
-
-/// Launch tuning; never changes results. team_size 0: Kokkos::AUTO; larger than the
-/// execution space allows: clamped to its maximum.
-struct TeamTuning {
-  int team_size = 0;
-};
 
 template <class ExecSpace>
 using TokensView = Kokkos::View<const int32_t*, typename ExecSpace::memory_space>;
@@ -71,16 +66,7 @@ RoutingViews<typename ExecSpace::memory_space> launch(const ExecSpace& exec, con
   using Functor = BlockRouter<ExecSpace, LogitsV, TokensV, CoresetV, Policy>;
   const size_t bytes = Functor::scratch_bytes(shape);
   const Functor f{x, tokens, coreset, p, pol, shape, out, Scratch<ExecSpace>::level_for(bytes, "logits.tokens")};
-  using TeamPolicy = Kokkos::TeamPolicy<ExecSpace>;
-  TeamPolicy probe(exec, int(B), Kokkos::AUTO);
-  probe.set_scratch_size(f.level, Kokkos::PerTeam(bytes));
-  const int max_team = probe.team_size_max(f, Kokkos::ParallelForTag());
-  if (tuning.team_size > 0) {
-    TeamPolicy policy(exec, int(B), std::min(tuning.team_size, max_team));
-    Kokkos::parallel_for("coreroute::kokkos::route", policy.set_scratch_size(f.level, Kokkos::PerTeam(bytes)), f);
-  } else {
-    Kokkos::parallel_for("coreroute::kokkos::route", probe, f);
-  }
+  for_each_block("coreroute::kokkos::route", exec, int(B), f.level, bytes, tuning, f);
   return out;
 }
 

@@ -31,7 +31,7 @@ struct Backend {
       const Device d = to_device(x, c);
       R = kokkos::route(ExecSpace(), d.logits, d.tokens, c, p, tuning);
     }
-    if (dispatch) *dispatch = to_host(dispatch_of(ExecSpace(), R));
+    if (dispatch) *dispatch = to_host(dispatch_of(ExecSpace(), R, tuning));
     return to_host(R);
   }
 
