@@ -65,7 +65,7 @@ void run_demo(const DemoOptions& o) {
     print_table(std::cout, t);
     std::cout << std::endl;
     tables.push_back(std::move(t));
-    Table c = table_of(*p, w, evaluate_all(ev, sweep_runs({}, p->config.num_experts, p->config.top_k),
+    Table c = table_of(*p, w, evaluate_all(ev, sweep_runs({}, w.config),
                                            p->name + " sweep"), " sweep");
     mark_pareto(c.rows);
     c.show_pareto = true;

@@ -1,11 +1,13 @@
 #include "options.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
 #include <coreroute/error.hpp>
 
+#include "policy_flags.hpp"
 #include "synth.hpp"
 
 namespace coreroute::cli {
@@ -44,19 +46,23 @@ void add_router_options(CLI::App& app, RouterOptions& o) {
 }
 
 void add_policy_options(CLI::App& app, PolicyOptions& o) {
-  app.add_option("--policy", o.policy, "Coreset policy (vanilla: token-level routing)")
-      ->check(CLI::IsMember({"vanilla", "union", "vote", "blockdist"}));
-  o.k_local_opt = app.add_option("--k-local", o.k_local, "union (DES-Seq): each token's top-k into the union")
-                      ->type_name("k");
-  o.core_opt = app.add_option("--core", o.core, "vote (DES-Vote): coreset size c")->type_name("c");
-  o.beta_opt = app.add_option("--beta", o.beta, "vote (DES-Vote): coreset size max(1, floor(beta*M))")
-                   ->type_name("b")
-                   ->excludes(o.core_opt);
-  o.top_p_opt = app.add_option("--top-p", o.top_p, "blockdist (dMoE): top-p of the block distribution (0.6)")
-                    ->type_name("p");
-  o.min_experts_opt =
-      app.add_option("--min-experts", o.min_experts, "blockdist (dMoE): coreset floor (default min(16, M))")
-          ->type_name("m");
+  std::string help = "Coreset policy:";
+  for_each_builtin([&](const auto& e) {
+    help += std::string("\n  ") + std::decay_t<decltype(e)>::policy_type::name + ": " + e.summary;
+  });
+  app.add_option("--policy", o.policy, help)->check(CLI::IsMember(builtin_policy_list()))->type_name("NAME");
+  // One flag per parameter field; a field several policies share is one flag.
+  std::map<std::string, std::string> helps;
+  std::vector<std::string> order;
+  for_each_builtin([&](const auto& e) {
+    const std::string name = std::decay_t<decltype(e)>::policy_type::name;
+    for_each_param(e, [&](const auto& p) {
+      if (!helps.count(p.field)) order.push_back(p.field);
+      helps[p.field] += (helps[p.field].empty() ? "" : "; ") + name + ": " + p.help;
+    });
+  });
+  for (const std::string& field : order)
+    o.options[field] = app.add_option(flag_of(field), o.values[field], helps[field])->type_name("v");
 }
 
 namespace {
@@ -131,49 +137,68 @@ Workload load_workload(const RouterOptions& o) {
   return w;
 }
 
-AnyPolicy make_policy(const PolicyOptions& o, const RouterConfig& c) {
-  const auto given = [](const CLI::Option* opt) { return opt && opt->count() > 0; };
-  // A flag of another policy is almost certainly a mistake: say so.
-  const auto only_for = [&](const CLI::Option* opt, const char* flag, const char* policy) {
-    if (given(opt) && o.policy != policy)
-      fail(flag, opt->as<std::string>(), std::string("applies only to --policy ") + policy);
-  };
-  only_for(o.k_local_opt, "--k-local", "union");
-  only_for(o.core_opt, "--core", "vote");
-  only_for(o.beta_opt, "--beta", "vote");
-  only_for(o.top_p_opt, "--top-p", "blockdist");
-  only_for(o.min_experts_opt, "--min-experts", "blockdist");
+namespace {
 
-  AnyPolicy p;
-  if (o.policy == "union") {
-    require(given(o.k_local_opt), "--k-local", "(missing)", "is required with --policy union");
-    require(o.k_local >= 1 && o.k_local <= c.top_k, "--k-local", o.k_local,
-            "must be in [1, --top-k = " + std::to_string(c.top_k) + "]");
-    UnionPolicy u;
-    u.k_local = o.k_local;
-    p = u;
-  } else if (o.policy == "vote") {
-    require(given(o.core_opt) || given(o.beta_opt), "--core/--beta", "(missing)",
-            "one of them is required with --policy vote");
-    if (given(o.core_opt)) {
-      require(o.core >= 1 && o.core <= c.num_experts, "--core", o.core,
-              "must be in [1, M = " + std::to_string(c.num_experts) + "]");
-      p = SaliencyVotePolicy::with_core(o.core);
-    } else {
-      require(o.beta > 0 && o.beta <= 1, "--beta", o.beta, "must be in (0, 1]");
-      p = SaliencyVotePolicy::with_beta(o.beta);
+/// The policy named --policy, built from its flags (given, or the router-dependent
+/// default, or the struct's default) and checked by its validate() alone.
+template <class Entry>
+AnyPolicy build_policy(const Entry& e, const PolicyOptions& o, const RouterConfig& c) {
+  using P = typename Entry::policy_type;
+  const auto given = [&](const std::string& field) {
+    const auto it = o.options.find(field);
+    return it != o.options.end() && it->second->count() > 0;
+  };
+  P policy{};
+  bool any = false;
+  std::string flags;
+  for_each_param(e, [&](const auto& p) {
+    const std::string flag = flag_of(p.field);
+    flags += (flags.empty() ? "" : ", ") + flag;
+    if (given(p.field)) {
+      set_param(policy, p, o.values.at(p.field), flag);
+      any = true;
+    } else if (p.required) {
+      fail(flag, "(missing)", std::string("is required with --policy ") + P::name);
+    } else if (p.default_for) {
+      policy.*(p.member) = p.default_for(c);
     }
-  } else if (o.policy == "blockdist") {
-    BlockDistributionPolicy b;
-    require(o.top_p > 0 && o.top_p <= 1, "--top-p", o.top_p, "must be in (0, 1]");
-    b.top_p = o.top_p;
-    b.min_experts = given(o.min_experts_opt) ? o.min_experts : std::min(16, c.num_experts);
-    require(b.min_experts >= 0 && b.min_experts <= c.num_experts, "--min-experts", b.min_experts,
-            "must be in [0, M = " + std::to_string(c.num_experts) + "]");
-    p = b;
+  });
+  try {
+    validate_as_flags(e, policy, c);
+  } catch (const coreroute::invalid_argument& err) {
+    if (any) throw;
+    // Nothing given and the defaults are no choice (vote: --core or --beta).
+    std::string what = err.what();
+    what.erase(0, std::string("coreroute: ").size());
+    fail("--policy", P::name, "needs a value of " + flags + " (" + what + ")");
   }
-  std::visit([&](const auto& q) { q.validate(c); }, p);
-  return p;
+  return policy;
+}
+
+}  // namespace
+
+AnyPolicy make_policy(const PolicyOptions& o, const RouterConfig& c) {
+  // A flag of another policy is almost certainly a mistake: say so.
+  for (const auto& [field, opt] : o.options) {
+    if (opt->count() == 0) continue;
+    std::string users;
+    bool ours = false;
+    for_each_builtin([&](const auto& e) {
+      const std::string name = std::decay_t<decltype(e)>::policy_type::name;
+      for_each_param(e, [&](const auto& p) {
+        if (p.field != field) return;
+        users += (users.empty() ? "" : "|") + name;
+        ours = ours || name == o.policy;
+      });
+    });
+    if (!ours) fail(flag_of(field), opt->as<std::string>(), "applies only to --policy " + users);
+  }
+  std::optional<AnyPolicy> p;
+  for_each_builtin([&](const auto& e) {
+    if (std::decay_t<decltype(e)>::policy_type::name == o.policy) p = build_policy(e, o, c);
+  });
+  if (!p) fail("--policy", o.policy, "unknown policy (" + builtin_policy_names() + ")");
+  return *p;
 }
 
 }  // namespace coreroute::cli

@@ -2,6 +2,7 @@
 // Options shared by route / eval / sweep: where the trace is, how the model routes
 // (RouterConfig), which policy, which backend. Flags map one to one onto SPEC
 // sections 2 and 4; a --preset fills the router's flags with a model's values.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,12 +31,12 @@ struct RouterOptions {
               *top_k_opt = nullptr, *bytes_opt = nullptr;
 };
 
+/// --policy and one flag per parameter of the built-in policies
+/// (include/coreroute/builtin_policies.hpp), keyed by the parameter's field name.
 struct PolicyOptions {
   std::string policy = "vanilla";
-  int k_local = 0, core = 0, min_experts = -1;
-  double beta = 0, top_p = 0.6;
-  CLI::Option *k_local_opt = nullptr, *core_opt = nullptr, *beta_opt = nullptr, *top_p_opt = nullptr,
-              *min_experts_opt = nullptr;
+  std::map<std::string, double> values;
+  std::map<std::string, CLI::Option*> options;
 };
 
 void add_router_options(CLI::App& app, RouterOptions& o);
