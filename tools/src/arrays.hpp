@@ -5,15 +5,14 @@
 #include <string>
 #include <vector>
 
+#include <coreroute/synthetic.hpp>
+
 #include "npy.hpp"
 
 namespace coreroute::cli {
 
 /// Router logits of B blocks of N tokens over M experts, C order, float32.
-struct Trace {
-  int64_t blocks = 0, tokens = 0, experts = 0;
-  std::vector<float> logits;  // [B, N, M]
-};
+using Trace = LogitsArray;
 
 /// IEEE binary16 -> binary32, exact for every value (subnormals, Inf, NaN).
 float half_to_float(uint16_t h);

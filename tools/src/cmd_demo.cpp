@@ -52,7 +52,8 @@ void run_demo(const DemoOptions& o) {
   std::vector<const Preset*> chosen;
   if (!o.preset.empty()) chosen.push_back(&find_preset(o.preset));
   else
-    for (const Preset& p : presets()) chosen.push_back(&p);
+    for (const Preset& p : presets())
+      if (!p.published.empty()) chosen.push_back(&p);  // the models the papers measured
   parse_backend(o.backend);
   make_dir(o.out);
 
