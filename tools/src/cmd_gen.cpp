@@ -8,13 +8,14 @@
 
 #include "commands.hpp"
 #include "npy.hpp"
+#include "options.hpp"
 
 namespace coreroute::cli {
 
 namespace {
 
 struct GenOptions {
-  std::string preset, out, bias_out, outputs_out, dtype = "float32";
+  std::string preset, hf_config, out, bias_out, outputs_out, dtype = "float32";
   int64_t blocks = 64;
   uint64_t seed = 1;
 };
@@ -25,7 +26,10 @@ std::string sibling(const std::string& out, const std::string& suffix) {
 }
 
 void run_gen(GenOptions o) {
-  const Preset& p = find_preset(o.preset);
+  if (o.preset.empty() == o.hf_config.empty())
+    coreroute::detail::fail("--preset/--hf-config", "(missing)", "give exactly one: the model to generate a trace of");
+  std::string model_flag;
+  const Preset p = model_of(o.preset, o.hf_config, &model_flag);
   if (o.blocks < 1 || o.blocks > 1000000) coreroute::detail::fail("--blocks", o.blocks, "must be in [1, 1000000]");
   const Synthetic s = generate(p, o.blocks, o.seed, !o.outputs_out.empty());
   const Trace& t = s.trace;
@@ -39,7 +43,7 @@ void run_gen(GenOptions o) {
   }
   std::cout << "Wrote " << o.out << ": " << p.name << " logits [" << t.blocks << ", " << t.tokens << ", "
             << t.experts << "] " << o.dtype << ", seed " << o.seed << "\n";
-  std::string flags = "--preset " + p.name;
+  std::string flags = model_flag;
   if (!s.config.expert_bias.empty()) {
     if (o.bias_out.empty()) o.bias_out = sibling(o.out, ".bias.npy");
     write_npy(o.bias_out, s.config.expert_bias, {t.experts});
@@ -52,7 +56,7 @@ void run_gen(GenOptions o) {
               << t.experts << ", " << s.output_dim << "]\n";
     flags += " --outputs " + o.outputs_out;
   }
-  std::cout << "Try: coreroute sweep --trace " << o.out << " " << flags << " --out sweep-" << p.name << "\n";
+  std::cout << "Try: coreroute sweep --trace " << o.out << " " << flags << " --out sweep-" << (o.preset.empty() ? "hf" : p.name) << "\n";
 }
 
 }  // namespace
@@ -60,7 +64,10 @@ void run_gen(GenOptions o) {
 void add_gen(CLI::App& app) {
   auto o = std::make_shared<GenOptions>();
   CLI::App* sub = app.add_subcommand("gen", "Write a synthetic router-logit trace of a preset as .npy");
-  sub->add_option("--preset", o->preset, "Model preset: " + preset_names())->required()->type_name("NAME");
+  CLI::Option* preset = sub->add_option("--preset", o->preset, "Model preset: " + preset_names())->type_name("NAME");
+  sub->add_option("--hf-config", o->hf_config, "Or the router of a Hugging Face config.json (a preset's calibration)")
+      ->type_name("FILE")
+      ->excludes(preset);
   sub->add_option("--blocks", o->blocks, "Number of blocks B (default 64)")->type_name("B");
   sub->add_option("--seed", o->seed, "Generator seed (default 1)")->type_name("S");
   sub->add_option("--out", o->out, "Logits file, [B, N, M]")->required()->type_name("FILE");

@@ -1,12 +1,14 @@
 #include "options.hpp"
 
 #include <algorithm>
+#include <iostream>
 #include <optional>
 
 #include <CLI/CLI.hpp>
 
 #include <coreroute/error.hpp>
 
+#include "hf_config.hpp"
 #include "policy_flags.hpp"
 #include "synth.hpp"
 
@@ -19,10 +21,15 @@ void add_router_options(CLI::App& app, RouterOptions& o) {
   app.add_option("--trace", o.trace, "Router logits .npy, float32 or float16, shape [B,N,M] or [N,M]")
       ->required()
       ->type_name("FILE");
-  app.add_option("--preset", o.preset, "Use a model's router settings: " + preset_names() + " (flags below override)")
-      ->type_name("NAME");
+  CLI::Option* preset =
+      app.add_option("--preset", o.preset, "Use a model's router settings: " + preset_names() + " (flags below override)")
+          ->type_name("NAME");
+  app.add_option("--hf-config", o.hf_config,
+                 "Use the router settings of a Hugging Face config.json (flags below override)")
+      ->type_name("FILE")
+      ->excludes(preset);
   o.top_k_opt = app.add_option("--top-k", o.top_k, "K, experts per token (default 8)")->type_name("K");
-  app.add_option("--model-top-k", o.model_top_k,
+  o.model_top_k_opt = app.add_option("--model-top-k", o.model_top_k,
                  "K of the vanilla routing metrics compare against (default: --top-k; the model's K for a "
                  "top-k baseline)")
       ->type_name("K");
@@ -92,14 +99,25 @@ ExpertOutputsView Workload::outputs_view() const {
   return make_expert_outputs_view(outputs.data(), trace.tokens, trace.experts, output_dim);
 }
 
+ModelPreset model_of(const std::string& preset, const std::string& hf_config, std::string* flag) {
+  if (!hf_config.empty()) {
+    *flag = "--hf-config " + hf_config;
+    return read_hf_config(hf_config);
+  }
+  *flag = "--preset " + preset;
+  return find_preset(preset);
+}
+
 Workload load_workload(const RouterOptions& o) {
   Workload w;
   w.backend = parse_backend(o.backend);  // before the files: an unusable backend fails fast
   RouterConfig& c = w.config;
-  const Preset* preset = o.preset.empty() ? nullptr : &find_preset(o.preset);
-  if (preset) {
-    c = preset->config;
-    w.expert_bytes = preset->expert_bytes;
+  std::string model_flag;
+  const bool has_model = !o.preset.empty() || !o.hf_config.empty();
+  const ModelPreset model = has_model ? model_of(o.preset, o.hf_config, &model_flag) : ModelPreset{};
+  if (has_model) {
+    c = model.config;
+    w.expert_bytes = model.expert_bytes;
   } else {
     c.top_k = 8;
   }
@@ -116,24 +134,27 @@ Workload load_workload(const RouterOptions& o) {
   w.cost_ratio = o.cost_ratio;
 
   w.trace = load_trace(o.trace);
-  if (preset)
-    require(w.trace.experts == preset->config.num_experts, "--preset", o.preset,
-            "has M = " + std::to_string(preset->config.num_experts) + " experts but the trace has M = " +
+  if (has_model)
+    require(w.trace.experts == model.config.num_experts, model_flag.substr(0, model_flag.find(' ')),
+            model_flag.substr(model_flag.find(' ') + 1),
+            "has M = " + std::to_string(model.config.num_experts) + " experts but the trace has M = " +
                 std::to_string(w.trace.experts));
   c.num_experts = int(w.trace.experts);
   if (!o.bias.empty()) c.expert_bias = load_bias(o.bias, w.trace.experts);
   if (!o.tokens.empty()) w.tokens = load_tokens(o.tokens, w.trace.blocks, w.trace.tokens);
   if (!o.outputs.empty()) w.outputs = load_outputs(o.outputs, w.trace, &w.output_dim);
   coreroute::validate(c);
-  w.model_top_k = o.model_top_k > 0 ? o.model_top_k : c.top_k;
-  require(o.model_top_k >= 0, "--model-top-k", o.model_top_k, "must be >= 1");
-  require(w.model_top_k <= c.num_experts, "--model-top-k", w.model_top_k,
+  w.model_top_k = given(o.model_top_k_opt) ? o.model_top_k : c.top_k;
+  require(w.model_top_k >= 1 && w.model_top_k <= c.num_experts, "--model-top-k", w.model_top_k,
           "must be in [1, M = " + std::to_string(c.num_experts) + "]");
   if (c.groups.enabled()) {
     const int most = c.groups.topk_group * (c.num_experts / c.groups.n_group);
     require(w.model_top_k <= most, "--model-top-k", w.model_top_k,
             "must be <= topk_group * M / n_group = " + std::to_string(most));
   }
+  if (has_model && model.expert_bias && o.bias.empty())
+    std::cerr << "coreroute: warning: " << model_flag
+              << " routes with a learned expert bias, and no --bias was given: routing without one\n";
   return w;
 }
 

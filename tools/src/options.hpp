@@ -22,13 +22,13 @@ namespace coreroute::cli {
 
 /// Everything the router flags say, before the trace (and so M) is known.
 struct RouterOptions {
-  std::string trace, preset, score = "softmax", bias, groups, tokens, outputs, backend = "reference";
+  std::string trace, preset, hf_config, score = "softmax", bias, groups, tokens, outputs, backend = "reference";
   int top_k = 8, model_top_k = 0;
   bool normalize = false;
   double scaling = 1.0, expert_bytes = 0, cost_ratio = 3.35 / 989.0;
   // Set when given on the command line, so they override a preset.
   CLI::Option *score_opt = nullptr, *groups_opt = nullptr, *normalize_opt = nullptr, *scaling_opt = nullptr,
-              *top_k_opt = nullptr, *bytes_opt = nullptr;
+              *top_k_opt = nullptr, *bytes_opt = nullptr, *model_top_k_opt = nullptr;
 };
 
 /// --policy and one flag per parameter of the built-in policies
@@ -58,7 +58,12 @@ struct Workload {
 };
 
 /// Loads the files and builds the config; every bad value throws one clear line.
+/// A model that routes with a learned bias but no --bias prints one warning line.
 Workload load_workload(const RouterOptions& o);
+
+/// The model of --preset NAME or --hf-config FILE (one of them non-empty); `flag`
+/// names it in messages ("--preset llada2-mini").
+ModelPreset model_of(const std::string& preset, const std::string& hf_config, std::string* flag);
 
 /// The policy of the flags, validated against the config.
 AnyPolicy make_policy(const PolicyOptions& o, const RouterConfig& c);
