@@ -8,6 +8,7 @@
 #include <coreroute/error.hpp>
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "policy_flags.hpp"
 #include "report.hpp"
 
@@ -19,6 +20,7 @@ struct SweepOptions {
   RouterOptions router;
   SweepRanges ranges;
   std::string out;
+  bool force = false;
   // Per flag: the family it belongs to, the parameter field ("" for --top-ks), and
   // the option (to tell whether it was given).
   struct Flag {
@@ -51,21 +53,29 @@ SweepRanges given_ranges(const SweepOptions& o) {
 
 void run_sweep(const SweepOptions& o) {
   check_flags(o);
-  const Workload w = load_workload(o.router);
-  const std::vector<Run> runs = sweep_runs(given_ranges(o), w.config);
-  make_dir(o.out);
+  OutputDir out("--out", o.out, o.force);
+  const SweepRanges ranges = given_ranges(o);
+  MemoryPlan plan;
+  plan.runs = 1;
+  for (const auto& [field, values] : ranges.lists) plan.runs += int(values.size());
+  plan.runs += 64 * int(sweep_families().size());  // families left to their defaults: a generous bound
+  for (int k : ranges.top_ks) plan.max_top_k = std::max(plan.max_top_k, k);
+  const Workload w = load_workload(o.router, plan);
+  const std::vector<Run> runs = sweep_runs(ranges, w.config);
   const Evaluator ev(w);
   Table t = trace_table(o.router.trace, w, router_summary(w.config));
   t.show_pareto = true;
   t.rows = evaluate_all(ev, runs, "sweep");
   mark_pareto(t.rows);
   print_table(std::cout, t);
-  std::cout << "  * = Pareto-optimal: no other row has fewer unique experts and a higher hit rate.\n";
-  const std::string base = o.out + "/";
-  write_csv(base + "sweep.csv", {t});
-  write_json(base + "sweep.json", {t}, /*per_block=*/false);
-  write_svg(base + "pareto.svg", {t});
-  std::cout << "Wrote " << base << "sweep.csv, " << base << "sweep.json and " << base << "pareto.svg\n";
+  std::cout << "  * = Pareto-optimal: no other row has at most as many unique experts and at least the hit rate, "
+               "and one of them strictly.\n";
+  write_csv(out.stage("sweep.csv"), {t});
+  write_json(out.stage("sweep.json"), {t}, /*per_block=*/false);
+  write_svg(out.stage("pareto.svg"), {t});
+  out.commit();
+  std::cout << "Wrote " << out.final_path("sweep.csv") << ", " << out.final_path("sweep.json") << " and "
+            << out.final_path("pareto.svg") << "\n";
 }
 
 }  // namespace
@@ -99,7 +109,8 @@ void add_sweep(CLI::App& app) {
       if (opt) o->family_flags.push_back({name, p.field, opt});
     });
   });
-  sub->add_option("--out", o->out, "Output folder")->required()->type_name("DIR");
+  sub->add_option("--out", o->out, "Output folder (written whole: see --force)")->required()->type_name("DIR");
+  sub->add_flag("--force", o->force, "Replace an existing non-empty --out folder as a whole");
   sub->callback([o] { run_sweep(*o); });
 }
 

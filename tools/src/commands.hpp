@@ -53,7 +53,5 @@ std::vector<Run> sweep_runs(const SweepRanges& r, const RouterConfig& c);
 /// work takes more than a moment).
 std::vector<Result> evaluate_all(const Evaluator& ev, const std::vector<Run>& runs, const std::string& what);
 
-/// Creates DIR (and parents); one clear error when it cannot.
-void make_dir(const std::string& dir);
 
 }  // namespace coreroute::cli

@@ -1,6 +1,8 @@
 #include "options.hpp"
 
 #include <algorithm>
+#include <iomanip>
+#include <sstream>
 #include <iostream>
 #include <optional>
 
@@ -9,6 +11,7 @@
 #include <coreroute/error.hpp>
 
 #include "hf_config.hpp"
+#include "npy.hpp"
 #include "policy_flags.hpp"
 #include "synth.hpp"
 
@@ -50,6 +53,50 @@ void add_router_options(CLI::App& app, RouterOptions& o) {
                  "a/b of the cost model b*T + a*N*K (default: an H100's bandwidth / bf16 FLOP rate)")
       ->type_name("r");
   app.add_option("--backend", o.backend, "Routing backend")->type_name("reference|kokkos|cuda");
+  app.add_option("--max-memory", o.max_memory,
+                 "Refuse a run whose arrays would take more than this many bytes (suffix K, M, G; default 2G)")
+      ->type_name("BYTES");
+}
+
+double parse_bytes(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    fail("--max-memory", text, "must be a number of bytes, optionally with K, M or G (e.g. 8G)");
+  }
+  const std::string unit = text.substr(used);
+  const double scale = unit.empty() ? 1 : unit == "K" ? 0x1p10 : unit == "M" ? 0x1p20 : unit == "G" ? 0x1p30 : -1;
+  require(scale > 0 && std::isfinite(v) && v > 0, "--max-memory", text,
+          "must be a positive number of bytes, optionally with K, M or G (e.g. 8G)");
+  return v * scale;
+}
+
+double planned_bytes(const TraceShape& t, int dim, int dim_itemsize, int top_k, int model_top_k,
+                     const MemoryPlan& plan) {
+  // In double: a hostile shape overflows no integer here.
+  const double B = double(t.blocks), N = double(t.tokens), M = double(t.experts), T = B * N * M;
+  const double K = double(std::max({top_k, model_top_k, plan.max_top_k}));
+  const double inputs = T * (t.itemsize + 4) + T * dim * (dim_itemsize + 4) + B * 16;  // file bytes + float copy
+  // A routing: ids + weights [B, N, K], coreset [B, M], four ints per block; held
+  // twice while a backend's result is copied into it.
+  const auto routing = [&](double k) { return B * N * k * 8 + B * M + B * 16; };
+  const double routings = 2 * routing(K) + (plan.vanilla ? 2 * routing(double(model_top_k)) : 0);
+  const double working = N * M * 24 + M * 64 + double(dim) * 16;  // one block's scores and metric sums
+  const double metrics = B * (64 * plan.runs + 8);                // per-block metrics of every run
+  const double json = plan.per_block_json ? B * 1536 * plan.runs : 0;  // a JSON object per block and row
+  return inputs + routings + working + metrics + json;
+}
+
+Routing route_checked(const Workload& w, const RouterConfig& c, const AnyPolicy& p) {
+  try {
+    return route_with(w.backend, w.view(), c, p);
+  } catch (const coreroute::invalid_argument& e) {
+    std::string what = e.what();
+    what.erase(0, std::string("coreroute: ").size());
+    throw npy_error((w.trace_path.empty() ? std::string("trace") : w.trace_path) + ": " + what);
+  }
 }
 
 void add_policy_options(CLI::App& app, PolicyOptions& o) {
@@ -108,7 +155,7 @@ ModelPreset model_of(const std::string& preset, const std::string& hf_config, st
   return find_preset(preset);
 }
 
-Workload load_workload(const RouterOptions& o) {
+Workload load_workload(const RouterOptions& o, const MemoryPlan& plan) {
   Workload w;
   w.backend = parse_backend(o.backend);  // before the files: an unusable backend fails fast
   RouterConfig& c = w.config;
@@ -133,16 +180,16 @@ Workload load_workload(const RouterOptions& o) {
   require(o.cost_ratio >= 0 && std::isfinite(o.cost_ratio), "--cost-ratio", o.cost_ratio, "must be finite and >= 0");
   w.cost_ratio = o.cost_ratio;
 
-  w.trace = load_trace(o.trace);
+  // Shapes first, from the headers alone: nothing is allocated before the bound.
+  const TraceShape shape = trace_shape(o.trace);
   if (has_model)
-    require(w.trace.experts == model.config.num_experts, model_flag.substr(0, model_flag.find(' ')),
+    require(shape.experts == model.config.num_experts, model_flag.substr(0, model_flag.find(' ')),
             model_flag.substr(model_flag.find(' ') + 1),
             "has M = " + std::to_string(model.config.num_experts) + " experts but the trace has M = " +
-                std::to_string(w.trace.experts));
-  c.num_experts = int(w.trace.experts);
-  if (!o.bias.empty()) c.expert_bias = load_bias(o.bias, w.trace.experts);
-  if (!o.tokens.empty()) w.tokens = load_tokens(o.tokens, w.trace.blocks, w.trace.tokens);
-  if (!o.outputs.empty()) w.outputs = load_outputs(o.outputs, w.trace, &w.output_dim);
+                std::to_string(shape.experts));
+  c.num_experts = int(shape.experts);
+  int dim = 0, dim_itemsize = 0;
+  if (!o.outputs.empty()) dim = outputs_dim(o.outputs, shape, &dim_itemsize);
   coreroute::validate(c);
   w.model_top_k = given(o.model_top_k_opt) ? o.model_top_k : c.top_k;
   require(w.model_top_k >= 1 && w.model_top_k <= c.num_experts, "--model-top-k", w.model_top_k,
@@ -152,6 +199,23 @@ Workload load_workload(const RouterOptions& o) {
     require(w.model_top_k <= most, "--model-top-k", w.model_top_k,
             "must be <= topk_group * M / n_group = " + std::to_string(most));
   }
+  const double cap = parse_bytes(o.max_memory);
+  const double need = planned_bytes(shape, dim, dim_itemsize, c.top_k, w.model_top_k, plan);
+  if (need > cap) {
+    std::ostringstream os;
+    os << o.trace << ": a trace of shape (" << shape.blocks << ", " << shape.tokens << ", " << shape.experts << ")"
+       << (dim ? " with outputs of d = " + std::to_string(dim) : std::string()) << " needs about " << std::setprecision(3) << need / 0x1p30
+       << " GiB (" << std::fixed << std::setprecision(0) << need << " bytes) for this command, over --max-memory = "
+       << o.max_memory << "; raise --max-memory if the machine has it";
+    throw npy_error(os.str());
+  }
+
+  w.trace_path = o.trace;
+  w.trace = load_trace(o.trace);
+  if (!o.bias.empty()) c.expert_bias = load_bias(o.bias, w.trace.experts);
+  if (!o.tokens.empty()) w.tokens = load_tokens(o.tokens, w.trace.blocks, w.trace.tokens);
+  if (!o.outputs.empty()) w.outputs = load_outputs(o.outputs, w.trace, &w.output_dim);
+  coreroute::validate(c);  // with the bias
   if (has_model && model.expert_bias && o.bias.empty())
     std::cerr << "coreroute: warning: " << model_flag
               << " routes with a learned expert bias, and no --bias was given: routing without one\n";

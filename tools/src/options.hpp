@@ -26,6 +26,7 @@ struct RouterOptions {
   int top_k = 8, model_top_k = 0;
   bool normalize = false;
   double scaling = 1.0, expert_bytes = 0, cost_ratio = 3.35 / 989.0;
+  std::string max_memory = "2G";
   // Set when given on the command line, so they override a preset.
   CLI::Option *score_opt = nullptr, *groups_opt = nullptr, *normalize_opt = nullptr, *scaling_opt = nullptr,
               *top_k_opt = nullptr, *bytes_opt = nullptr, *model_top_k_opt = nullptr;
@@ -42,8 +43,26 @@ struct PolicyOptions {
 void add_router_options(CLI::App& app, RouterOptions& o);
 void add_policy_options(CLI::App& app, PolicyOptions& o);
 
+/// What a command holds at once, for the memory bound (docs/cli.md, "Memory").
+struct MemoryPlan {
+  int runs = 1;               ///< routings evaluated (their per-block metrics are kept)
+  int max_top_k = 0;          ///< the largest K a run routes with (0: --top-k)
+  bool vanilla = true;        ///< the vanilla routing metrics compare against
+  bool per_block_json = false;
+};
+
+/// The bytes of every input, output and working array of a command on a trace of
+/// shape `t` (file elements of `t.itemsize` bytes) with expert outputs of dimension
+/// `dim` (0: none; `dim_itemsize` bytes each). An upper bound, not a measurement.
+double planned_bytes(const TraceShape& t, int dim, int dim_itemsize, int top_k, int model_top_k,
+                     const MemoryPlan& plan);
+
+/// "2G", "512M", "1000000" -> bytes; throws naming --max-memory.
+double parse_bytes(const std::string& text);
+
 /// The loaded inputs of a routing run, with a checked RouterConfig.
 struct Workload {
+  std::string trace_path;
   Trace trace;
   std::vector<int32_t> tokens;  // empty: every block has N tokens
   std::vector<float> outputs;   // empty: no output loss
@@ -59,7 +78,13 @@ struct Workload {
 
 /// Loads the files and builds the config; every bad value throws one clear line.
 /// A model that routes with a learned bias but no --bias prints one warning line.
-Workload load_workload(const RouterOptions& o);
+/// Refuses, before any array is allocated, a run `plan` says would take more than
+/// --max-memory.
+Workload load_workload(const RouterOptions& o, const MemoryPlan& plan);
+
+/// Routes the workload; config and policy are checked first, so what the library
+/// still rejects is the trace's content: an error naming the file (exit status 1).
+Routing route_checked(const Workload& w, const RouterConfig& c, const AnyPolicy& p);
 
 /// The model of --preset NAME or --hf-config FILE (one of them non-empty); `flag`
 /// names it in messages ("--preset llada2-mini").

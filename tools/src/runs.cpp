@@ -162,11 +162,5 @@ std::vector<Result> evaluate_all(const Evaluator& ev, const std::vector<Run>& ru
   return out;
 }
 
-void make_dir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir, ec))
-    coreroute::detail::fail("--out", dir, "cannot create the output folder" + (ec ? " (" + ec.message() + ")" : ""));
-}
 
 }  // namespace coreroute::cli
