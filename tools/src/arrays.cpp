@@ -83,13 +83,17 @@ std::vector<float> to_float32(const NpyArray& a, const std::string& what) {
 
 TraceShape trace_shape(const std::string& path) {
   const NpyHeader h = read_npy_header(path);
-  const std::string shape = shape_text(h.shape);
-  if (h.shape.size() != 2 && h.shape.size() != 3) bad(path, shape + ": logits must have shape [B, N, M] or [N, M]");
+  return trace_shape_of(h.shape, info_of(h.dtype).size, path);
+}
+
+TraceShape trace_shape_of(const std::vector<int64_t>& dims, int itemsize, const std::string& path) {
+  const std::string shape = shape_text(dims);
+  if (dims.size() != 2 && dims.size() != 3) bad(path, shape + ": logits must have shape [B, N, M] or [N, M]");
   TraceShape t;
-  t.blocks = h.shape.size() == 3 ? h.shape[0] : 1;
-  t.tokens = h.shape[h.shape.size() - 2];
-  t.experts = h.shape.back();
-  t.itemsize = info_of(h.dtype).size;
+  t.blocks = dims.size() == 3 ? dims[0] : 1;
+  t.tokens = dims[dims.size() - 2];
+  t.experts = dims.back();
+  t.itemsize = itemsize;
   if (t.experts < 1) bad(path, shape + ": the expert axis M must be >= 1");
   if (t.experts > std::numeric_limits<int>::max() / 2) bad(path, shape + ": too many experts");
   if (t.tokens > std::numeric_limits<int32_t>::max() / 1024) bad(path, shape + ": too many tokens per block");

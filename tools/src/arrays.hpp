@@ -32,6 +32,8 @@ struct TraceShape {
   int itemsize = 4;  // bytes per element in the file
 };
 TraceShape trace_shape(const std::string& path);
+/// The same for a parsed header's shape; `what` names the file in errors.
+TraceShape trace_shape_of(const std::vector<int64_t>& shape, int itemsize, const std::string& what);
 
 /// Logits [B, N, M] or [N, M] (one block), float32, float16 or float64.
 Trace load_trace(const std::string& path);

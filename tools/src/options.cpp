@@ -73,22 +73,6 @@ double parse_bytes(const std::string& text) {
   return v * scale;
 }
 
-double planned_bytes(const TraceShape& t, int dim, int dim_itemsize, int top_k, int model_top_k,
-                     const MemoryPlan& plan) {
-  // In double: a hostile shape overflows no integer here.
-  const double B = double(t.blocks), N = double(t.tokens), M = double(t.experts), T = B * N * M;
-  const double K = double(std::max({top_k, model_top_k, plan.max_top_k}));
-  const double inputs = T * (t.itemsize + 4) + T * dim * (dim_itemsize + 4) + B * 16;  // file bytes + float copy
-  // A routing: ids + weights [B, N, K], coreset [B, M], four ints per block; held
-  // twice while a backend's result is copied into it.
-  const auto routing = [&](double k) { return B * N * k * 8 + B * M + B * 16; };
-  const double routings = 2 * routing(K) + (plan.vanilla ? 2 * routing(double(model_top_k)) : 0);
-  const double working = N * M * 24 + M * 64 + double(dim) * 16;  // one block's scores and metric sums
-  const double metrics = B * (64 * plan.runs + 8);                // per-block metrics of every run
-  const double json = plan.per_block_json ? B * 1536 * plan.runs : 0;  // a JSON object per block and row
-  return inputs + routings + working + metrics + json;
-}
-
 Routing route_checked(const Workload& w, const RouterConfig& c, const AnyPolicy& p) {
   try {
     return route_with(w.backend, w.view(), c, p);

@@ -12,6 +12,7 @@
 
 #include "arrays.hpp"
 #include "backend.hpp"
+#include "memory.hpp"
 
 namespace CLI {
 class App;
@@ -42,20 +43,6 @@ struct PolicyOptions {
 
 void add_router_options(CLI::App& app, RouterOptions& o);
 void add_policy_options(CLI::App& app, PolicyOptions& o);
-
-/// What a command holds at once, for the memory bound (docs/cli.md, "Memory").
-struct MemoryPlan {
-  int runs = 1;               ///< routings evaluated (their per-block metrics are kept)
-  int max_top_k = 0;          ///< the largest K a run routes with (0: --top-k)
-  bool vanilla = true;        ///< the vanilla routing metrics compare against
-  bool per_block_json = false;
-};
-
-/// The bytes of every input, output and working array of a command on a trace of
-/// shape `t` (file elements of `t.itemsize` bytes) with expert outputs of dimension
-/// `dim` (0: none; `dim_itemsize` bytes each). An upper bound, not a measurement.
-double planned_bytes(const TraceShape& t, int dim, int dim_itemsize, int top_k, int model_top_k,
-                     const MemoryPlan& plan);
 
 /// "2G", "512M", "1000000" -> bytes; throws naming --max-memory.
 double parse_bytes(const std::string& text);
