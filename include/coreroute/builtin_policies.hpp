@@ -22,13 +22,18 @@
 
 namespace coreroute {
 
+/// A pointer to a policy's member (an alias: nvcc's host pass rewrites `T P::*m`
+/// with parentheses that g++ -Werror rejects).
+template <class P, class T>
+using member_ptr = T P::*;
+
 /// One parameter of a built-in policy. `T` is int or double.
 template <class P, class T>
 struct PolicyParam {
   using policy_type = P;
   using value_type = T;
   const char* field;             ///< the C++ member's name, e.g. "k_local"
-  T P::*member;
+  member_ptr<P, T> member;
   const char* help;
   const char* label = nullptr;   ///< short name in run labels ("k" -> "union k=2"); null: not shown
   bool required = false;         ///< must be given (the struct's default is no choice)
@@ -47,7 +52,7 @@ struct BuiltinPolicy {
 };
 
 template <class P, class T>
-constexpr PolicyParam<P, T> param(const char* field, T P::*member, const char* help) {
+constexpr PolicyParam<P, T> param(const char* field, member_ptr<P, T> member, const char* help) {
   return {field, member, help};
 }
 
