@@ -248,7 +248,9 @@ AnyPolicy build_policy(const Entry& e, const PolicyOptions& o, const RouterConfi
 
 AnyPolicy make_policy(const PolicyOptions& o, const RouterConfig& c) {
   // A flag of another policy is almost certainly a mistake: say so.
-  for (const auto& [field, opt] : o.options) {
+  for (const auto& entry : o.options) {  // no structured binding: clang 14 cannot capture one
+    const std::string& field = entry.first;
+    const CLI::Option* opt = entry.second;
     if (opt->count() == 0) continue;
     std::string users;
     bool ours = false;
