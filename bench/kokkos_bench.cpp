@@ -20,6 +20,7 @@
 #include <Kokkos_Core.hpp>
 
 #include <coreroute/kokkos.hpp>
+#include <coreroute/presets.hpp>
 #include <coreroute/reference.hpp>
 
 namespace {
@@ -32,17 +33,8 @@ struct Preset {
 };
 
 std::vector<Preset> presets() {
-  RouterConfig moe;
-  moe.num_experts = 64;
-  moe.top_k = 8;
-  moe.score = ScoreFunction::softmax;
-  RouterConfig mini;
-  mini.num_experts = 256;
-  mini.top_k = 8;
-  mini.score = ScoreFunction::sigmoid;
-  mini.groups = {8, 4};
-  mini.normalize_weights = true;
-  mini.scaling = 2.5f;
+  RouterConfig moe = find_model_preset("llada-moe")->config;
+  RouterConfig mini = find_model_preset("llada2-mini")->config;
   for (int i = 0; i < 256; ++i) mini.expert_bias.push_back(0.01f * float((i * 37) % 11) - 0.05f);
   return {{"llada-moe M=64", moe}, {"llada2-mini M=256", mini}};
 }

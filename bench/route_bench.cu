@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <coreroute/cuda.cuh>
+#include <coreroute/presets.hpp>
 
 namespace cr = coreroute;
 
@@ -37,18 +38,8 @@ struct Model {
 };
 
 std::vector<Model> models() {
-  cr::RouterConfig moe;
-  moe.num_experts = 64;
-  moe.top_k = 8;
-  moe.score = cr::ScoreFunction::softmax;
-  moe.normalize_weights = false;
-  cr::RouterConfig mini;
-  mini.num_experts = 256;
-  mini.top_k = 8;
-  mini.score = cr::ScoreFunction::sigmoid;
-  mini.groups = {8, 4};
-  mini.normalize_weights = true;
-  mini.scaling = 2.5f;
+  cr::RouterConfig moe = cr::find_model_preset("llada-moe")->config;
+  cr::RouterConfig mini = cr::find_model_preset("llada2-mini")->config;
   mini.expert_bias.resize(256);
   std::mt19937 g(7);
   for (float& b : mini.expert_bias) b = std::uniform_real_distribution<float>(-0.05f, 0.05f)(g);

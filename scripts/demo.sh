@@ -8,4 +8,8 @@ cmake -S . -B build/demo -DCMAKE_BUILD_TYPE=Release -DCOREROUTE_BUILD_TESTS=OFF 
       -DCOREROUTE_BUILD_EXAMPLES=OFF -DCOREROUTE_BUILD_TOOLS=ON > build/demo.log
 cmake --build build/demo -j"$(nproc)" >> build/demo.log
 echo "coreroute: built (log: build/demo.log)"
-./build/demo/tools/coreroute demo "$@"
+# The default ./coreroute-demo is the demo's own folder: replaced on each run. A
+# folder given with --out is refused when non-empty, unless --force is given too.
+force=(--force)
+for arg in "$@"; do [[ "$arg" == --out || "$arg" == --out=* ]] && force=(); done
+./build/demo/tools/coreroute demo "${force[@]}" "$@"

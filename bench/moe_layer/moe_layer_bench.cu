@@ -3,7 +3,7 @@
 // dispatch layout. Two implementations side by side (the hand-written tensor-core
 // kernel of expert_gemm.cuh and cuBLAS grouped GEMM), both checked against a float
 // reference; weights of several layers cycled so that L2 cannot hold them. Routing
-// comes from the synthetic preset traces (tools/src/synth.*), the CPU reference
+// comes from the synthetic preset traces (include/coreroute/synthetic.hpp), the CPU reference
 // (its dispatch layout drives the layer) and the CUDA backend (timed, and its layout
 // compared with the reference's). Writes JSON (argv[1]); bench/moe_layer/summarize.py
 // fits and plots it.
@@ -22,12 +22,13 @@
 #include <vector>
 
 #include <coreroute/cuda.cuh>
+#include <coreroute/presets.hpp>
 #include <coreroute/reference.hpp>
+#include <coreroute/synthetic.hpp>
 
 #include "cublas_layer.cuh"
 #include "expert_gemm.cuh"
 #include "reference_layer.cuh"
-#include "synth.hpp"
 
 namespace cr = coreroute;
 using moe_bench::bf16;
@@ -340,7 +341,7 @@ struct Context {
 };
 
 template <class Policy>
-void run_policy(Context& ctx, const Model& m, Block& bk, const cr::cli::Synthetic& syn, const float* d_logits,
+void run_policy(Context& ctx, const Model& m, Block& bk, const cr::Synthetic& syn, const float* d_logits,
                 const std::string& label, cr::RouterConfig cfg, int top_k, const Policy& pol, uint64_t seed) {
   const int N = int(syn.trace.tokens), M = m.M;
   cfg.top_k = top_k;
@@ -455,7 +456,7 @@ void run_policy(Context& ctx, const Model& m, Block& bk, const cr::cli::Syntheti
 
 /// The policies of the issue, in table order: fn(label, K, policy).
 template <class Fn>
-void for_each_policy(const cr::cli::Preset& preset, Fn&& fn) {
+void for_each_policy(const cr::ModelPreset& preset, Fn&& fn) {
   const int K = preset.config.top_k;
   fn("vanilla", K, cr::VanillaPolicy{});
   fn("top-4", 4, cr::VanillaPolicy{});
@@ -481,11 +482,11 @@ int routing_only(const std::vector<int>& sizes) {
   std::printf("{\"blocks_per_run\": %d, \"runs\": [\n", kBlocks);
   bool first = true;
   for (const char* name : {"llada2-mini", "llada-moe"}) {
-    const cr::cli::Preset& preset = cr::cli::find_preset(name);
+    const cr::ModelPreset& preset = *cr::find_model_preset(name);
     for (int N : sizes) {
-      cr::cli::Preset p = preset;
+      cr::ModelPreset p = preset;
       p.tokens = N;
-      const cr::cli::Synthetic syn = cr::cli::generate(p, kBlocks, 1, false);
+      const cr::Synthetic syn = cr::generate_synthetic(p, kBlocks, 1, false);
       const cr::LogitsView<float> view = cr::make_logits_view(syn.trace.logits.data(), kBlocks, N, p.config.num_experts);
       for_each_policy(preset, [&](const std::string& label, int K, const auto& pol) {
         cr::RouterConfig c = syn.config;
@@ -504,7 +505,7 @@ int routing_only(const std::vector<int>& sizes) {
 }
 
 void run_shape(Context& ctx, const Shape& shape, const std::vector<int>& block_sizes) {
-  const cr::cli::Preset& preset = cr::cli::find_preset(shape.preset);
+  const cr::ModelPreset& preset = *cr::find_model_preset(shape.preset);
   Model m;
   m.shape = shape;
   m.M = preset.config.num_experts;
@@ -528,9 +529,9 @@ void run_shape(Context& ctx, const Shape& shape, const std::vector<int>& block_s
 
   uint64_t seed = 100;
   for (int N : block_sizes) {
-    cr::cli::Preset p = preset;
+    cr::ModelPreset p = preset;
     p.tokens = N;
-    const cr::cli::Synthetic syn = cr::cli::generate(p, kBlocks, 1, false);
+    const cr::Synthetic syn = cr::generate_synthetic(p, kBlocks, 1, false);
     float* d_logits = upload(syn.trace.logits);
     const int Kmax = p.config.top_k, rows = N * Kmax + N, M = m.M;
     Block bk;

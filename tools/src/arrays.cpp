@@ -1,5 +1,6 @@
 #include "arrays.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -8,7 +9,11 @@ namespace coreroute::cli {
 namespace {
 [[noreturn]] void bad(const std::string& path, const std::string& what) { throw npy_error(path + ": " + what); }
 
-std::string dims_str(const NpyArray& a) { return "shape " + a.shape_str(); }
+std::string shape_text(const std::vector<int64_t>& shape) {
+  NpyArray a;
+  a.shape = shape;
+  return "shape " + a.shape_str();
+}
 }  // namespace
 
 float half_to_float(uint16_t h) {
@@ -61,38 +66,64 @@ std::vector<float> to_float32(const NpyArray& a, const std::string& what) {
       std::memcpy(&h, a.bytes.data() + 2 * i, 2);
       out[i] = half_to_float(h);
     }
+  } else if (a.dtype == DType::f64) {
+    for (size_t i = 0; i < n; ++i) {
+      double d;
+      std::memcpy(&d, a.bytes.data() + 8 * i, 8);
+      if (std::isfinite(d) && std::fabs(d) > double(std::numeric_limits<float>::max()))
+        bad(what, "element " + std::to_string(i) + " = " + std::to_string(d) + " is beyond float32's range");
+      out[i] = float(d);
+    }
   } else {
-    bad(what, std::string("dtype ") + info_of(a.dtype).descr + " is not supported here (need <f4 float32 or <f2 float16)");
+    bad(what, std::string("dtype ") + info_of(a.dtype).descr +
+                  " is not supported here (need <f4 float32, <f2 float16 or <f8 float64)");
   }
   return out;
 }
 
+TraceShape trace_shape(const std::string& path) {
+  const NpyHeader h = read_npy_header(path);
+  return trace_shape_of(h.shape, info_of(h.dtype).size, path);
+}
+
+TraceShape trace_shape_of(const std::vector<int64_t>& dims, int itemsize, const std::string& path) {
+  const std::string shape = shape_text(dims);
+  if (dims.size() != 2 && dims.size() != 3) bad(path, shape + ": logits must have shape [B, N, M] or [N, M]");
+  TraceShape t;
+  t.blocks = dims.size() == 3 ? dims[0] : 1;
+  t.tokens = dims[dims.size() - 2];
+  t.experts = dims.back();
+  t.itemsize = itemsize;
+  if (t.experts < 1) bad(path, shape + ": the expert axis M must be >= 1");
+  if (t.experts > std::numeric_limits<int>::max() / 2) bad(path, shape + ": too many experts");
+  if (t.tokens > std::numeric_limits<int32_t>::max() / 1024) bad(path, shape + ": too many tokens per block");
+  if (t.blocks > std::numeric_limits<int32_t>::max()) bad(path, shape + ": too many blocks (at most 2^31 - 1)");
+  return t;
+}
+
 Trace load_trace(const std::string& path) {
+  const TraceShape s = trace_shape(path);
   const NpyArray a = read_npy(path);
-  if (a.shape.size() != 2 && a.shape.size() != 3)
-    bad(path, dims_str(a) + ": logits must have shape [B, N, M] or [N, M]");
   Trace t;
-  t.blocks = a.shape.size() == 3 ? a.shape[0] : 1;
-  t.tokens = a.shape[a.shape.size() - 2];
-  t.experts = a.shape.back();
-  if (t.experts < 1) bad(path, dims_str(a) + ": the expert axis M must be >= 1");
-  if (t.experts > std::numeric_limits<int>::max() / 2) bad(path, dims_str(a) + ": too many experts");
-  if (t.tokens > std::numeric_limits<int32_t>::max() / 1024) bad(path, dims_str(a) + ": too many tokens per block");
+  t.blocks = s.blocks;
+  t.tokens = s.tokens;
+  t.experts = s.experts;
   t.logits = to_float32(a, path);
   return t;
 }
 
 std::vector<float> load_bias(const std::string& path, int64_t experts) {
-  const NpyArray a = read_npy(path);
-  if (a.shape.size() != 1 || a.shape[0] != experts)
-    bad(path, dims_str(a) + ": the expert bias must have shape [M] = (" + std::to_string(experts) + ",)");
-  return to_float32(a, path);
+  const NpyHeader h = read_npy_header(path);  // the shape before the data
+  if (h.shape.size() != 1 || h.shape[0] != experts)
+    bad(path, shape_text(h.shape) + ": the expert bias must have shape [M] = (" + std::to_string(experts) + ",)");
+  return to_float32(read_npy(path), path);
 }
 
 std::vector<int32_t> load_tokens(const std::string& path, int64_t blocks, int64_t tokens) {
+  const NpyHeader h = read_npy_header(path);  // the shape before the data
+  if (h.shape.size() != 1 || h.shape[0] != blocks)
+    bad(path, shape_text(h.shape) + ": tokens per block must have shape [B] = (" + std::to_string(blocks) + ",)");
   const NpyArray a = read_npy(path);
-  if (a.shape.size() != 1 || a.shape[0] != blocks)
-    bad(path, dims_str(a) + ": tokens per block must have shape [B] = (" + std::to_string(blocks) + ",)");
   std::vector<int32_t> out(static_cast<size_t>(blocks));
   for (size_t b = 0; b < out.size(); ++b) {
     int64_t v;
@@ -113,15 +144,31 @@ std::vector<int32_t> load_tokens(const std::string& path, int64_t blocks, int64_
   return out;
 }
 
-std::vector<float> load_outputs(const std::string& path, const Trace& t, int* dim) {
-  const NpyArray a = read_npy(path);
-  const bool ok = a.shape.size() == 4 && a.shape[0] == t.blocks && a.shape[1] == t.tokens && a.shape[2] == t.experts &&
-                  a.shape[3] >= 1 && a.shape[3] <= 1 << 20;
+int outputs_dim(const std::string& path, const TraceShape& t, int* itemsize) {
+  const NpyHeader h = read_npy_header(path);
+  const auto& d = h.shape;
+  const bool ok = d.size() == 4 && d[0] == t.blocks && d[1] == t.tokens && d[2] == t.experts && d[3] >= 1 &&
+                  d[3] <= 1 << 20;
   if (!ok)
-    bad(path, dims_str(a) + ": expert outputs must have shape [B, N, M, d] = (" + std::to_string(t.blocks) + ", " +
+    bad(path, shape_text(d) + ": expert outputs must have shape [B, N, M, d] = (" + std::to_string(t.blocks) + ", " +
                   std::to_string(t.tokens) + ", " + std::to_string(t.experts) + ", d) with d >= 1");
-  *dim = int(a.shape[3]);
-  return to_float32(a, path);
+  *itemsize = info_of(h.dtype).size;
+  return int(d[3]);
+}
+
+std::vector<float> load_outputs(const std::string& path, const Trace& t, int* dim) {
+  int itemsize = 0;
+  *dim = outputs_dim(path, TraceShape{t.blocks, t.tokens, t.experts, 4}, &itemsize);
+  std::vector<float> y = to_float32(read_npy(path), path);
+  const int64_t d = *dim, M = t.experts, N = t.tokens;
+  for (size_t i = 0; i < y.size(); ++i)
+    if (!std::isfinite(y[i])) {
+      const int64_t k = int64_t(i);
+      bad(path, "Y[" + std::to_string(k / (N * M * d)) + ", " + std::to_string(k / (M * d) % N) + ", " +
+                    std::to_string(k / d % M) + ", " + std::to_string(k % d) + "] (element " + std::to_string(k) +
+                    ") = " + std::to_string(y[i]) + ": expert outputs must be finite");
+    }
+  return y;
 }
 
 }  // namespace coreroute::cli

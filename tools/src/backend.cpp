@@ -4,7 +4,8 @@
 #include <coreroute/reference.hpp>
 
 #ifdef COREROUTE_CLI_WITH_KOKKOS
-#include <coreroute/kokkos/testing.hpp>
+#include <coreroute/kokkos/route.hpp>
+#include <coreroute/kokkos/routing_views.hpp>
 #endif
 
 namespace coreroute::cli {
@@ -67,7 +68,11 @@ Routing route_with(Backend b, const LogitsView<float>& x, const RouterConfig& c,
     case Backend::kokkos:
 #ifdef COREROUTE_CLI_WITH_KOKKOS
       ensure_kokkos();
-      return std::visit([&](const auto& q) { return kokkos::testing::Backend<>::route(x, c, q, nullptr); }, p);
+      // The host execution space reads the trace where it lies (no copy); to_host
+      // copies the result views into a Routing.
+      return std::visit(
+          [&](const auto& q) { return kokkos::to_host(kokkos::route(Kokkos::DefaultHostExecutionSpace(), x, c, q)); },
+          p);
 #else
       break;
 #endif

@@ -4,6 +4,7 @@
 #include <string>
 #include <variant>
 
+#include <coreroute/builtin_policies.hpp>
 #include <coreroute/config.hpp>
 #include <coreroute/policies.hpp>
 #include <coreroute/routing.hpp>
@@ -11,7 +12,8 @@
 
 namespace coreroute::cli {
 
-using AnyPolicy = std::variant<VanillaPolicy, UnionPolicy, SaliencyVotePolicy, BlockDistributionPolicy>;
+/// Any built-in policy (include/coreroute/builtin_policies.hpp).
+using AnyPolicy = AnyBuiltinPolicy;
 
 std::string describe(const AnyPolicy& p);
 

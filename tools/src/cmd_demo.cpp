@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "report.hpp"
 
 namespace coreroute::cli {
@@ -15,6 +16,7 @@ struct DemoOptions {
   std::string out = "coreroute-demo", preset, backend = "reference";
   int64_t blocks = 64;
   uint64_t seed = 1;
+  bool force = false;
 };
 
 Workload synthetic_workload(const Preset& p, const DemoOptions& o) {
@@ -52,9 +54,10 @@ void run_demo(const DemoOptions& o) {
   std::vector<const Preset*> chosen;
   if (!o.preset.empty()) chosen.push_back(&find_preset(o.preset));
   else
-    for (const Preset& p : presets()) chosen.push_back(&p);
+    for (const Preset& p : presets())
+      if (!p.published.empty()) chosen.push_back(&p);  // the models the papers measured
   parse_backend(o.backend);
-  make_dir(o.out);
+  OutputDir out("--out", o.out, o.force);
 
   std::vector<Table> tables, curves;
   for (const Preset* p : chosen) {
@@ -65,7 +68,7 @@ void run_demo(const DemoOptions& o) {
     print_table(std::cout, t);
     std::cout << std::endl;
     tables.push_back(std::move(t));
-    Table c = table_of(*p, w, evaluate_all(ev, sweep_runs({}, p->config.num_experts, p->config.top_k),
+    Table c = table_of(*p, w, evaluate_all(ev, sweep_runs({}, w.config),
                                            p->name + " sweep"), " sweep");
     mark_pareto(c.rows);
     c.show_pareto = true;
@@ -76,12 +79,12 @@ void run_demo(const DemoOptions& o) {
             << o.seed << "; output loss uses its linear experts.\n\n";
   std::vector<Table> all = tables;
   all.insert(all.end(), curves.begin(), curves.end());
-  const std::string base = o.out + "/";
-  write_csv(base + "demo.csv", all);
-  write_json(base + "demo.json", all, /*per_block=*/false);
-  write_svg(base + "pareto.svg", curves);
-  std::cout << "Wrote " << base << "demo.csv, " << base << "demo.json and " << base
-            << "pareto.svg (unique experts vs hit rate, one curve per policy)\n";
+  write_csv(out.stage("demo.csv"), all);
+  write_json(out.stage("demo.json"), all, /*per_block=*/false);
+  write_svg(out.stage("pareto.svg"), curves);
+  out.commit();
+  std::cout << "Wrote " << out.final_path("demo.csv") << ", " << out.final_path("demo.json") << " and "
+            << out.final_path("pareto.svg") << " (unique experts vs hit rate, one curve per policy)\n";
 }
 
 }  // namespace
@@ -91,7 +94,9 @@ void add_demo(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "demo", "Run the papers' policies on built-in synthetic traces of two models; print a table and write "
               "CSV, JSON and a Pareto plot");
-  sub->add_option("--out", opts->out, "Output folder (default ./coreroute-demo)")->type_name("DIR");
+  sub->add_option("--out", opts->out, "Output folder (default ./coreroute-demo; written whole: see --force)")
+      ->type_name("DIR");
+  sub->add_flag("--force", opts->force, "Replace an existing non-empty --out folder as a whole");
   sub->add_option("--preset", opts->preset, "Only this preset: " + preset_names())->type_name("NAME");
   sub->add_option("--blocks", opts->blocks, "Blocks per preset (default 64)")->type_name("B");
   sub->add_option("--seed", opts->seed, "Generator seed (default 1)")->type_name("S");

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "output.hpp"
 #include "report.hpp"
 
 namespace coreroute::cli {
@@ -17,7 +18,17 @@ struct EvalOptions {
 };
 
 void run_eval(const EvalOptions& o) {
-  const Workload w = load_workload(o.router);
+  OutputFiles files;
+  files.input("--trace", o.router.trace);
+  for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--bias", o.router.bias},
+                                   {"--tokens", o.router.tokens}, {"--outputs", o.router.outputs}})
+    if (!path.empty()) files.input(flag, path);
+  if (!o.csv.empty()) files.add("--csv", o.csv);
+  if (!o.json.empty()) files.add("--json", o.json);
+  MemoryPlan plan;
+  plan.runs = 2;
+  plan.per_block_json = !o.json.empty();
+  const Workload w = load_workload(o.router, plan);
   const AnyPolicy policy = make_policy(o.policy, w.config);
   const Evaluator ev(w);
   std::vector<Run> runs = {vanilla_run(w.model_top_k)};
@@ -26,8 +37,9 @@ void run_eval(const EvalOptions& o) {
   Table t = trace_table(o.router.trace, w, router_summary(w.config));
   t.rows = evaluate_all(ev, runs, "eval");
   print_table(std::cout, t);
-  if (!o.csv.empty()) write_csv(o.csv, {t});
-  if (!o.json.empty()) write_json(o.json, {t}, /*per_block=*/true);
+  if (!o.csv.empty()) write_csv(files.stage(o.csv), {t});
+  if (!o.json.empty()) write_json(files.stage(o.json), {t}, /*per_block=*/true);
+  files.commit();
   if (!o.csv.empty() || !o.json.empty())
     std::cout << "Wrote " << o.csv << (o.csv.empty() || o.json.empty() ? "" : " and ") << o.json << "\n";
 }

@@ -8,6 +8,8 @@
 #include <coreroute/error.hpp>
 
 #include "commands.hpp"
+#include "output.hpp"
+#include "policy_flags.hpp"
 #include "report.hpp"
 
 namespace coreroute::cli {
@@ -18,36 +20,62 @@ struct SweepOptions {
   RouterOptions router;
   SweepRanges ranges;
   std::string out;
+  bool force = false;
+  // Per flag: the family it belongs to, the parameter field ("" for --top-ks), and
+  // the option (to tell whether it was given).
+  struct Flag {
+    std::string family, field;
+    CLI::Option* opt;
+  };
+  std::vector<Flag> family_flags;
 };
 
-void check_ranges(const SweepRanges& r, const RouterConfig& c) {
-  using coreroute::detail::require;
-  for (int k : r.top_ks)
-    require(k >= 1 && k <= c.num_experts, "--top-ks", k, "must be in [1, M = " + std::to_string(c.num_experts) + "]");
-  for (int k : r.k_locals)
-    require(k >= 1 && k <= c.top_k, "--k-locals", k, "must be in [1, --top-k = " + std::to_string(c.top_k) + "]");
-  for (double b : r.betas) require(b > 0 && b <= 1, "--betas", b, "must be in (0, 1]");
-  for (double p : r.top_ps) require(p > 0 && p <= 1, "--top-ps", p, "must be in (0, 1]");
-  require(r.min_experts <= c.num_experts && r.min_experts >= -1, "--min-experts", r.min_experts,
-          "must be in [0, M = " + std::to_string(c.num_experts) + "]");
+/// A flag of a family not in --policies would be silently ignored: refuse it.
+void check_flags(const SweepOptions& o) {
+  for (const SweepOptions::Flag& flag : o.family_flags) {
+    const auto& f = o.ranges.families;
+    if (flag.opt->count() > 0 && !f.empty() && std::find(f.begin(), f.end(), flag.family) == f.end())
+      coreroute::detail::fail(flag.opt->get_name(), flag.opt->as<std::string>(),
+                              "applies only to the " + flag.family + " family, which --policies does not include");
+  }
+}
+
+/// The ranges with only the values given on the command line.
+SweepRanges given_ranges(const SweepOptions& o) {
+  SweepRanges r = o.ranges;
+  for (const SweepOptions::Flag& flag : o.family_flags)
+    if (flag.opt->count() == 0) {
+      r.lists.erase(flag.field);
+      r.fixed.erase(flag.field);
+    }
+  return r;
 }
 
 void run_sweep(const SweepOptions& o) {
-  const Workload w = load_workload(o.router);
-  check_ranges(o.ranges, w.config);
-  make_dir(o.out);
+  check_flags(o);
+  OutputDir out("--out", o.out, o.force);
+  const SweepRanges ranges = given_ranges(o);
+  MemoryPlan plan;
+  plan.runs = 1;
+  for (const auto& [field, values] : ranges.lists) plan.runs += int(values.size());
+  plan.runs += 64 * int(sweep_families().size());  // families left to their defaults: a generous bound
+  for (int k : ranges.top_ks) plan.max_top_k = std::max(plan.max_top_k, k);
+  const Workload w = load_workload(o.router, plan);
+  const std::vector<Run> runs = sweep_runs(ranges, w.config);
   const Evaluator ev(w);
   Table t = trace_table(o.router.trace, w, router_summary(w.config));
   t.show_pareto = true;
-  t.rows = evaluate_all(ev, sweep_runs(o.ranges, w.config.num_experts, w.config.top_k), "sweep");
+  t.rows = evaluate_all(ev, runs, "sweep");
   mark_pareto(t.rows);
   print_table(std::cout, t);
-  std::cout << "  * = Pareto-optimal: no other row has fewer unique experts and a higher hit rate.\n";
-  const std::string base = o.out + "/";
-  write_csv(base + "sweep.csv", {t});
-  write_json(base + "sweep.json", {t}, /*per_block=*/false);
-  write_svg(base + "pareto.svg", {t});
-  std::cout << "Wrote " << base << "sweep.csv, " << base << "sweep.json and " << base << "pareto.svg\n";
+  std::cout << "  * = Pareto-optimal: no other row has at most as many unique experts and at least the hit rate, "
+               "and one of them strictly.\n";
+  write_csv(out.stage("sweep.csv"), {t});
+  write_json(out.stage("sweep.json"), {t}, /*per_block=*/false);
+  write_svg(out.stage("pareto.svg"), {t});
+  out.commit();
+  std::cout << "Wrote " << out.final_path("sweep.csv") << ", " << out.final_path("sweep.json") << " and "
+            << out.final_path("pareto.svg") << "\n";
 }
 
 }  // namespace
@@ -57,20 +85,32 @@ void add_sweep(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "sweep", "Sweep each policy over a parameter range; print the Pareto table, write CSV, JSON and a plot");
   add_router_options(*sub, o->router);
-  sub->add_option("--policies", o->ranges.families, "Policy families (vanilla is always run)")
+  sub->add_option("--policies", o->ranges.families, "Policy families (vanilla is always run; default: all)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"top-k", "union", "vote", "blockdist"}))
+      ->check(CLI::IsMember(sweep_families()))
       ->type_name("LIST");
-  sub->add_option("--top-ks", o->ranges.top_ks, "K values of the top-k baseline (default 1..K)")
-      ->delimiter(',')
-      ->type_name("LIST");
-  sub->add_option("--k-locals", o->ranges.k_locals, "union k_local values (default 1..K)")
-      ->delimiter(',')
-      ->type_name("LIST");
-  sub->add_option("--betas", o->ranges.betas, "vote beta values")->delimiter(',')->type_name("LIST");
-  sub->add_option("--top-ps", o->ranges.top_ps, "blockdist top_p values")->delimiter(',')->type_name("LIST");
-  sub->add_option("--min-experts", o->ranges.min_experts, "blockdist floor (default min(16, M))")->type_name("m");
-  sub->add_option("--out", o->out, "Output folder")->required()->type_name("DIR");
+  CLI::Option* top_ks = sub->add_option("--top-ks", o->ranges.top_ks, "top-k: K values of the baseline (default 1..K)")
+                            ->delimiter(',')
+                            ->type_name("LIST");
+  o->family_flags.push_back({"top-k", "", top_ks});
+  // Per built-in policy: its swept parameter as a list flag (--betas), its other
+  // unlabelled parameters as one value for the whole sweep (--min-experts).
+  for_each_builtin([&](const auto& e) {
+    const std::string name = std::decay_t<decltype(e)>::policy_type::name;
+    for_each_param(e, [&](const auto& p) {
+      CLI::Option* opt = nullptr;
+      if (p.sweep)
+        opt = sub->add_option(flag_of(p.field) + "s", o->ranges.lists[p.field],
+                              name + ": " + p.help + " (list; default " + p.sweep + ")")
+                  ->delimiter(',')
+                  ->type_name("LIST");
+      else if (!p.label)
+        opt = sub->add_option(flag_of(p.field), o->ranges.fixed[p.field], name + ": " + p.help)->type_name("v");
+      if (opt) o->family_flags.push_back({name, p.field, opt});
+    });
+  });
+  sub->add_option("--out", o->out, "Output folder (written whole: see --force)")->required()->type_name("DIR");
+  sub->add_flag("--force", o->force, "Replace an existing non-empty --out folder as a whole");
   sub->callback([o] { run_sweep(*o); });
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 // One file per subcommand; each registers itself on the app and runs from its callback.
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,21 +34,24 @@ Run run_of(const AnyPolicy& p, int top_k);
 /// papers' betas, dMoE top_p = 0.6 (min_experts 16).
 std::vector<Run> demo_runs(const Preset& p);
 
-/// Parameter ranges of a sweep; families: vanilla (always), top-k, union, vote, blockdist.
+/// What a sweep runs: vanilla (always), the top-k baseline and every built-in policy
+/// with a swept parameter (include/coreroute/builtin_policies.hpp), each over its
+/// values: given (`lists`, by field) or the registry's defaults ("1..K": 1 to K).
+/// `fixed` holds values given for a family's other parameters (by field).
 struct SweepRanges {
-  std::vector<std::string> families = {"top-k", "union", "vote", "blockdist"};
-  std::vector<int> top_ks, k_locals;  // empty: 1..K
-  std::vector<double> betas = {0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8};
-  std::vector<double> top_ps = {0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
-  int min_experts = -1;  // -1: min(16, M)
+  std::vector<std::string> families;  // empty: every family
+  std::vector<int> top_ks;            // empty: 1..K
+  std::map<std::string, std::vector<double>> lists;
+  std::map<std::string, double> fixed;
 };
-std::vector<Run> sweep_runs(const SweepRanges& r, int num_experts, int top_k);
+/// The families a sweep knows: "top-k" and the built-in policies with a swept parameter.
+std::vector<std::string> sweep_families();
+/// Builds (and validates, naming the sweep's flags) every run of the sweep.
+std::vector<Run> sweep_runs(const SweepRanges& r, const RouterConfig& c);
 
 /// Runs every run with a progress bar on stderr (when it is a terminal and the
 /// work takes more than a moment).
 std::vector<Result> evaluate_all(const Evaluator& ev, const std::vector<Run>& runs, const std::string& what);
 
-/// Creates DIR (and parents); one clear error when it cannot.
-void make_dir(const std::string& dir);
 
 }  // namespace coreroute::cli

@@ -7,14 +7,14 @@ namespace coreroute::cli {
 Evaluator::Evaluator(const Workload& w) : w_(w) {
   RouterConfig c = w.config;
   c.top_k = w.model_top_k;
-  vanilla_ = route_with(w.backend, w.view(), c, VanillaPolicy{});
+  vanilla_ = route_checked(w, c, VanillaPolicy{});
   for (const BlockMetrics& m : reference::metrics(vanilla_, vanilla_)) vanilla_unique_.push_back(m.unique_experts);
 }
 
 Routing Evaluator::route(const Run& r) const {
   RouterConfig c = w_.config;
   c.top_k = r.top_k;
-  return route_with(w_.backend, w_.view(), c, r.policy);
+  return route_checked(w_, c, r.policy);
 }
 
 Result Evaluator::evaluate(const Run& r) const { return evaluate(r, route(r)); }

@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
                "coreroute"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help on every subcommand");
+  app.set_version_flag("--version", "coreroute " COREROUTE_VERSION, "Print the version (CMake's project version) and exit");
   coreroute::cli::add_demo(app);
   coreroute::cli::add_gen(app);
   coreroute::cli::add_route(app);

@@ -252,13 +252,15 @@ inline NpyArray parse_npy(const unsigned char* data, size_t size) {
   return a;
 }
 
-/// Reads a .npy file; errors are prefixed with the path.
-inline NpyArray read_npy(const std::string& path) {
+namespace detail {
+/// Opens `path` and parses its header (the data is not read); errors are prefixed
+/// with the path.
+inline NpyHeader open_npy(const std::string& path, std::ifstream& f) {
   try {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec)) throw npy_error("no such file");
     if (!std::filesystem::is_regular_file(path, ec)) throw npy_error("not a regular file");
-    std::ifstream f(path, std::ios::binary);
+    f.open(path, std::ios::binary);
     if (!f) throw npy_error("cannot open file");
     f.seekg(0, std::ios::end);
     const std::streamoff end = f.tellg();
@@ -276,18 +278,32 @@ inline NpyArray read_npy(const std::string& path) {
       f.read(reinterpret_cast<char*>(head.data()), std::streamsize(head.size()));
     }
     if (!f) throw npy_error("read error");
-    const NpyHeader h = parse_npy_header(head.data(), head.size(), file_size);
-    NpyArray a;
-    a.dtype = h.dtype;
-    a.shape = h.shape;
-    a.bytes.resize(size_t(h.data_bytes));  // bounded by the file's real size (checked above)
-    f.seekg(std::streamoff(h.data_offset));
-    f.read(reinterpret_cast<char*>(a.bytes.data()), std::streamsize(a.bytes.size()));
-    if (!f) throw npy_error("read error in the array data");
-    return a;
+    return parse_npy_header(head.data(), head.size(), file_size);
   } catch (const npy_error& e) {
     throw npy_error(path + ": " + e.what());
   }
+}
+}  // namespace detail
+
+/// The header of a .npy file (dtype, shape, data size), checked against the file's
+/// size, without reading the data: what a caller bounds before allocating.
+inline NpyHeader read_npy_header(const std::string& path) {
+  std::ifstream f;
+  return detail::open_npy(path, f);
+}
+
+/// Reads a .npy file; errors are prefixed with the path.
+inline NpyArray read_npy(const std::string& path) {
+  std::ifstream f;
+  const NpyHeader h = detail::open_npy(path, f);
+  NpyArray a;
+  a.dtype = h.dtype;
+  a.shape = h.shape;
+  a.bytes.resize(size_t(h.data_bytes));  // bounded by the file's real size (checked above)
+  f.seekg(std::streamoff(h.data_offset));
+  f.read(reinterpret_cast<char*>(a.bytes.data()), std::streamsize(a.bytes.size()));
+  if (!f) throw npy_error(path + ": read error in the array data");
+  return a;
 }
 
 /// Writes a C-order array in format 1.0 with a 64-byte aligned header.

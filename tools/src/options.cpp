@@ -1,11 +1,18 @@
 #include "options.hpp"
 
 #include <algorithm>
+#include <iomanip>
+#include <sstream>
+#include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 
 #include <coreroute/error.hpp>
 
+#include "hf_config.hpp"
+#include "npy.hpp"
+#include "policy_flags.hpp"
 #include "synth.hpp"
 
 namespace coreroute::cli {
@@ -17,10 +24,15 @@ void add_router_options(CLI::App& app, RouterOptions& o) {
   app.add_option("--trace", o.trace, "Router logits .npy, float32 or float16, shape [B,N,M] or [N,M]")
       ->required()
       ->type_name("FILE");
-  app.add_option("--preset", o.preset, "Use a model's router settings: " + preset_names() + " (flags below override)")
-      ->type_name("NAME");
+  CLI::Option* preset =
+      app.add_option("--preset", o.preset, "Use a model's router settings: " + preset_names() + " (flags below override)")
+          ->type_name("NAME");
+  app.add_option("--hf-config", o.hf_config,
+                 "Use the router settings of a Hugging Face config.json (flags below override)")
+      ->type_name("FILE")
+      ->excludes(preset);
   o.top_k_opt = app.add_option("--top-k", o.top_k, "K, experts per token (default 8)")->type_name("K");
-  app.add_option("--model-top-k", o.model_top_k,
+  o.model_top_k_opt = app.add_option("--model-top-k", o.model_top_k,
                  "K of the vanilla routing metrics compare against (default: --top-k; the model's K for a "
                  "top-k baseline)")
       ->type_name("K");
@@ -41,22 +53,54 @@ void add_router_options(CLI::App& app, RouterOptions& o) {
                  "a/b of the cost model b*T + a*N*K (default: an H100's bandwidth / bf16 FLOP rate)")
       ->type_name("r");
   app.add_option("--backend", o.backend, "Routing backend")->type_name("reference|kokkos|cuda");
+  app.add_option("--max-memory", o.max_memory,
+                 "Refuse a run whose arrays would take more than this many bytes (suffix K, M, G; default 2G)")
+      ->type_name("BYTES");
+}
+
+double parse_bytes(const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    fail("--max-memory", text, "must be a number of bytes, optionally with K, M or G (e.g. 8G)");
+  }
+  const std::string unit = text.substr(used);
+  const double scale = unit.empty() ? 1 : unit == "K" ? 0x1p10 : unit == "M" ? 0x1p20 : unit == "G" ? 0x1p30 : -1;
+  require(scale > 0 && std::isfinite(v) && v > 0, "--max-memory", text,
+          "must be a positive number of bytes, optionally with K, M or G (e.g. 8G)");
+  return v * scale;
+}
+
+Routing route_checked(const Workload& w, const RouterConfig& c, const AnyPolicy& p) {
+  try {
+    return route_with(w.backend, w.view(), c, p);
+  } catch (const coreroute::invalid_argument& e) {
+    std::string what = e.what();
+    what.erase(0, std::string("coreroute: ").size());
+    throw npy_error((w.trace_path.empty() ? std::string("trace") : w.trace_path) + ": " + what);
+  }
 }
 
 void add_policy_options(CLI::App& app, PolicyOptions& o) {
-  app.add_option("--policy", o.policy, "Coreset policy (vanilla: token-level routing)")
-      ->check(CLI::IsMember({"vanilla", "union", "vote", "blockdist"}));
-  o.k_local_opt = app.add_option("--k-local", o.k_local, "union (DES-Seq): each token's top-k into the union")
-                      ->type_name("k");
-  o.core_opt = app.add_option("--core", o.core, "vote (DES-Vote): coreset size c")->type_name("c");
-  o.beta_opt = app.add_option("--beta", o.beta, "vote (DES-Vote): coreset size max(1, floor(beta*M))")
-                   ->type_name("b")
-                   ->excludes(o.core_opt);
-  o.top_p_opt = app.add_option("--top-p", o.top_p, "blockdist (dMoE): top-p of the block distribution (0.6)")
-                    ->type_name("p");
-  o.min_experts_opt =
-      app.add_option("--min-experts", o.min_experts, "blockdist (dMoE): coreset floor (default min(16, M))")
-          ->type_name("m");
+  std::string help = "Coreset policy:";
+  for_each_builtin([&](const auto& e) {
+    help += std::string("\n  ") + std::decay_t<decltype(e)>::policy_type::name + ": " + e.summary;
+  });
+  app.add_option("--policy", o.policy, help)->check(CLI::IsMember(builtin_policy_list()))->type_name("NAME");
+  // One flag per parameter field; a field several policies share is one flag.
+  std::map<std::string, std::string> helps;
+  std::vector<std::string> order;
+  for_each_builtin([&](const auto& e) {
+    const std::string name = std::decay_t<decltype(e)>::policy_type::name;
+    for_each_param(e, [&](const auto& p) {
+      if (!helps.count(p.field)) order.push_back(p.field);
+      helps[p.field] += (helps[p.field].empty() ? "" : "; ") + name + ": " + p.help;
+    });
+  });
+  for (const std::string& field : order)
+    o.options[field] = app.add_option(flag_of(field), o.values[field], helps[field])->type_name("v");
 }
 
 namespace {
@@ -86,14 +130,25 @@ ExpertOutputsView Workload::outputs_view() const {
   return make_expert_outputs_view(outputs.data(), trace.tokens, trace.experts, output_dim);
 }
 
-Workload load_workload(const RouterOptions& o) {
+ModelPreset model_of(const std::string& preset, const std::string& hf_config, std::string* flag) {
+  if (!hf_config.empty()) {
+    *flag = "--hf-config " + hf_config;
+    return read_hf_config(hf_config);
+  }
+  *flag = "--preset " + preset;
+  return find_preset(preset);
+}
+
+Workload load_workload(const RouterOptions& o, const MemoryPlan& plan) {
   Workload w;
   w.backend = parse_backend(o.backend);  // before the files: an unusable backend fails fast
   RouterConfig& c = w.config;
-  const Preset* preset = o.preset.empty() ? nullptr : &find_preset(o.preset);
-  if (preset) {
-    c = preset->config;
-    w.expert_bytes = preset->expert_bytes;
+  std::string model_flag;
+  const bool has_model = !o.preset.empty() || !o.hf_config.empty();
+  const ModelPreset model = has_model ? model_of(o.preset, o.hf_config, &model_flag) : ModelPreset{};
+  if (has_model) {
+    c = model.config;
+    w.expert_bytes = model.expert_bytes;
   } else {
     c.top_k = 8;
   }
@@ -109,71 +164,112 @@ Workload load_workload(const RouterOptions& o) {
   require(o.cost_ratio >= 0 && std::isfinite(o.cost_ratio), "--cost-ratio", o.cost_ratio, "must be finite and >= 0");
   w.cost_ratio = o.cost_ratio;
 
-  w.trace = load_trace(o.trace);
-  if (preset)
-    require(w.trace.experts == preset->config.num_experts, "--preset", o.preset,
-            "has M = " + std::to_string(preset->config.num_experts) + " experts but the trace has M = " +
-                std::to_string(w.trace.experts));
-  c.num_experts = int(w.trace.experts);
-  if (!o.bias.empty()) c.expert_bias = load_bias(o.bias, w.trace.experts);
-  if (!o.tokens.empty()) w.tokens = load_tokens(o.tokens, w.trace.blocks, w.trace.tokens);
-  if (!o.outputs.empty()) w.outputs = load_outputs(o.outputs, w.trace, &w.output_dim);
+  // Shapes first, from the headers alone: nothing is allocated before the bound.
+  const TraceShape shape = trace_shape(o.trace);
+  if (has_model)
+    require(shape.experts == model.config.num_experts, model_flag.substr(0, model_flag.find(' ')),
+            model_flag.substr(model_flag.find(' ') + 1),
+            "has M = " + std::to_string(model.config.num_experts) + " experts but the trace has M = " +
+                std::to_string(shape.experts));
+  c.num_experts = int(shape.experts);
+  int dim = 0, dim_itemsize = 0;
+  if (!o.outputs.empty()) dim = outputs_dim(o.outputs, shape, &dim_itemsize);
   coreroute::validate(c);
-  w.model_top_k = o.model_top_k > 0 ? o.model_top_k : c.top_k;
-  require(o.model_top_k >= 0, "--model-top-k", o.model_top_k, "must be >= 1");
-  require(w.model_top_k <= c.num_experts, "--model-top-k", w.model_top_k,
+  w.model_top_k = given(o.model_top_k_opt) ? o.model_top_k : c.top_k;
+  require(w.model_top_k >= 1 && w.model_top_k <= c.num_experts, "--model-top-k", w.model_top_k,
           "must be in [1, M = " + std::to_string(c.num_experts) + "]");
   if (c.groups.enabled()) {
     const int most = c.groups.topk_group * (c.num_experts / c.groups.n_group);
     require(w.model_top_k <= most, "--model-top-k", w.model_top_k,
             "must be <= topk_group * M / n_group = " + std::to_string(most));
   }
+  const double cap = parse_bytes(o.max_memory);
+  const double need = planned_bytes(shape, dim, dim_itemsize, c.top_k, w.model_top_k, plan);
+  if (need > cap) {
+    std::ostringstream os;
+    os << o.trace << ": a trace of shape (" << shape.blocks << ", " << shape.tokens << ", " << shape.experts << ")"
+       << (dim ? " with outputs of d = " + std::to_string(dim) : std::string()) << " needs about " << std::setprecision(3) << need / 0x1p30
+       << " GiB (" << std::fixed << std::setprecision(0) << need << " bytes) for this command, over --max-memory = "
+       << o.max_memory << "; raise --max-memory if the machine has it";
+    throw npy_error(os.str());
+  }
+
+  w.trace_path = o.trace;
+  w.trace = load_trace(o.trace);
+  if (!o.bias.empty()) c.expert_bias = load_bias(o.bias, w.trace.experts);
+  if (!o.tokens.empty()) w.tokens = load_tokens(o.tokens, w.trace.blocks, w.trace.tokens);
+  if (!o.outputs.empty()) w.outputs = load_outputs(o.outputs, w.trace, &w.output_dim);
+  coreroute::validate(c);  // with the bias
+  if (has_model && model.expert_bias && o.bias.empty())
+    std::cerr << "coreroute: warning: " << model_flag
+              << " routes with a learned expert bias, and no --bias was given: routing without one\n";
   return w;
 }
 
-AnyPolicy make_policy(const PolicyOptions& o, const RouterConfig& c) {
-  const auto given = [](const CLI::Option* opt) { return opt && opt->count() > 0; };
-  // A flag of another policy is almost certainly a mistake: say so.
-  const auto only_for = [&](const CLI::Option* opt, const char* flag, const char* policy) {
-    if (given(opt) && o.policy != policy)
-      fail(flag, opt->as<std::string>(), std::string("applies only to --policy ") + policy);
-  };
-  only_for(o.k_local_opt, "--k-local", "union");
-  only_for(o.core_opt, "--core", "vote");
-  only_for(o.beta_opt, "--beta", "vote");
-  only_for(o.top_p_opt, "--top-p", "blockdist");
-  only_for(o.min_experts_opt, "--min-experts", "blockdist");
+namespace {
 
-  AnyPolicy p;
-  if (o.policy == "union") {
-    require(given(o.k_local_opt), "--k-local", "(missing)", "is required with --policy union");
-    require(o.k_local >= 1 && o.k_local <= c.top_k, "--k-local", o.k_local,
-            "must be in [1, --top-k = " + std::to_string(c.top_k) + "]");
-    UnionPolicy u;
-    u.k_local = o.k_local;
-    p = u;
-  } else if (o.policy == "vote") {
-    require(given(o.core_opt) || given(o.beta_opt), "--core/--beta", "(missing)",
-            "one of them is required with --policy vote");
-    if (given(o.core_opt)) {
-      require(o.core >= 1 && o.core <= c.num_experts, "--core", o.core,
-              "must be in [1, M = " + std::to_string(c.num_experts) + "]");
-      p = SaliencyVotePolicy::with_core(o.core);
-    } else {
-      require(o.beta > 0 && o.beta <= 1, "--beta", o.beta, "must be in (0, 1]");
-      p = SaliencyVotePolicy::with_beta(o.beta);
+/// The policy named --policy, built from its flags (given, or the router-dependent
+/// default, or the struct's default) and checked by its validate() alone.
+template <class Entry>
+AnyPolicy build_policy(const Entry& e, const PolicyOptions& o, const RouterConfig& c) {
+  using P = typename Entry::policy_type;
+  const auto given = [&](const std::string& field) {
+    const auto it = o.options.find(field);
+    return it != o.options.end() && it->second->count() > 0;
+  };
+  P policy{};
+  bool any = false;
+  std::string flags;
+  for_each_param(e, [&](const auto& p) {
+    const std::string flag = flag_of(p.field);
+    flags += (flags.empty() ? "" : ", ") + flag;
+    if (given(p.field)) {
+      set_param(policy, p, o.values.at(p.field), flag);
+      any = true;
+    } else if (p.required) {
+      fail(flag, "(missing)", std::string("is required with --policy ") + P::name);
+    } else if (p.default_for) {
+      policy.*(p.member) = p.default_for(c);
     }
-  } else if (o.policy == "blockdist") {
-    BlockDistributionPolicy b;
-    require(o.top_p > 0 && o.top_p <= 1, "--top-p", o.top_p, "must be in (0, 1]");
-    b.top_p = o.top_p;
-    b.min_experts = given(o.min_experts_opt) ? o.min_experts : std::min(16, c.num_experts);
-    require(b.min_experts >= 0 && b.min_experts <= c.num_experts, "--min-experts", b.min_experts,
-            "must be in [0, M = " + std::to_string(c.num_experts) + "]");
-    p = b;
+  });
+  try {
+    validate_as_flags(e, policy, c);
+  } catch (const coreroute::invalid_argument& err) {
+    if (any) throw;
+    // Nothing given and the defaults are no choice (vote: --core or --beta).
+    std::string what = err.what();
+    what.erase(0, std::string("coreroute: ").size());
+    fail("--policy", P::name, "needs a value of " + flags + " (" + what + ")");
   }
-  std::visit([&](const auto& q) { q.validate(c); }, p);
-  return p;
+  return policy;
+}
+
+}  // namespace
+
+AnyPolicy make_policy(const PolicyOptions& o, const RouterConfig& c) {
+  // A flag of another policy is almost certainly a mistake: say so.
+  for (const auto& entry : o.options) {  // no structured binding: clang 14 cannot capture one
+    const std::string& field = entry.first;
+    const CLI::Option* opt = entry.second;
+    if (opt->count() == 0) continue;
+    std::string users;
+    bool ours = false;
+    for_each_builtin([&](const auto& e) {
+      const std::string name = std::decay_t<decltype(e)>::policy_type::name;
+      for_each_param(e, [&](const auto& p) {
+        if (p.field != field) return;
+        users += (users.empty() ? "" : "|") + name;
+        ours = ours || name == o.policy;
+      });
+    });
+    if (!ours) fail(flag_of(field), opt->as<std::string>(), "applies only to --policy " + users);
+  }
+  std::optional<AnyPolicy> p;
+  for_each_builtin([&](const auto& e) {
+    if (std::decay_t<decltype(e)>::policy_type::name == o.policy) p = build_policy(e, o, c);
+  });
+  if (!p) fail("--policy", o.policy, "unknown policy (" + builtin_policy_names() + ")");
+  return *p;
 }
 
 }  // namespace coreroute::cli

@@ -7,6 +7,7 @@
 #include <coreroute/error.hpp>
 
 #include "commands.hpp"
+#include "policy_flags.hpp"
 
 namespace coreroute::cli {
 
@@ -23,30 +24,38 @@ Run topk_run(int top_k) { return {"top-" + std::to_string(top_k), "top-k", doubl
 Run union_run(int k_local) {
   UnionPolicy u;
   u.k_local = k_local;
-  return {label_of("union", "k", k_local), "union", double(k_local), u, 0};
+  return run_of(u, 0);
 }
 
-Run vote_beta_run(double beta) {
-  return {label_of("vote", "beta", beta), "vote", beta, SaliencyVotePolicy::with_beta(beta), 0};
-}
+Run vote_beta_run(double beta) { return run_of(SaliencyVotePolicy::with_beta(beta), 0); }
 
-Run vote_core_run(int core) {
-  return {label_of("vote", "core", core), "vote", double(core), SaliencyVotePolicy::with_core(core), 0};
-}
+Run vote_core_run(int core) { return run_of(SaliencyVotePolicy::with_core(core), 0); }
 
 Run blockdist_run(double top_p, int min_experts) {
   BlockDistributionPolicy b;
   b.top_p = top_p;
   b.min_experts = min_experts;
-  return {label_of("blockdist", "p", top_p), "blockdist", top_p, b, 0};
+  return run_of(b, 0);
 }
 
 Run run_of(const AnyPolicy& p, int top_k) {
-  Run r;
-  if (const auto* u = std::get_if<UnionPolicy>(&p)) r = union_run(u->k_local);
-  else if (const auto* v = std::get_if<SaliencyVotePolicy>(&p)) r = v->core > 0 ? vote_core_run(v->core) : vote_beta_run(v->beta);
-  else if (const auto* b = std::get_if<BlockDistributionPolicy>(&p)) r = blockdist_run(b->top_p, b->min_experts);
-  else r = vanilla_run(top_k);
+  Run r = vanilla_run(top_k);
+  // The label shows the first labelled parameter that is set (non-zero).
+  for_each_builtin([&](const auto& e) {
+    using P = typename std::decay_t<decltype(e)>::policy_type;
+    const P* q = std::get_if<P>(&p);
+    if (!q || std::is_same_v<P, VanillaPolicy>) return;
+    r.family = P::name;
+    r.label = P::name;
+    bool labelled = false;
+    for_each_param(e, [&](const auto& param) {
+      const double v = double(q->*(param.member));
+      if (labelled || !param.label || v == 0) return;
+      r.label = label_of(P::name, param.label, v);
+      r.param = v;
+      labelled = true;
+    });
+  });
   r.policy = p;
   r.top_k = top_k;
   return r;
@@ -58,6 +67,22 @@ std::vector<Run> with_k(std::vector<Run> runs, int top_k) {
     if (r.top_k == 0) r.top_k = top_k;
   return runs;
 }
+
+/// "0.1,0.2" -> {0.1, 0.2}; "1..K" -> {1, ..., K}.
+std::vector<double> default_values(const std::string& spec, int K) {
+  std::vector<double> v;
+  if (spec == "1..K") {
+    for (int k = 1; k <= K; ++k) v.push_back(k);
+    return v;
+  }
+  size_t at = 0;
+  while (at < spec.size()) {
+    const size_t comma = std::min(spec.find(',', at), spec.size());
+    v.push_back(std::stod(spec.substr(at, comma - at)));
+    at = comma + 1;
+  }
+  return v;
+}
 }  // namespace
 
 std::vector<Run> demo_runs(const Preset& p) {
@@ -68,20 +93,52 @@ std::vector<Run> demo_runs(const Preset& p) {
   return with_k(runs, K);
 }
 
-std::vector<Run> sweep_runs(const SweepRanges& r, int M, int K) {
-  const auto has = [&](const char* f) { return std::find(r.families.begin(), r.families.end(), f) != r.families.end(); };
-  std::vector<int> upto_k;
-  for (int k = 1; k <= K; ++k) upto_k.push_back(k);
+std::vector<std::string> sweep_families() {
+  std::vector<std::string> f = {"top-k"};
+  for_each_builtin([&](const auto& e) {
+    bool swept = false;
+    for_each_param(e, [&](const auto& p) { swept = swept || p.sweep; });
+    if (swept) f.push_back(std::decay_t<decltype(e)>::policy_type::name);
+  });
+  return f;
+}
+
+std::vector<Run> sweep_runs(const SweepRanges& r, const RouterConfig& c) {
+  using coreroute::detail::require;
+  const int M = c.num_experts, K = c.top_k;
+  const auto has = [&](const std::string& f) {
+    return r.families.empty() || std::find(r.families.begin(), r.families.end(), f) != r.families.end();
+  };
   std::vector<Run> runs = {vanilla_run(K)};
-  if (has("top-k"))
-    for (int k : r.top_ks.empty() ? upto_k : r.top_ks)
+  if (has("top-k")) {
+    std::vector<int> ks = r.top_ks;
+    if (ks.empty())
+      for (int k = 1; k <= K; ++k) ks.push_back(k);
+    for (int k : ks) {
+      require(k >= 1 && k <= M, "--top-ks", k, "must be in [1, M = " + std::to_string(M) + "]");
       if (k != K) runs.push_back(topk_run(k));
-  if (has("union"))
-    for (int k : r.k_locals.empty() ? upto_k : r.k_locals) runs.push_back(union_run(k));
-  if (has("vote"))
-    for (double b : r.betas) runs.push_back(vote_beta_run(b));
-  if (has("blockdist"))
-    for (double p : r.top_ps) runs.push_back(blockdist_run(p, r.min_experts >= 0 ? r.min_experts : std::min(16, M)));
+    }
+  }
+  for_each_builtin([&](const auto& e) {
+    using P = typename std::decay_t<decltype(e)>::policy_type;
+    if (!has(P::name)) return;
+    for_each_param(e, [&](const auto& swept) {
+      if (!swept.sweep) return;
+      const auto given = r.lists.find(swept.field);
+      const std::vector<double> values = given != r.lists.end() ? given->second : default_values(swept.sweep, K);
+      for (double v : values) {
+        P policy{};
+        for_each_param(e, [&](const auto& p) {  // the other parameters: given, or their defaults
+          const auto fixed = r.fixed.find(p.field);
+          if (fixed != r.fixed.end()) set_param(policy, p, fixed->second, flag_of(p.field));
+          else if (p.default_for) policy.*(p.member) = p.default_for(c);
+        });
+        set_param(policy, swept, v, flag_of(swept.field) + "s");
+        validate_as_flags(e, policy, c, swept.field);
+        runs.push_back(run_of(policy, K));
+      }
+    });
+  });
   return with_k(runs, K);
 }
 
@@ -105,11 +162,5 @@ std::vector<Result> evaluate_all(const Evaluator& ev, const std::vector<Run>& ru
   return out;
 }
 
-void make_dir(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec || !std::filesystem::is_directory(dir, ec))
-    coreroute::detail::fail("--out", dir, "cannot create the output folder" + (ec ? " (" + ec.message() + ")" : ""));
-}
 
 }  // namespace coreroute::cli

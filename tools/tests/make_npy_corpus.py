@@ -34,6 +34,7 @@ def floats(n, fmt="<f", start=0.25):
 files = {
     # valid
     "good-f32-2x3x4": npy("<f4", (2, 3, 4), floats(24)),
+    "good-f64-2x3x4": npy("<f8", (2, 3, 4), floats(24, "<d")),
     "good-f16-2x3x4": npy("<f2", (2, 3, 4), floats(24, "<e")),
     "good-v2-f32-3x4": npy("<f4", (3, 4), floats(12), version=2),
     "good-empty-0x3x4": npy("<f4", (0, 3, 4), b""),
@@ -71,7 +72,7 @@ files = {
     "bad-data-trailing": npy("<f4", (2, 3, 4), floats(24) + b"\0\0\0"),
     # valid .npy, unusable as a trace
     "wrong-dtype-i4": npy("<i4", (2, 3, 4), b"\1\0\0\0" * 24),
-    "wrong-dtype-f8": npy("<f8", (2, 3, 4), floats(24, "<d")),
+    "wrong-f64-beyond-f32": npy("<f8", (2, 3, 4), floats(23, "<d") + struct.pack("<d", 1e300)),
     "wrong-rank-1": npy("<f4", (4,), floats(4)),
     "wrong-rank-4": npy("<f4", (1, 2, 3, 4), floats(24)),
     "wrong-zero-experts": npy("<f4", (2, 3, 0), b""),

@@ -2,6 +2,7 @@
 #   error: exit status 1 or 2, stderr exactly one line starting "coreroute: error: "
 #   help:  exit status 0, stdout has a usage text
 #   ok:    exit status 0
+# With EXPECT set, stdout must also match that regular expression.
 file(REMOVE_RECURSE ${WORK_DIR})
 file(MAKE_DIRECTORY ${WORK_DIR})
 string(REPLACE "|" ";" _args "${ARGS}")
@@ -27,4 +28,7 @@ elseif(MODE STREQUAL "ok")
   endif()
 else()
   message(FATAL_ERROR "unknown MODE '${MODE}'")
+endif()
+if(DEFINED EXPECT AND NOT out MATCHES "${EXPECT}")
+  message(FATAL_ERROR "expected stdout to match '${EXPECT}':\n${_what}")
 endif()

@@ -143,3 +143,13 @@ TEST_CASE("load_trace accepts [N, M] as one block and float16 data") {
   const Trace h = load_trace(std::string(COREROUTE_NPY_CORPUS) + "/good-f16-2x3x4.npy");
   CHECK(a.logits == h.logits);  // the corpus values are exact in float16
 }
+
+TEST_CASE("load_trace converts float64 (numpy's default dtype) to the nearest float32") {
+  const Trace a = load_trace(std::string(COREROUTE_NPY_CORPUS) + "/good-f32-2x3x4.npy");
+  const Trace d = load_trace(std::string(COREROUTE_NPY_CORPUS) + "/good-f64-2x3x4.npy");
+  CHECK(d.blocks == 2);
+  CHECK(d.logits == a.logits);  // the corpus values are exact in float32
+  const std::string far = std::string(COREROUTE_NPY_CORPUS) + "/wrong-f64-beyond-f32.npy";
+  CHECK_THROWS_WITH(load_trace(far), Catch::Contains(far) && Catch::Contains("element 23") &&
+                                         Catch::Contains("beyond float32's range"));
+}
