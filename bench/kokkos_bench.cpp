@@ -70,8 +70,8 @@ struct Timing {
 std::FILE* csv = nullptr;  // --csv: one line per row, times in microseconds
 
 template <class ExecSpace, class Policy>
-Timing bench_kokkos(const LogitsView<float>& x, const RouterConfig& c, const Policy& pol, const Routing& want,
-                    int reps, kokkos::TeamTuning tuning) {
+Timing bench_kokkos(const LogitsView<float>& x, const RouterConfig& c, const Policy& pol, const Routing& want, int reps,
+                    kokkos::TeamTuning tuning) {
   const Routing got = kokkos::to_host(kokkos::route(ExecSpace(), x, c, pol, tuning));
   if (got.ids != want.ids || got.coreset != want.coreset) {
     std::fprintf(stderr, "kokkos (%s) and reference disagree on %s: not timing garbage\n", ExecSpace::name(),
@@ -117,9 +117,10 @@ void run(const Preset& preset, const LogitsView<float>& x, const Policy& pol, in
 #if defined(KOKKOS_ENABLE_CUDA)
   {
     Kokkos::View<float***, Kokkos::LayoutRight, Kokkos::CudaSpace> dev("logits", size_t(x.blocks), size_t(x.tokens),
-                                                                        size_t(x.experts));
-    Kokkos::deep_copy(dev, Kokkos::View<const float***, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
-                               x.data, size_t(x.blocks), size_t(x.tokens), size_t(x.experts)));
+                                                                       size_t(x.experts));
+    Kokkos::deep_copy(dev,
+                      Kokkos::View<const float***, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
+                          x.data, size_t(x.blocks), size_t(x.tokens), size_t(x.experts)));
     const LogitsView<float> xd = make_logits_view<float>(dev.data(), x.blocks, x.tokens, x.experts);
     row("cuda", bench_kokkos<Kokkos::Cuda>(xd, preset.config, pol, want, reps, tuning));
   }
@@ -134,24 +135,35 @@ int main(int argc, char* argv[]) {
   int reps = 15;
   kokkos::TeamTuning tuning;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--blocks")) blocks = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--team-size")) tuning.team_size = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--blocks"))
+      blocks = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--reps"))
+      reps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--team-size"))
+      tuning.team_size = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--csv")) {
-      if (!(csv = std::fopen(argv[i + 1], "w"))) { std::fprintf(stderr, "cannot write %s\n", argv[i + 1]); return 2; }
+      if (!(csv = std::fopen(argv[i + 1], "w"))) {
+        std::fprintf(stderr, "cannot write %s\n", argv[i + 1]);
+        return 2;
+      }
       std::fprintf(csv, "preset,policy,backend,B,N,checked_us,raw_us\n");
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", argv[i]);
+      return 2;
     }
-    else { std::fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
   }
-  if (blocks < 1 || reps < 1) { std::fprintf(stderr, "--blocks and --reps must be >= 1\n"); return 2; }
+  if (blocks < 1 || reps < 1) {
+    std::fprintf(stderr, "--blocks and --reps must be >= 1\n");
+    return 2;
+  }
   const int64_t N = 32;
-  std::printf("Kokkos %d.%d.%d, default host space %s (concurrency %d), team size %s; B = %lld blocks of N = %lld "
-              "tokens per call, median of %d calls; presets: llada-moe = softmax, K = 8; llada2-mini = sigmoid + bias + "
-              "groups 8/4, K = 8\n",
-              KOKKOS_VERSION / 10000, KOKKOS_VERSION / 100 % 100, KOKKOS_VERSION % 100,
-              Kokkos::DefaultHostExecutionSpace::name(), Kokkos::DefaultHostExecutionSpace().concurrency(),
-              tuning.team_size > 0 ? std::to_string(tuning.team_size).c_str() : "auto", (long long)blocks, (long long)N,
-              reps);
+  std::printf(
+      "Kokkos %d.%d.%d, default host space %s (concurrency %d), team size %s; B = %lld blocks of N = %lld "
+      "tokens per call, median of %d calls; presets: llada-moe = softmax, K = 8; llada2-mini = sigmoid + bias + "
+      "groups 8/4, K = 8\n",
+      KOKKOS_VERSION / 10000, KOKKOS_VERSION / 100 % 100, KOKKOS_VERSION % 100,
+      Kokkos::DefaultHostExecutionSpace::name(), Kokkos::DefaultHostExecutionSpace().concurrency(),
+      tuning.team_size > 0 ? std::to_string(tuning.team_size).c_str() : "auto", (long long)blocks, (long long)N, reps);
   std::printf("%-22s %-36s %-10s %12s %12s %8s %8s\n", "preset", "policy", "backend", "checked b/s", "raw b/s",
               "ratio ck", "ratio raw");
   for (const Preset& p : presets()) {

@@ -94,7 +94,13 @@ std::vector<cudaGraphExec_t> capture(F&& launch, int copies, cudaStream_t s) {
 double time_graphs(std::vector<cudaGraphExec_t> graphs, cudaStream_t s, int reps, double* back_to_back = nullptr) {
   auto replay = [&](int r) { CHECK(cudaGraphLaunch(graphs[size_t(r) % graphs.size()], s)); };
   const double us = median_us(replay, s, 50, reps);
-  if (back_to_back) *back_to_back = median_us([&](int r) { for (int i = 0; i < 50; ++i) replay(50 * r + i); }, s, 2, 20) / 50;
+  if (back_to_back)
+    *back_to_back = median_us(
+                        [&](int r) {
+                          for (int i = 0; i < 50; ++i) replay(50 * r + i);
+                        },
+                        s, 2, 20) /
+                    50;
   for (auto& g : graphs) CHECK(cudaGraphExecDestroy(g));
   return us;
 }
@@ -117,9 +123,13 @@ double copy_bandwidth(cudaStream_t s) {
 template <class T>
 T from_float(float v);
 template <>
-float from_float<float>(float v) { return v; }
+float from_float<float>(float v) {
+  return v;
+}
 template <>
-__nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+__nv_bfloat16 from_float<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
 
 struct Shape {
   const Model* model;
@@ -145,11 +155,12 @@ std::string bench_one(const Shape& sh, const Policy& pol, const char* policy_nam
     for (T& v : host) v = from_float<T>(nd(g));
     in.assign(host.begin(), host.end());
   }
-  thrust::device_vector<int32_t> ids(size_t(B * N * K)), csize(static_cast<size_t>(B)), valid(static_cast<size_t>(B)), invalid(static_cast<size_t>(B));
+  thrust::device_vector<int32_t> ids(size_t(B * N * K)), csize(static_cast<size_t>(B)), valid(static_cast<size_t>(B)),
+      invalid(static_cast<size_t>(B));
   thrust::device_vector<float> w(size_t(B * N * K));
   thrust::device_vector<uint8_t> core(size_t(B * M));
-  cr::cuda::RouteOutputs out{ids.data().get(), w.data().get(), core.data().get(), csize.data().get(),
-                             valid.data().get(), invalid.data().get()};
+  cr::cuda::RouteOutputs out{ids.data().get(),   w.data().get(),     core.data().get(),
+                             csize.data().get(), valid.data().get(), invalid.data().get()};
   auto view = [&](int r) { return cr::make_logits_view<T>(inputs[size_t(r) % inputs.size()].data().get(), B, N, M); };
   // Checked once (validates everything), then the raw launch is what is timed.
   cr::cuda::route(view(0), dc, pol, out, s);
@@ -166,12 +177,11 @@ std::string bench_one(const Shape& sh, const Policy& pol, const char* policy_nam
               s),
       s, reps, &b2b_us);
   const double exact_us = time_graphs(
-      capture([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, exact)); },
-              copies, s),
+      capture([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, exact)); }, copies,
+              s),
       s, reps);
-  const double launch_us =
-      median_us([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, tune)); }, s, 20,
-                500);
+  const double launch_us = median_us(
+      [&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, tune)); }, s, 20, 500);
   double metrics_us = -1;
   if (with_metrics) {  // R against itself: the same work as against a vanilla R0
     thrust::device_vector<double> m(size_t(B * 7));
@@ -190,14 +200,13 @@ std::string bench_one(const Shape& sh, const Policy& pol, const char* policy_nam
                 "\"metrics_median_us\": %.3f, "
                 "\"bytes_read\": %.0f, \"bytes_written\": %.0f, \"floor_us\": %.3f, \"input_copies\": %d}",
                 sh.model->name, policy_name, sh.dtype, M, K, (long long)B, (long long)N, graph_us, b2b_us, exact_us,
-                launch_us,
-                metrics_us, bytes_read, bytes_written, floor_us, copies);
-  std::fprintf(stderr,
-               "%-11s %-9s %-4s B=%-4lld N=%-3lld graph %8.2f us  back-to-back %8.2f us  exact %8.2f us  launch %8.2f us  "
-               "floor %7.2f us%s\n",
-               sh.model->name, policy_name, sh.dtype, (long long)B, (long long)N, graph_us, b2b_us, exact_us, launch_us,
-               floor_us,
-               with_metrics ? (" metrics " + std::to_string(metrics_us) + " us").c_str() : "");
+                launch_us, metrics_us, bytes_read, bytes_written, floor_us, copies);
+  std::fprintf(
+      stderr,
+      "%-11s %-9s %-4s B=%-4lld N=%-3lld graph %8.2f us  back-to-back %8.2f us  exact %8.2f us  launch %8.2f us  "
+      "floor %7.2f us%s\n",
+      sh.model->name, policy_name, sh.dtype, (long long)B, (long long)N, graph_us, b2b_us, exact_us, launch_us,
+      floor_us, with_metrics ? (" metrics " + std::to_string(metrics_us) + " us").c_str() : "");
   return buf;
 }
 
@@ -248,7 +257,8 @@ int main(int argc, char** argv) {
                prop.l2CacheSize >> 20);
   // The replay time of a graph of one empty kernel: what every graph timing includes.
   double empty_b2b_us = 0;
-  const double empty_us = time_graphs(capture([&](int) { empty_kernel<<<1, 32, 0, s>>>(); }, 1, s), s, 2000, &empty_b2b_us);
+  const double empty_us =
+      time_graphs(capture([&](int) { empty_kernel<<<1, 32, 0, s>>>(); }, 1, s), s, 2000, &empty_b2b_us);
   std::fprintf(stderr, "empty kernel: graph replay %.2f us, back to back %.2f us\n", empty_us, empty_b2b_us);
   // COREROUTE_BENCH_QUICK=1: B in {1, 1024}, N = 32 only.
   const bool quick = std::getenv("COREROUTE_BENCH_QUICK") != nullptr;
@@ -257,8 +267,10 @@ int main(int argc, char** argv) {
   for (const Model& m : ms)
     for (int64_t B : {1, 64, 1024})
       for (int64_t N : {16, 32, 64, 128})
-        if (!quick || (B != 64 && N == 32)) bench_shape<float>({&m, B, N, "fp32"}, s, bw, size_t(prop.l2CacheSize), rows);
-  for (int64_t B : {1, 1024}) bench_shape<__nv_bfloat16>({&ms[1], B, 32, "bf16"}, s, bw, size_t(prop.l2CacheSize), rows);
+        if (!quick || (B != 64 && N == 32))
+          bench_shape<float>({&m, B, N, "fp32"}, s, bw, size_t(prop.l2CacheSize), rows);
+  for (int64_t B : {1, 1024})
+    bench_shape<__nv_bfloat16>({&ms[1], B, 32, "bf16"}, s, bw, size_t(prop.l2CacheSize), rows);
   const std::time_t now = std::time(nullptr);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));

@@ -22,8 +22,8 @@ rc::Gen<AdaptiveVotePolicy> adaptive_votes(const coreroute::RouterConfig& c) {
 
 // The coreset from the policy's description, written plainly (not through keep):
 // rank by vote, take min_core, then every expert with a vote >= ratio * mean.
-ct::oracle::Mask adaptive_vote_oracle(const coreroute::reference::BlockScores& sc,
-                                      const coreroute::RouterParams& p, const AdaptiveVotePolicy& pol) {
+ct::oracle::Mask adaptive_vote_oracle(const coreroute::reference::BlockScores& sc, const coreroute::RouterParams& p,
+                                      const AdaptiveVotePolicy& pol) {
   const std::vector<double> V = ct::oracle::saliency_votes(sc, p);
   double mean = 0;
   for (double v : V) mean += v / p.num_experts;

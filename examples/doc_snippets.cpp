@@ -24,7 +24,10 @@ std::string region(const std::vector<std::string>& file, const std::string& name
   std::string out;
   int seen = 0;
   for (const std::string& line : file) {
-    if (line == marker) { if (++seen == 2) return out; continue; }
+    if (line == marker) {
+      if (++seen == 2) return out;
+      continue;
+    }
     if (seen == 1) out += line + "\n";
   }
   throw std::runtime_error("no region '" + name + "' (two '" + marker + "' lines)");
@@ -33,7 +36,10 @@ std::string region(const std::vector<std::string>& file, const std::string& name
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) { std::cerr << "usage: doc_snippets <repo root> <doc.md>\n"; return 2; }
+  if (argc != 3) {
+    std::cerr << "usage: doc_snippets <repo root> <doc.md>\n";
+    return 2;
+  }
   try {
     const std::vector<std::string> doc = lines_of(argv[2]);
     const std::string tag = "<!-- snippet: ";
@@ -43,12 +49,16 @@ int main(int argc, char** argv) {
       const std::string ref = doc[i].substr(tag.size(), doc[i].find(" -->") - tag.size());
       const size_t hash = ref.find('#');
       const std::string want = region(lines_of(std::string(argv[1]) + "/" + ref.substr(0, hash)), ref.substr(hash + 1));
-      if (i + 1 >= doc.size() || doc[i + 1].rfind("```", 0) != 0) throw std::runtime_error(ref + ": no code block follows");
+      if (i + 1 >= doc.size() || doc[i + 1].rfind("```", 0) != 0)
+        throw std::runtime_error(ref + ": no code block follows");
       std::string got;
       size_t j = i + 2;
       for (; j < doc.size() && doc[j].rfind("```", 0) != 0; ++j) got += doc[j] + "\n";
       ++checked;
-      if (got != want) { ++bad; std::cerr << argv[2] << ": the block of " << ref << " differs from the file\n"; }
+      if (got != want) {
+        ++bad;
+        std::cerr << argv[2] << ": the block of " << ref << " differs from the file\n";
+      }
     }
     std::cerr << checked << " snippet(s) checked, " << bad << " differ\n";
     return checked > 0 && bad == 0 ? 0 : 1;

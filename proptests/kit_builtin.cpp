@@ -12,16 +12,16 @@ int main(int argc, char** argv) {
   ct::PropertySuite suite("kit, " + which);
   if (which == "vanilla")
     ct::check_policy<coreroute::VanillaPolicy>(suite, "vanilla", ct::gen::vanilla_policy,
-                                              ct::builtin_oracle<coreroute::VanillaPolicy>());
+                                               ct::builtin_oracle<coreroute::VanillaPolicy>());
   else if (which == "union")
     ct::check_policy<coreroute::UnionPolicy>(suite, "union", ct::gen::union_policy,
-                                            ct::builtin_oracle<coreroute::UnionPolicy>());
+                                             ct::builtin_oracle<coreroute::UnionPolicy>());
   else if (which == "vote")
     ct::check_policy<coreroute::SaliencyVotePolicy>(suite, "vote", ct::gen::vote_policy,
-                                                   ct::builtin_oracle<coreroute::SaliencyVotePolicy>());
+                                                    ct::builtin_oracle<coreroute::SaliencyVotePolicy>());
   else if (which == "blockdist")
     ct::check_policy<coreroute::BlockDistributionPolicy>(suite, "blockdist", ct::gen::blockdist_policy,
-                                                        ct::builtin_oracle<coreroute::BlockDistributionPolicy>());
+                                                         ct::builtin_oracle<coreroute::BlockDistributionPolicy>());
   else {
     std::cerr << "usage: " << argv[0] << " vanilla|union|vote|blockdist\n";
     return 2;

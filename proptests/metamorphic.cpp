@@ -54,7 +54,8 @@ struct RelabelledBackend {
         mask[size_t(b * c.num_experts + label[size_t(i)])] = coreset[b * c.num_experts + i];
     return back(reference::route_in_coreset(k.view(), k.config, mask.data()));
   }
-  static std::vector<BlockMetrics> metrics(const Routing& R, const Routing& R0, double bytes, const ExpertOutputsView* o) {
+  static std::vector<BlockMetrics> metrics(const Routing& R, const Routing& R0, double bytes,
+                                           const ExpertOutputsView* o) {
     return reference::metrics(R, R0, bytes, o);
   }
 };

@@ -25,7 +25,9 @@ struct OffByOneTopP : BlockDistributionPolicy {
 /// DES-Vote keeping one expert fewer than `core` (none when core = 1).
 struct MissOneVote : SaliencyVotePolicy {
   template <class T>
-  CR_HD bool keep(int q, T, T, T, int M) const { return q + 1 < core_for(M); }
+  CR_HD bool keep(int q, T, T, T, int M) const {
+    return q + 1 < core_for(M);
+  }
 };
 
 /// The reference with the expert labels reversed, mapped back: ties go to the higher id.
@@ -128,12 +130,18 @@ int main() {
   backend_mutant<MissingExpertBackend, BlockDistributionPolicy>(suite, "blockdist", ct::gen::blockdist_policy);
 
   policy_mutant<OffByOneTopP>(
-      suite, "off-by-one top-p", [](const RouterConfig& c) { return rc::gen::map(ct::gen::blockdist_policy(c), [](BlockDistributionPolicy p) { return OffByOneTopP{p}; }); },
+      suite, "off-by-one top-p",
+      [](const RouterConfig& c) {
+        return rc::gen::map(ct::gen::blockdist_policy(c), [](BlockDistributionPolicy p) { return OffByOneTopP{p}; });
+      },
       [](const reference::BlockScores& sc, const RouterParams& p, const OffByOneTopP& m) {
         return ct::oracle::coreset(sc, p, static_cast<const BlockDistributionPolicy&>(m));
       });
   policy_mutant<MissOneVote>(
-      suite, "vote missing one expert", [](const RouterConfig& c) { return rc::gen::map(ct::gen::vote_policy(c), [](SaliencyVotePolicy p) { return MissOneVote{p}; }); },
+      suite, "vote missing one expert",
+      [](const RouterConfig& c) {
+        return rc::gen::map(ct::gen::vote_policy(c), [](SaliencyVotePolicy p) { return MissOneVote{p}; });
+      },
       [](const reference::BlockScores& sc, const RouterParams& p, const MissOneVote& m) {
         return ct::oracle::coreset(sc, p, static_cast<const SaliencyVotePolicy&>(m));
       });

@@ -49,8 +49,8 @@ int main() {
     const ct::Case k = *ct::gen::valid_case(no_groups());
     UnionPolicy u;
     u.k_local = k.config.top_k;
-    const std::string bad = same_rows(reference::route(k.view(), k.config, u),
-                                      reference::route(k.view(), k.config, VanillaPolicy{}));
+    const std::string bad =
+        same_rows(reference::route(k.view(), k.config, u), reference::route(k.view(), k.config, VanillaPolicy{}));
     if (!bad.empty()) RC_FAIL(bad);
   });
 
@@ -75,7 +75,8 @@ int main() {
     for (int64_t b = 0; b < k.blocks; ++b) {
       reference::score_block(k.view(), b, p, sc);
       reference::block_votes(sc, p, SaliencyVotePolicy::with_core(1), ws, votes.data());
-      positive = std::max<int>(positive, int(std::count_if(votes.begin(), votes.end(), [](double v) { return v > 0; })));
+      positive =
+          std::max<int>(positive, int(std::count_if(votes.begin(), votes.end(), [](double v) { return v > 0; })));
     }
     const int core = *rc::gen::inRange(positive, k.experts() + 1);
     const std::string bad = same_rows(reference::route(k.view(), k.config, SaliencyVotePolicy::with_core(core)),
@@ -94,7 +95,8 @@ int main() {
   suite.check("blockdist: monotone in top_p (C(p1) is inside C(p2) for p1 <= p2)", [] {
     const ct::Case k = *ct::gen::valid_case();
     BlockDistributionPolicy p1 = *ct::gen::blockdist_policy(k.config), p2 = p1;
-    p2.top_p = *rc::gen::map(rc::gen::inRange(0, 1001), [&](int t) { return p1.top_p + (1.0 - p1.top_p) * t / 1000.0; });
+    p2.top_p =
+        *rc::gen::map(rc::gen::inRange(0, 1001), [&](int t) { return p1.top_p + (1.0 - p1.top_p) * t / 1000.0; });
     p2.top_p = std::min(1.0, std::max(p1.top_p, p2.top_p));
     const Routing a = reference::route(k.view(), k.config, p1), b = reference::route(k.view(), k.config, p2);
     for (size_t i = 0; i < a.coreset.size(); ++i)

@@ -66,7 +66,9 @@ struct Example {
 Example example1() {
   Example e;
   e.name = "ex1";
-  e.N = 4; e.M = 8; e.K = 2;
+  e.N = 4;
+  e.M = 8;
+  e.K = 2;
   e.logits = {2.0f, 1.0f, 0.0f, 0.0f, 0.5f, 0.0f, 0.0f, -1.0f,  //
               1.5f, 0.0f, 2.0f, 0.0f, 0.0f, 0.0f, 0.5f, 0.0f,   //
               0.0f, 1.0f, 0.0f, 2.0f, 0.0f, 0.0f, 0.0f, 0.5f,   //
@@ -84,10 +86,12 @@ Example example1() {
 Example example2() {
   Example e;
   e.name = "ex2";
-  e.N = 4; e.M = 8; e.K = 2;
-  e.logits = {0.5f, -1.0f, 2.0f, 1.5f, -1.0f, -1.0f, 0.0f, -1.0f,   //
-              -1.0f, 0.0f, -1.0f, 0.0f, 1.5f, 1.0f, 0.5f, 0.5f,     //
-              2.0f, -1.0f, 1.0f, 1.5f, 0.5f, 0.0f, 1.0f, -2.0f,     //
+  e.N = 4;
+  e.M = 8;
+  e.K = 2;
+  e.logits = {0.5f,  -1.0f, 2.0f,  1.5f,  -1.0f, -1.0f, 0.0f,  -1.0f,  //
+              -1.0f, 0.0f,  -1.0f, 0.0f,  1.5f,  1.0f,  0.5f,  0.5f,   //
+              2.0f,  -1.0f, 1.0f,  1.5f,  0.5f,  0.0f,  1.0f,  -2.0f,  //
               -3.0f, -3.0f, -3.0f, -3.0f, -3.0f, -3.0f, -3.0f, -3.0f};
   e.config.num_experts = 8;
   e.config.top_k = 2;
@@ -114,14 +118,17 @@ bool group_rule_matters(const RouterParams& p, const double* r, const std::vecto
     int count = 0, last = -1;
     for (int i = g * per; i < (g + 1) * per; ++i)
       if (mask[size_t(i)]) ++count, last = i;
-    if (count >= 2) ++full;
-    else small.push_back(g);
+    if (count >= 2)
+      ++full;
+    else
+      small.push_back(g);
     if (count == 1) one.push_back({r[last], g});
   }
   const int left = p.groups.topk_group - full;
   if (left <= 0) return false;
   std::vector<int> by_id(small.begin(), small.begin() + std::min<size_t>(size_t(left), small.size()));
-  std::sort(one.begin(), one.end(), [](auto a, auto b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  std::sort(one.begin(), one.end(),
+            [](auto a, auto b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
   std::vector<int> by_rule;
   for (auto& o : one) by_rule.push_back(o.second);
   for (int g : small)
@@ -134,7 +141,10 @@ bool group_rule_matters(const RouterParams& p, const double* r, const std::vecto
     std::vector<int> out;
     for (int g : v)
       for (int i = g * per; i < (g + 1) * per; ++i)
-        if (mask[size_t(i)]) { out.push_back(g); break; }
+        if (mask[size_t(i)]) {
+          out.push_back(g);
+          break;
+        }
     return out;
   };
   return nonempty(by_id) != nonempty(by_rule);
@@ -245,10 +255,11 @@ void render(const Example& e, const std::vector<Named>& runs, double top_p, int 
   if (e.config.score == ScoreFunction::softmax) {
     double sum = 0;
     for (int i = 0; i < M; ++i) sum += std::exp(double(e.logits[size_t(i)]) - 2.0);
-    sc << "Row 0: `exp(x - 2)` sums to " << fmt(sum) << ", so `s[0, 0] = 1 / " << fmt(sum)
-       << " = " << fmt(ws.scores.s_row(0)[0]) << "`.\n\n";
+    sc << "Row 0: `exp(x - 2)` sums to " << fmt(sum) << ", so `s[0, 0] = 1 / " << fmt(sum) << " = "
+       << fmt(ws.scores.s_row(0)[0]) << "`.\n\n";
   }
-  const char* what = bias ? "Selection scores `r = s + bias` (each token's top-" : "Scores `s` (= `r`, no bias; each token's top-";
+  const char* what =
+      bias ? "Selection scores `r = s + bias` (each token's top-" : "Scores `s` (= `r`, no bias; each token's top-";
   sc << what << K << " over all experts in bold):\n\n";
   header_row(sc, "token", M, "top-" + std::to_string(K));
   for (int n = 0; n < N; ++n) {
@@ -304,7 +315,8 @@ void render(const Example& e, const std::vector<Named>& runs, double top_p, int 
       for (int j : topk[size_t(n)])
         if (j == i) {
           const double r = ws.scores.r_row(n)[j];
-          vo << (first ? "" : " + ") << (r > 0 ? fmt(r) : "0 (token " + std::to_string(n) + ": r = " + fmt(r) + " < 0)");
+          vo << (first ? "" : " + ")
+             << (r > 0 ? fmt(r) : "0 (token " + std::to_string(n) + ": r = " + fmt(r) + " < 0)");
           first = false;
         }
     vo << "`. ";
@@ -362,8 +374,7 @@ void render(const Example& e, const std::vector<Named>& runs, double top_p, int 
     rt << "| " << n << " |";
     for (const Named& r : runs) {
       rt << " ";
-      for (int j = 0; j < K; ++j)
-        rt << (j ? ", " : "") << r.R.id(0, n, j) << ": " << fmt(r.R.weight(0, n, j));
+      for (int j = 0; j < K; ++j) rt << (j ? ", " : "") << r.R.id(0, n, j) << ": " << fmt(r.R.weight(0, n, j));
       rt << " |";
     }
     rt << "\n";
@@ -429,8 +440,8 @@ void render(const Example& e, const std::vector<Named>& runs, double top_p, int 
   out.close();
 
   // Figure data: scores, top-K, votes in rank order, the walk, each policy's cut.
-  json << "\"" << e.name << "\": {\"N\": " << N << ", \"M\": " << M << ", \"K\": " << K
-       << ", \"top_p\": " << top_p << ", \"min_experts\": " << min_experts << ",\n  \"r\": [";
+  json << "\"" << e.name << "\": {\"N\": " << N << ", \"M\": " << M << ", \"K\": " << K << ", \"top_p\": " << top_p
+       << ", \"min_experts\": " << min_experts << ",\n  \"r\": [";
   for (int n = 0; n < N; ++n) {
     json << (n ? ", " : "") << "[";
     for (int i = 0; i < M; ++i) json << (i ? ", " : "") << fmt(ws.scores.r_row(n)[i], 6);
@@ -534,7 +545,8 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   const Blocks b = build();
   if (mode == "print") {
-    for (const std::string& name : b.order) std::cout << kOpen << name << " -->\n\n" << b.text.at(name) << "\n" << kClose << "\n\n";
+    for (const std::string& name : b.order)
+      std::cout << kOpen << name << " -->\n\n" << b.text.at(name) << "\n" << kClose << "\n\n";
     return 0;
   }
   if ((mode != "check" && mode != "update") || argc < 3) {

@@ -22,9 +22,13 @@ struct BadUserPolicy {
   int bad_from_q = 0;       ///< positions q >= this vote vote_value; earlier ones 1
   int local_k(const RouterParams&) const { return k; }
   template <class T>
-  T vote(T, int q) const { return q >= bad_from_q ? T(vote_value) : T(1); }
+  T vote(T, int q) const {
+    return q >= bad_from_q ? T(vote_value) : T(1);
+  }
   template <class T>
-  bool keep(int, T v, T, T, int) const { return v > T(0); }
+  bool keep(int, T v, T, T, int) const {
+    return v > T(0);
+  }
   void validate(const RouterConfig&) const {}
   std::string describe() const { return "bad_user_policy"; }
 };
@@ -107,20 +111,24 @@ TEST_CASE("a view that carries its extent: every access is proven in bounds", "[
   CHECK(a.ids == b.ids);
   CHECK(a.weights == b.weights);
   // A wrong block stride (one row too long) reads past the buffer: rejected before any work.
-  const LogitsView<float> past = make_logits_view(x.data.data(), size, x.B, x.N, x.M, LogitsStrides{x.N * x.M + x.M, x.M, 1});
+  const LogitsView<float> past =
+      make_logits_view(x.data.data(), size, x.B, x.N, x.M, LogitsStrides{x.N * x.M + x.M, x.M, 1});
   CHECK_THAT(error_of([&] { reference::route(past, config(6, 2), UnionPolicy{1}); }),
              Contains("logits.extent = 36") && Contains("strides [24, 6, 1]"));
   // One element short.
   const LogitsView<float> short_by_one =
       make_logits_view(x.data.data(), size - 1, x.B, x.N, x.M, LogitsStrides::contiguous(x.N, x.M));
-  CHECK_THAT(error_of([&] { reference::route(short_by_one, config(6, 2), UnionPolicy{1}); }), Contains("logits.extent = 35"));
-  CHECK_THAT(error_of([&] { reference::route_in_coreset(short_by_one, config(6, 2), std::vector<uint8_t>(12, 1).data()); }),
+  CHECK_THAT(error_of([&] { reference::route(short_by_one, config(6, 2), UnionPolicy{1}); }),
              Contains("logits.extent = 35"));
+  CHECK_THAT(
+      error_of([&] { reference::route_in_coreset(short_by_one, config(6, 2), std::vector<uint8_t>(12, 1).data()); }),
+      Contains("logits.extent = 35"));
   // Strides that would overflow int64 when multiplied out are rejected, not wrapped.
   const LogitsView<float> huge = make_logits_view(x.data.data(), size, x.B, x.N, x.M,
                                                   LogitsStrides{std::numeric_limits<int64_t>::max() / 2, x.M, 1});
   CHECK_THAT(error_of([&] { reference::route(huge, config(6, 2), UnionPolicy{1}); }), Contains("logits.extent"));
   // A transposed (token-major) view of the same buffer fits exactly: accepted.
-  const LogitsView<float> transposed = make_logits_view(x.data.data(), size, x.B, x.N, x.M, LogitsStrides{x.M, x.B * x.M, 1});
+  const LogitsView<float> transposed =
+      make_logits_view(x.data.data(), size, x.B, x.N, x.M, LogitsStrides{x.M, x.B * x.M, 1});
   CHECK_NOTHROW(reference::route(transposed, config(6, 2), UnionPolicy{1}));
 }

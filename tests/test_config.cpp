@@ -94,8 +94,7 @@ TEST_CASE("UnionPolicy.k_local must be in [1, top_k]", "[config][union]") {
 TEST_CASE("SaliencyVotePolicy needs core in [1, M] or beta in (0, 1]", "[config][vote]") {
   const RouterConfig c = config(8, 2);
   CHECK_THAT(error_of([&] { SaliencyVotePolicy{}.validate(c); }), Contains("SaliencyVotePolicy.beta = 0"));
-  CHECK_THAT(error_of([&] { SaliencyVotePolicy::with_core(9).validate(c); }),
-             Contains("SaliencyVotePolicy.core = 9"));
+  CHECK_THAT(error_of([&] { SaliencyVotePolicy::with_core(9).validate(c); }), Contains("SaliencyVotePolicy.core = 9"));
   CHECK_THAT(error_of([&] { SaliencyVotePolicy::with_core(-1).validate(c); }),
              Contains("SaliencyVotePolicy.core = -1"));
   CHECK_THAT(error_of([&] { SaliencyVotePolicy::with_beta(1.5).validate(c); }),

@@ -64,7 +64,7 @@ TEST_CASE("dMoE settings: Stage 2 with groups inside the coreset, normalised and
   const Routing R = reference::route(dmoe_block().view(), dmoe_config(), dmoe_policy());
   // Tokens 0 and 1 keep their own 8 (their best 4 groups are 0-3, all in C):
   // 8 weights of s = 1/2, normalised to 1/8, times 2.5.
-  CHECK(ids_of(R, 0, 0) == std::vector<int>{16, 17, 0, 1, 8, 9, 24, 25});  // bias ranks 16, 17 first
+  CHECK(ids_of(R, 0, 0) == std::vector<int>{16, 17, 0, 1, 8, 9, 24, 25});   // bias ranks 16, 17 first
   CHECK_THAT(weights_of(R, 0, 0), approx(std::vector<float>(8, 0.3125f)));  // bias never in weights
   CHECK(ids_of(R, 0, 1) == std::vector<int>{2, 3, 10, 11, 18, 19, 26, 27});
   CHECK_THAT(weights_of(R, 0, 1), approx(std::vector<float>(8, 0.3125f)));

@@ -29,8 +29,8 @@ Routing reference_routing() { return literal(4, 2, {{0, 1}, {2, 0}}, {{0.6f, 0.4
 Routing candidate_routing() { return literal(4, 2, {{0, 2}, {2, -1}}, {{0.7f, 0.3f}, {1.0f, 0.0f}}, 2, 3); }
 
 // Expert outputs Y[n, i, :] of dimension 2 for the two routings above.
-const std::vector<float> kOutputs = {1, 0,  0, 1,  1, 1,  9, 9,    // token 0, experts 0..3
-                                     2, 0,  5, 5,  0, 2,  7, 7};   // token 1
+const std::vector<float> kOutputs = {1, 0, 0, 1, 1, 1, 9, 9,   // token 0, experts 0..3
+                                     2, 0, 5, 5, 0, 2, 7, 7};  // token 1
 }  // namespace
 
 TEST_CASE("unique experts, coreset size and bytes read", "[metrics]") {
@@ -138,13 +138,20 @@ TEST_CASE("a K-override baseline is measured against the model's own K", "[metri
 
 TEST_CASE("a trace's metrics are the mean over blocks, each weighing the same", "[metrics][trace]") {
   BlockMetrics a, b;
-  a.unique_experts = 10; b.unique_experts = 20;
-  a.coreset_size = 12;   b.coreset_size = 16;
-  a.topk_hit_rate = 1.0; b.topk_hit_rate = 0.5;
-  a.gate_reconstruction_loss = 0.0; b.gate_reconstruction_loss = 0.2;
-  a.output_reconstruction_loss = 0.1; b.output_reconstruction_loss = 0.3;
-  a.hit_cosine = 0.9; b.hit_cosine = 0.7;
-  a.expert_bytes_read = 100; b.expert_bytes_read = 300;
+  a.unique_experts = 10;
+  b.unique_experts = 20;
+  a.coreset_size = 12;
+  b.coreset_size = 16;
+  a.topk_hit_rate = 1.0;
+  b.topk_hit_rate = 0.5;
+  a.gate_reconstruction_loss = 0.0;
+  b.gate_reconstruction_loss = 0.2;
+  a.output_reconstruction_loss = 0.1;
+  b.output_reconstruction_loss = 0.3;
+  a.hit_cosine = 0.9;
+  b.hit_cosine = 0.7;
+  a.expert_bytes_read = 100;
+  b.expert_bytes_read = 300;
   const BlockMetrics m = mean_metrics({a, b});
   CHECK(m.unique_experts == 15);
   CHECK(m.coreset_size == 14);

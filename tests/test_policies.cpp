@@ -164,8 +164,7 @@ TEST_CASE("all votes zero: BlockDistribution keeps only the floor, by lower id",
   CHECK(ids_of(none, 0, 0) == std::vector<int>{-1});
   CHECK(weights_of(none, 0, 1) == std::vector<float>{0.0f});
   // SaliencyVote still takes `core` experts: the lowest ids.
-  CHECK(coreset_of(reference::route(x.view(), c, SaliencyVotePolicy::with_core(3)), 0) ==
-        std::vector<int>{0, 1, 2});
+  CHECK(coreset_of(reference::route(x.view(), c, SaliencyVotePolicy::with_core(3)), 0) == std::vector<int>{0, 1, 2});
 }
 
 TEST_CASE("policies describe themselves", "[policies]") {

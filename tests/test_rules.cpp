@@ -37,7 +37,8 @@ TEST_CASE("token_weight: normalise by the selected sum (0 when it is 0), then sc
   CHECK(token_weight(0.1, 0.3, params(true, 2.5f)) == 0.1 / 0.3 * double(2.5f));
 }
 
-TEST_CASE("group_rank: the two largest eligible r, ties to the lower id, fewer than 2 eligible: invalid", "[rules][groups]") {
+TEST_CASE("group_rank: the two largest eligible r, ties to the lower id, fewer than 2 eligible: invalid",
+          "[rules][groups]") {
   const std::vector<double> r = {0.5, 0.9, 0.9, 0.1, /* group 1 */ 0.7, 0.2, 0.3, 0.4};
   const auto all = [](int) { return true; };
   const GroupRank<double> g0 = group_rank(r.data(), 0, 4, all);

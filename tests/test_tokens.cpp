@@ -89,7 +89,8 @@ Strided restride(const Batch& x, int64_t sb, int64_t st, int64_t se) {
   out.storage.assign(size_t(last + 1), kNaN);
   for (int64_t b = 0; b < x.B; ++b)
     for (int64_t n = 0; n < x.N; ++n)
-      for (int64_t i = 0; i < x.M; ++i) out.storage[size_t(b * sb + n * st + i * se)] = x.data[size_t((b * x.N + n) * x.M + i)];
+      for (int64_t i = 0; i < x.M; ++i)
+        out.storage[size_t(b * sb + n * st + i * se)] = x.data[size_t((b * x.N + n) * x.M + i)];
   out.view = {out.storage.data(), x.B, x.N, x.M, sb, st, se, x.tokens.empty() ? nullptr : x.tokens.data()};
   return out;
 }

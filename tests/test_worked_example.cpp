@@ -118,7 +118,10 @@ TEST_CASE("worked example: vanilla routing", "[worked_example]") {
                                   {{2, 0}, {0.6225f, 0.3775f}},
                                   {{3, 1}, {0.7311f, 0.2689f}},
                                   {{5, 0}, {0.7311f, 0.2689f}}},
-                                 5, 1.0, 0.0, 1.0});
+                                 5,
+                                 1.0,
+                                 0.0,
+                                 1.0});
 }
 
 TEST_CASE("worked example: UnionPolicy k_local = 1", "[worked_example]") {
@@ -127,7 +130,10 @@ TEST_CASE("worked example: UnionPolicy k_local = 1", "[worked_example]") {
                                  {{2, 0}, {0.6225f, 0.3775f}},
                                  {{3, 0}, {0.8808f, 0.1192f}},
                                  {{5, 0}, {0.7311f, 0.2689f}}},
-                                4, 0.75, 0.0545, 0.8528});
+                                4,
+                                0.75,
+                                0.0545,
+                                0.8528});
 }
 
 TEST_CASE("worked example: SaliencyVotePolicy beta = 0.25", "[worked_example]") {
@@ -136,7 +142,10 @@ TEST_CASE("worked example: SaliencyVotePolicy beta = 0.25", "[worked_example]") 
                                                       {{0, 3}, {0.8176f, 0.1824f}},
                                                       {{3, 0}, {0.8808f, 0.1192f}},
                                                       {{0, 3}, {0.7311f, 0.2689f}}},
-                                                     2, 0.5, 0.4132, 0.7071});
+                                                     2,
+                                                     0.5,
+                                                     0.4132,
+                                                     0.7071});
 }
 
 TEST_CASE("worked example: BlockDistributionPolicy top_p = 0.6", "[worked_example]") {
@@ -148,7 +157,10 @@ TEST_CASE("worked example: BlockDistributionPolicy top_p = 0.6", "[worked_exampl
                            {{0, 3}, {0.8176f, 0.1824f}},
                            {{3, 0}, {0.8808f, 0.1192f}},
                            {{5, 0}, {0.7311f, 0.2689f}}},
-                          3, 0.625, 0.2081, 0.7845};
+                          3,
+                          0.625,
+                          0.2081,
+                          0.7845};
   check_policy(p, three);
   // With a floor of 4 the next expert by P (2, P = .1637) joins: Union's routing.
   p.min_experts = 4;
@@ -157,5 +169,8 @@ TEST_CASE("worked example: BlockDistributionPolicy top_p = 0.6", "[worked_exampl
                     {{2, 0}, {0.6225f, 0.3775f}},
                     {{3, 0}, {0.8808f, 0.1192f}},
                     {{5, 0}, {0.7311f, 0.2689f}}},
-                   4, 0.75, 0.0545, 0.8528});
+                   4,
+                   0.75,
+                   0.0545,
+                   0.8528});
 }

@@ -31,15 +31,15 @@ __global__ void gather_rows_kernel(const bf16* x, const int32_t* offsets, const 
 /// Device pointer arrays of both grouped GEMMs, from the device layout and one layer's
 /// weights: six arrays of `groups` pointers each, packed in `ptrs`.
 struct GroupPointers {
-  const bf16* w_gu;      // [M, 2I, H] routed gate/up of the layer
-  const bf16* w_d;       // [M, H, I]
-  const bf16* sh_gu;     // shared expert or null
+  const bf16* w_gu;   // [M, 2I, H] routed gate/up of the layer
+  const bf16* w_d;    // [M, H, I]
+  const bf16* sh_gu;  // shared expert or null
   const bf16* sh_d;
-  const bf16* x;         // [N, H]
-  const bf16* xg;        // [N*K, H]
-  bf16* h1;              // [N*K + N, 2I]
-  bf16* act;             // [N*K + N, I]
-  bf16* y;               // [N*K + N, H]
+  const bf16* x;   // [N, H]
+  const bf16* xg;  // [N*K, H]
+  bf16* h1;        // [N*K + N, 2I]
+  bf16* act;       // [N*K + N, I]
+  bf16* y;         // [N*K + N, H]
   int N, K, H, I;
 };
 
@@ -81,7 +81,8 @@ __global__ void combine_bf16_kernel(const bf16* y, const int32_t* ids, const int
     for (int j = 0; j < K; ++j) {
       if (ids[n * K + j] < 0) continue;
       const float w = weights[n * K + j];
-      const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(y + int64_t(pos[n * K + j]) * H + h));
+      const float2 v =
+          __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(y + int64_t(pos[n * K + j]) * H + h));
       s.x += w * v.x;
       s.y += w * v.y;
     }
@@ -102,8 +103,16 @@ struct GroupedShapes {
     auto all = [&](std::vector<int>& v, int x) { v.assign(size_t(groups), x); };
     ta.assign(size_t(groups), CUBLAS_OP_T);
     tb.assign(size_t(groups), CUBLAS_OP_N);
-    all(m1, 2 * I); all(k1, H); all(lda1, H); all(ldb1, H); all(ldc1, 2 * I);
-    all(m2, H); all(k2, I); all(lda2, I); all(ldb2, I); all(ldc2, H);
+    all(m1, 2 * I);
+    all(k1, H);
+    all(lda1, H);
+    all(ldb1, H);
+    all(ldc1, 2 * I);
+    all(m2, H);
+    all(k2, I);
+    all(lda2, I);
+    all(ldb2, I);
+    all(ldc2, H);
     all(size, 1);
     n1 = counts;
     if (shared) n1.push_back(N);
@@ -117,18 +126,18 @@ struct GroupedShapes {
 inline cublasStatus_t grouped_gemms(cublasHandle_t h, const GroupedShapes& s, void** ptrs, int stride) {
   const void* const* P = const_cast<const void* const*>(ptrs);
   cublasStatus_t st = cublasGemmGroupedBatchedEx(
-      h, s.ta.data(), s.tb.data(), s.m1.data(), s.n1.data(), s.k1.data(), s.alpha.data(), P + 0 * stride,
-      CUDA_R_16BF, s.lda1.data(), P + 1 * stride, CUDA_R_16BF, s.ldb1.data(), s.beta.data(), ptrs + 2 * stride,
-      CUDA_R_16BF, s.ldc1.data(), s.groups, s.size.data(), CUBLAS_COMPUTE_32F);
+      h, s.ta.data(), s.tb.data(), s.m1.data(), s.n1.data(), s.k1.data(), s.alpha.data(), P + 0 * stride, CUDA_R_16BF,
+      s.lda1.data(), P + 1 * stride, CUDA_R_16BF, s.ldb1.data(), s.beta.data(), ptrs + 2 * stride, CUDA_R_16BF,
+      s.ldc1.data(), s.groups, s.size.data(), CUBLAS_COMPUTE_32F);
   return st;
 }
 
 inline cublasStatus_t grouped_gemm_down(cublasHandle_t h, const GroupedShapes& s, void** ptrs, int stride) {
   const void* const* P = const_cast<const void* const*>(ptrs);
-  return cublasGemmGroupedBatchedEx(h, s.ta.data(), s.tb.data(), s.m2.data(), s.n2.data(), s.k2.data(),
-                                    s.alpha.data(), P + 3 * stride, CUDA_R_16BF, s.lda2.data(), P + 4 * stride,
-                                    CUDA_R_16BF, s.ldb2.data(), s.beta.data(), ptrs + 5 * stride, CUDA_R_16BF,
-                                    s.ldc2.data(), s.groups, s.size.data(), CUBLAS_COMPUTE_32F);
+  return cublasGemmGroupedBatchedEx(h, s.ta.data(), s.tb.data(), s.m2.data(), s.n2.data(), s.k2.data(), s.alpha.data(),
+                                    P + 3 * stride, CUDA_R_16BF, s.lda2.data(), P + 4 * stride, CUDA_R_16BF,
+                                    s.ldb2.data(), s.beta.data(), ptrs + 5 * stride, CUDA_R_16BF, s.ldc2.data(),
+                                    s.groups, s.size.data(), CUBLAS_COMPUTE_32F);
 }
 
 }  // namespace moe_bench

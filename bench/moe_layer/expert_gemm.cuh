@@ -22,25 +22,25 @@ namespace moe_bench {
 using bf16 = __nv_bfloat16;
 
 struct ExpertGemmParams {
-  const bf16* a = nullptr;       ///< activation rows (X [N, kdim] or act [N*K + N, kdim])
-  bool gather = false;           ///< rows of routed experts come through token[] (the SwiGLU pass)
-  const bf16* w = nullptr;       ///< [M, rows, kdim]: one layer's weights of every expert
-  int64_t w_expert_stride = 0;   ///< elements between experts
-  const bf16* w_shared = nullptr;///< the shared expert's [rows, kdim], or null
-  int kdim = 0;                  ///< H (SwiGLU pass) or I (down pass); multiple of 64
-  int inter = 0;                 ///< I: the up rows start at row I of an expert (SwiGLU pass)
-  int col_tiles = 0;             ///< I / 32 (SwiGLU pass) or H / 64 (down pass)
+  const bf16* a = nullptr;         ///< activation rows (X [N, kdim] or act [N*K + N, kdim])
+  bool gather = false;             ///< rows of routed experts come through token[] (the SwiGLU pass)
+  const bf16* w = nullptr;         ///< [M, rows, kdim]: one layer's weights of every expert
+  int64_t w_expert_stride = 0;     ///< elements between experts
+  const bf16* w_shared = nullptr;  ///< the shared expert's [rows, kdim], or null
+  int kdim = 0;                    ///< H (SwiGLU pass) or I (down pass); multiple of 64
+  int inter = 0;                   ///< I: the up rows start at row I of an expert (SwiGLU pass)
+  int col_tiles = 0;               ///< I / 32 (SwiGLU pass) or H / 64 (down pass)
   // The block's dispatch layout (device).
   const int32_t* num_used = nullptr;
   const int32_t* used_experts = nullptr;
   const int32_t* offsets = nullptr;
   const int32_t* token = nullptr;
   const int32_t* slot = nullptr;
-  int tokens = 0, top_k = 0;     ///< N, K; rows N*K.. of act / y belong to the shared expert
-  const float* weights = nullptr;///< routing weights [N, K] (down pass)
-  bf16* act = nullptr;           ///< SwiGLU output [N*K + N, I]
-  float* y = nullptr;            ///< down output [N*K + N, H]
-  int out_cols = 0;              ///< H (down pass)
+  int tokens = 0, top_k = 0;       ///< N, K; rows N*K.. of act / y belong to the shared expert
+  const float* weights = nullptr;  ///< routing weights [N, K] (down pass)
+  bf16* act = nullptr;             ///< SwiGLU output [N*K + N, I]
+  float* y = nullptr;              ///< down output [N*K + N, H]
+  int out_cols = 0;                ///< H (down pass)
 };
 
 namespace detail {
@@ -55,7 +55,9 @@ __device__ inline void cp_async16(void* dst, const void* src, int src_bytes) {
 }
 __device__ inline void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int N>
-__device__ inline void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+__device__ inline void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
 
 __device__ inline void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -91,8 +93,8 @@ template <int MT, bool SWIGLU>
 __global__ void __launch_bounds__(detail::kThreads) expert_gemm_kernel(const ExpertGemmParams p) {
   using namespace detail;
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  bf16* s_w = reinterpret_cast<bf16*>(smem_raw);                      // [stages][64][64]
-  bf16* s_a = s_w + kStages * kTileRows * kChunk;                     // [stages][MT*16][64]
+  bf16* s_w = reinterpret_cast<bf16*>(smem_raw);                                  // [stages][64][64]
+  bf16* s_a = s_w + kStages * kTileRows * kChunk;                                 // [stages][MT*16][64]
   int32_t* s_row = reinterpret_cast<int32_t*>(s_a + kStages * MT * 16 * kChunk);  // source / destination row
   float* s_scale = reinterpret_cast<float*>(s_row + MT * 16);
 
@@ -233,7 +235,10 @@ __global__ void combine_kernel(const float* y, const int32_t* ids, const int32_t
       const int row = pos ? pos[n * K + j] : n * K + j;
       const float w = weights ? weights[n * K + j] : 1.0f;
       const float4 v = *reinterpret_cast<const float4*>(y + int64_t(row) * H + h);
-      s.x += w * v.x; s.y += w * v.y; s.z += w * v.z; s.w += w * v.w;
+      s.x += w * v.x;
+      s.y += w * v.y;
+      s.z += w * v.z;
+      s.w += w * v.w;
     }
     __nv_bfloat162* o = reinterpret_cast<__nv_bfloat162*>(out + int64_t(n) * H + h);
     o[0] = __floats2bfloat162_rn(s.x, s.y);

@@ -38,25 +38,28 @@ using moe_bench::bf16;
 bool g_capturing = false, g_capture_failed = false;
 
 inline void fail_or_mark(const char* file, int line, const char* what, const char* why) {
-  if (g_capturing) { g_capture_failed = true; return; }
+  if (g_capturing) {
+    g_capture_failed = true;
+    return;
+  }
   std::fprintf(stderr, "%s:%d %s: %s\n", file, line, what, why);
   std::exit(1);
 }
-#define CHECK(x)                                                                        \
-  do {                                                                                  \
-    const cudaError_t e_ = (x);                                                         \
+#define CHECK(x)                                                                         \
+  do {                                                                                   \
+    const cudaError_t e_ = (x);                                                          \
     if (e_ != cudaSuccess) fail_or_mark(__FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
   } while (0)
-#define CHECK_BLAS(x)                                                                          \
-  do {                                                                                         \
-    const cublasStatus_t s_ = (x);                                                             \
+#define CHECK_BLAS(x)                                                                            \
+  do {                                                                                           \
+    const cublasStatus_t s_ = (x);                                                               \
     if (s_ != CUBLAS_STATUS_SUCCESS) fail_or_mark(__FILE__, __LINE__, #x, "cublas call failed"); \
   } while (0)
 
 namespace {
 
-constexpr int kBlocks = 16;     // blocks of each trace, each timed alone
-constexpr int kReplays = 9;     // timed graph replays per block (median)
+constexpr int kBlocks = 16;  // blocks of each trace, each timed alone
+constexpr int kReplays = 9;  // timed graph replays per block (median)
 constexpr double kMaxRelErr = 1e-2;
 
 struct Shape {
@@ -123,8 +126,10 @@ double time_calls(const std::function<void(int)>& call, int calls, cudaStream_t 
   if (!ok) cudaGetLastError();
   if (graphed) *graphed = ok;
   auto run = [&] {
-    if (ok) CHECK(cudaGraphLaunch(exec, s));
-    else for (int c = 0; c < calls; ++c) call(c);
+    if (ok)
+      CHECK(cudaGraphLaunch(exec, s));
+    else
+      for (int c = 0; c < calls; ++c) call(c);
   };
   cudaEvent_t a, b;
   CHECK(cudaEventCreate(&a));
@@ -154,8 +159,8 @@ double copy_bandwidth(cudaStream_t s) {
   void *x = device_alloc<char>(bytes), *y = device_alloc<char>(bytes);
   CHECK(cudaMemset(x, 1, bytes));
   CHECK(cudaDeviceSynchronize());
-  const double us = time_calls([&](int) { CHECK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, s)); }, 1, s,
-                               nullptr);
+  const double us =
+      time_calls([&](int) { CHECK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, s)); }, 1, s, nullptr);
   CHECK(cudaFree(x));
   CHECK(cudaFree(y));
   return 2.0 * double(bytes) / (us * 1e-6);
@@ -257,16 +262,16 @@ void hand_layer(const Model& m, const Block& bk, int b, int l, cudaStream_t s) {
   return hand_layer_mt<8>(m, bk, b, l, s);
 }
 
-void cublas_layer(const Model& m, const Block& bk, const moe_bench::GroupedShapes& shapes, cublasHandle_t handle,
-                  int b, int l, cudaStream_t s) {
+void cublas_layer(const Model& m, const Block& bk, const moe_bench::GroupedShapes& shapes, cublasHandle_t handle, int b,
+                  int l, cudaStream_t s) {
   const int N = bk.N, K = bk.K, M = bk.M, H = m.H, I = m.I;
   const int32_t* offsets = bk.offsets + int64_t(b) * (M + 1);
   const bf16* x = bk.x + int64_t(b) * N * H;
   moe_bench::gather_rows_kernel<<<N * K, 128, 0, s>>>(x, offsets, bk.token + int64_t(b) * N * K,
                                                       bk.slot + int64_t(b) * N * K, M, K, H, bk.xg, bk.pos);
   CHECK(cudaGetLastError());
-  moe_bench::GroupPointers g{m.gu_layer(l), m.d_layer(l), m.sh_gu_layer(l), m.sh_d_layer(l), x, bk.xg, bk.h1,
-                             bk.act, bk.y16, N, K, H, I};
+  moe_bench::GroupPointers g{
+      m.gu_layer(l), m.d_layer(l), m.sh_gu_layer(l), m.sh_d_layer(l), x, bk.xg, bk.h1, bk.act, bk.y16, N, K, H, I};
   moe_bench::group_pointers_kernel<<<(M + 1 + 127) / 128, 128, 0, s>>>(
       g, bk.num_used + b, bk.used + int64_t(b) * M, offsets, const_cast<const void**>(bk.ptrs), M + 1);
   CHECK(cudaGetLastError());
@@ -325,7 +330,8 @@ int layouts_equal(const cr::DispatchLayout& d, const std::vector<int32_t>& nu, c
     for (int u = 0; same && u <= T; ++u) same = of[size_t(b * (M + 1) + u)] == d.offsets[size_t(b * (M + 1) + u)];
     const int total = same ? d.offsets[size_t(b * (M + 1) + T)] : 0;
     for (int a = 0; same && a < total; ++a)
-      same = tk[size_t(b * NK + a)] == d.token[size_t(b * NK + a)] && sl[size_t(b * NK + a)] == d.slot[size_t(b * NK + a)];
+      same =
+          tk[size_t(b * NK + a)] == d.token[size_t(b * NK + a)] && sl[size_t(b * NK + a)] == d.slot[size_t(b * NK + a)];
     equal += same ? 1 : 0;
   }
   return equal;
@@ -391,11 +397,10 @@ void run_policy(Context& ctx, const Model& m, Block& bk, const cr::Synthetic& sy
     cuda_equal = layouts_equal(D, back(c_nu, kBlocks), back(c_ue, size_t(kBlocks) * M),
                                back(c_of, size_t(kBlocks) * (M + 1)), back(c_tk, NK), back(c_sl, NK));
     const cr::LogitsView<float> one = cr::make_logits_view(d_logits, 1, N, M);
-    route_us = time_calls(
-        [&](int) { CHECK(cr::cuda::launch_route(one, dc.params(), pol, ro, ctx.stream, &dout)); }, 20, ctx.stream,
-        nullptr);
-    for (void* p : std::initializer_list<void*>{c_ids, c_cs, c_valid, c_inv, c_w, c_core, c_nu, c_ue, c_ct, c_of,
-                                                c_tk, c_sl})
+    route_us = time_calls([&](int) { CHECK(cr::cuda::launch_route(one, dc.params(), pol, ro, ctx.stream, &dout)); }, 20,
+                          ctx.stream, nullptr);
+    for (void* p :
+         std::initializer_list<void*>{c_ids, c_cs, c_valid, c_inv, c_w, c_core, c_nu, c_ue, c_ct, c_of, c_tk, c_sl})
       CHECK(cudaFree(p));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "CUDA routing of %s failed: %s\n", label.c_str(), e.what());
@@ -414,14 +419,16 @@ void run_policy(Context& ctx, const Model& m, Block& bk, const cr::Synthetic& sy
   // Correctness: first and last block, both paths.
   double err_hand = 0, err_blas = 0;
   for (int b : {0, kBlocks - 1}) {
-    const double eh = check_layer(m, bk, b, [&] { hand_layer(m, bk, b, 0, ctx.stream); }, ctx.stream);
+    const double eh = check_layer(
+        m, bk, b, [&] { hand_layer(m, bk, b, 0, ctx.stream); }, ctx.stream);
     const double ec = check_layer(
         m, bk, b, [&] { cublas_layer(m, bk, shapes[size_t(b)], ctx.blas, b, 0, ctx.stream); }, ctx.stream);
     err_hand = std::isnan(eh) ? eh : std::max(err_hand, eh);
     err_blas = std::isnan(ec) ? ec : std::max(err_blas, ec);
     if (std::isnan(eh) || std::isnan(ec)) break;
   }
-  const bool pass = !(err_hand > kMaxRelErr) && !(err_blas > kMaxRelErr) && !std::isnan(err_hand) && !std::isnan(err_blas);
+  const bool pass =
+      !(err_hand > kMaxRelErr) && !(err_blas > kMaxRelErr) && !std::isnan(err_hand) && !std::isnan(err_blas);
   ctx.all_checks_pass = ctx.all_checks_pass && pass;
 
   // Timing: per block, every layer once in a graph (consecutive calls never share weights).
@@ -429,8 +436,8 @@ void run_policy(Context& ctx, const Model& m, Block& bk, const cr::Synthetic& sy
   for (int b = 0; b < kBlocks; ++b) {
     hand_us[size_t(b)] = time_calls([&](int l) { hand_layer(m, bk, b, l, ctx.stream); }, m.L, ctx.stream, nullptr);
     bool graphed = false;
-    blas_us[size_t(b)] = time_calls(
-        [&](int l) { cublas_layer(m, bk, shapes[size_t(b)], ctx.blas, b, l, ctx.stream); }, m.L, ctx.stream, &graphed);
+    blas_us[size_t(b)] = time_calls([&](int l) { cublas_layer(m, bk, shapes[size_t(b)], ctx.blas, b, l, ctx.stream); },
+                                    m.L, ctx.stream, &graphed);
     (graphed ? ctx.cublas_graphed : ctx.cublas_plain) += 1;
   }
 
@@ -449,9 +456,11 @@ void run_policy(Context& ctx, const Model& m, Block& bk, const cr::Synthetic& sy
            << ", \"check_pass\": " << (pass ? "true" : "false") << ", \"cuda_layout_equal_blocks\": " << cuda_equal
            << ", \"T\": " << arr(T) << ", \"hand_us\": " << arr(hand_us) << ", \"cublas_us\": " << arr(blas_us) << "}";
   ctx.first_run = false;
-  std::fprintf(stderr, "%-12s N=%3d %-22s T=%6.1f hand %8.1f us  cublas %8.1f us  route %5.1f us  err %.2e/%.2e %s  cuda layout %d/%d\n",
-               m.shape.preset, N, label.c_str(), mean(T), mean(hand_us), mean(blas_us), route_us, err_hand, err_blas,
-               pass ? "ok" : "FAIL", cuda_equal, kBlocks);
+  std::fprintf(
+      stderr,
+      "%-12s N=%3d %-22s T=%6.1f hand %8.1f us  cublas %8.1f us  route %5.1f us  err %.2e/%.2e %s  cuda layout %d/%d\n",
+      m.shape.preset, N, label.c_str(), mean(T), mean(hand_us), mean(blas_us), route_us, err_hand, err_blas,
+      pass ? "ok" : "FAIL", cuda_equal, kBlocks);
 }
 
 /// The policies of the issue, in table order: fn(label, K, policy).
@@ -487,7 +496,8 @@ int routing_only(const std::vector<int>& sizes) {
       cr::ModelPreset p = preset;
       p.tokens = N;
       const cr::Synthetic syn = cr::generate_synthetic(p, kBlocks, 1, false);
-      const cr::LogitsView<float> view = cr::make_logits_view(syn.trace.logits.data(), kBlocks, N, p.config.num_experts);
+      const cr::LogitsView<float> view =
+          cr::make_logits_view(syn.trace.logits.data(), kBlocks, N, p.config.num_experts);
       for_each_policy(preset, [&](const std::string& label, int K, const auto& pol) {
         cr::RouterConfig c = syn.config;
         c.top_k = K;
@@ -524,8 +534,8 @@ void run_shape(Context& ctx, const Shape& shape, const std::vector<int>& block_s
     randomize(m.sh_gu, size_t(m.L) * m.gu_expert(), 13, std::sqrt(3.0f / float(m.H)));
     randomize(m.sh_d, size_t(m.L) * m.d_expert(), 14, std::sqrt(3.0f / float(m.I)));
   }
-  std::fprintf(stderr, "%s: M=%d H=%d I=%d, %d layers, %.2f GB of expert weights\n", shape.preset, m.M, m.H, m.I,
-               m.L, double(gu_n + d_n) * 2 / 1e9);
+  std::fprintf(stderr, "%s: M=%d H=%d I=%d, %d layers, %.2f GB of expert weights\n", shape.preset, m.M, m.H, m.I, m.L,
+               double(gu_n + d_n) * 2 / 1e9);
 
   uint64_t seed = 100;
   for (int N : block_sizes) {
@@ -561,9 +571,9 @@ void run_shape(Context& ctx, const Shape& shape, const std::vector<int>& block_s
       run_policy(ctx, m, bk, syn, d_logits, label, syn.config, K, pol, ++seed);
     });
 
-    for (void* q : std::initializer_list<void*>{d_logits, bk.ids, bk.weights, bk.num_used, bk.used, bk.counts,
-                                                bk.offsets, bk.token, bk.slot, bk.pos, bk.x, bk.act, bk.xg, bk.h1,
-                                                bk.y16, bk.out, bk.y, bk.ract, bk.ref, bk.ptrs})
+    for (void* q : std::initializer_list<void*>{
+             d_logits, bk.ids, bk.weights, bk.num_used, bk.used, bk.counts, bk.offsets, bk.token, bk.slot, bk.pos,
+             bk.x,     bk.act, bk.xg,      bk.h1,       bk.y16,  bk.out,    bk.y,       bk.ract,  bk.ref,  bk.ptrs})
       CHECK(cudaFree(q));
   }
   for (void* q : std::initializer_list<void*>{m.gu, m.d, m.sh_gu, m.sh_d}) CHECK(cudaFree(q));
@@ -610,25 +620,30 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "%s: %d SMs, L2 %.0f MB, copy bandwidth %.0f GB/s (read + write), counts copy + sync %.1f us\n",
                prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6, bw / 1e9, sync_us);
 
-  ctx.json << "{\n  \"device\": \"" << prop.name << "\", \"sms\": " << prop.multiProcessorCount
-           << ", \"l2_bytes\": " << prop.l2CacheSize << ", \"copy_bw_bytes_per_s\": " << bw
-           << ", \"counts_sync_us\": " << sync_us << ", \"blocks_per_run\": " << kBlocks
-           << ", \"max_rel_err\": " << kMaxRelErr << ",\n  \"shapes\": {"
-           << "\"llada-moe\": {\"M\": 64, \"H\": 2048, \"I\": 1024, \"K\": 8, \"shared_expert\": false, \"layers\": 16, "
-              "\"expert_bytes\": "
-           << cr::kLladaMoeExpertBytes << "}, "
-           << "\"llada2-mini\": {\"M\": 256, \"H\": 2048, \"I\": 512, \"K\": 8, \"shared_expert\": true, \"layers\": 8, "
-              "\"expert_bytes\": "
-           << cr::kLlada2MiniExpertBytes << "}},\n  \"runs\": [\n";
+  ctx.json
+      << "{\n  \"device\": \"" << prop.name << "\", \"sms\": " << prop.multiProcessorCount
+      << ", \"l2_bytes\": " << prop.l2CacheSize << ", \"copy_bw_bytes_per_s\": " << bw
+      << ", \"counts_sync_us\": " << sync_us << ", \"blocks_per_run\": " << kBlocks
+      << ", \"max_rel_err\": " << kMaxRelErr << ",\n  \"shapes\": {"
+      << "\"llada-moe\": {\"M\": 64, \"H\": 2048, \"I\": 1024, \"K\": 8, \"shared_expert\": false, \"layers\": 16, "
+         "\"expert_bytes\": "
+      << cr::kLladaMoeExpertBytes << "}, "
+      << "\"llada2-mini\": {\"M\": 256, \"H\": 2048, \"I\": 512, \"K\": 8, \"shared_expert\": true, \"layers\": 8, "
+         "\"expert_bytes\": "
+      << cr::kLlada2MiniExpertBytes << "}},\n  \"runs\": [\n";
   // LLaDA-MoE: 64 x 12.6 MB per layer; LLaDA2.0-mini: 256 x 6.3 MB + a shared expert.
   run_shape(ctx, {"llada2-mini", 2048, 512, true, 8}, sizes);
   run_shape(ctx, {"llada-moe", 2048, 1024, false, 16}, sizes);
-  ctx.json << "\n  ],\n  \"cublas_timed_in_graph\": " << ctx.cublas_graphed << ", \"cublas_timed_plain\": "
-           << ctx.cublas_plain << ", \"all_checks_pass\": " << (ctx.all_checks_pass ? "true" : "false") << "\n}\n";
+  ctx.json << "\n  ],\n  \"cublas_timed_in_graph\": " << ctx.cublas_graphed
+           << ", \"cublas_timed_plain\": " << ctx.cublas_plain
+           << ", \"all_checks_pass\": " << (ctx.all_checks_pass ? "true" : "false") << "\n}\n";
 
   if (path) {
     FILE* f = std::fopen(path, "w");
-    if (!f) { std::perror(path); return 1; }
+    if (!f) {
+      std::perror(path);
+      return 1;
+    }
     std::fputs(ctx.json.str().c_str(), f);
     std::fclose(f);
   } else {

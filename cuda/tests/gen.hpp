@@ -66,15 +66,20 @@ inline RouterConfig random_config(Rng& g, ScoreFunction score) {
 inline float draw(Rng& g, Values mode, float row_base, int i) {
   std::normal_distribution<float> nd(0.0f, 1.0f);
   switch (mode) {
-    case Values::normal: return nd(g) * 2.0f;
-    case Values::bf16: return round_bf16(nd(g) * 2.0f);
-    case Values::small_ints: return float(uniform(g, -2, 2));
-    case Values::near_ties: return row_base + float(uniform(g, 0, 3)) * 1e-7f * float(1 + i % 3);
+    case Values::normal:
+      return nd(g) * 2.0f;
+    case Values::bf16:
+      return round_bf16(nd(g) * 2.0f);
+    case Values::small_ints:
+      return float(uniform(g, -2, 2));
+    case Values::near_ties:
+      return row_base + float(uniform(g, 0, 3)) * 1e-7f * float(1 + i % 3);
     case Values::huge: {
       const double u = unit(g);
       return u < 0.1 ? -INFINITY : float((unit(g) - 0.5) * 200.0);
     }
-    default: return row_base;
+    default:
+      return row_base;
   }
 }
 

@@ -146,8 +146,9 @@ TEST_CASE("route rejects groups.n_group above the CUDA backend's limit") {
   c.groups = {128, 4};  // valid for the reference: 2 experts per group
   DeviceCase in(crtest::random_batch(1, 1, 4, 256), c);
   const crcuda::DeviceConfig dc(c);
-  CHECK_THAT(error_of([&] { crcuda::route(in.view(), dc, VanillaPolicy{}, in.outputs()); }),
-             Contains("groups.n_group = 128: must be <= " + std::to_string(crcuda::kMaxGroups) + " on the CUDA backend"));
+  CHECK_THAT(
+      error_of([&] { crcuda::route(in.view(), dc, VanillaPolicy{}, in.outputs()); }),
+      Contains("groups.n_group = 128: must be <= " + std::to_string(crcuda::kMaxGroups) + " on the CUDA backend"));
   CHECK_THAT(error_of([&] { crcuda::route_in_coreset(in.view(), dc, raw(in.coreset), in.outputs()); }),
              Contains("groups.n_group = 128"));
   CHECK(in.untouched());
@@ -215,8 +216,9 @@ TEST_CASE("route rejects null outputs and null dispatch buffers") {
   CHECK_THAT(error_of([&] { crcuda::route(in.view(), dc, VanillaPolicy{}, in.outputs(), nullptr, &dispatch); }),
              Contains("dispatch.counts = null: must be set when num_used is"));
   dispatch = {raw(d), raw(d), raw(d), raw(d), raw(d), nullptr};
-  CHECK_THAT(error_of([&] { crcuda::route_in_coreset(in.view(), dc, raw(in.coreset), in.outputs(), nullptr, &dispatch); }),
-             Contains("dispatch.slot = null"));
+  CHECK_THAT(
+      error_of([&] { crcuda::route_in_coreset(in.view(), dc, raw(in.coreset), in.outputs(), nullptr, &dispatch); }),
+      Contains("dispatch.slot = null"));
   CHECK_THAT(error_of([&] { crcuda::route_in_coreset(in.view(), dc, nullptr, in.outputs()); }),
              Contains("coreset = null"));
   CHECK(in.untouched());
@@ -239,18 +241,18 @@ TEST_CASE("route rejects host pointers where device pointers are required") {
              Contains("logits.tokens_per_block = ") && Contains(kNotDevice));
 
   const std::pair<const char*, crcuda::RouteOutputs> outputs[] = {
-      {"out.ids = ", {host_ints.data(), raw(in.weights), raw(in.coreset), raw(in.coreset_size), raw(in.valid),
-                      raw(in.invalid)}},
-      {"out.weights = ", {raw(in.ids), host_floats.data(), raw(in.coreset), raw(in.coreset_size), raw(in.valid),
-                          raw(in.invalid)}},
-      {"out.coreset = ", {raw(in.ids), raw(in.weights), host_mask.data(), raw(in.coreset_size), raw(in.valid),
-                          raw(in.invalid)}},
-      {"out.coreset_size = ", {raw(in.ids), raw(in.weights), raw(in.coreset), host_ints.data(), raw(in.valid),
-                               raw(in.invalid)}},
-      {"out.valid_tokens = ", {raw(in.ids), raw(in.weights), raw(in.coreset), raw(in.coreset_size),
-                               host_ints.data(), raw(in.invalid)}},
-      {"out.invalid_tokens = ", {raw(in.ids), raw(in.weights), raw(in.coreset), raw(in.coreset_size), raw(in.valid),
-                                 host_ints.data()}}};
+      {"out.ids = ",
+       {host_ints.data(), raw(in.weights), raw(in.coreset), raw(in.coreset_size), raw(in.valid), raw(in.invalid)}},
+      {"out.weights = ",
+       {raw(in.ids), host_floats.data(), raw(in.coreset), raw(in.coreset_size), raw(in.valid), raw(in.invalid)}},
+      {"out.coreset = ",
+       {raw(in.ids), raw(in.weights), host_mask.data(), raw(in.coreset_size), raw(in.valid), raw(in.invalid)}},
+      {"out.coreset_size = ",
+       {raw(in.ids), raw(in.weights), raw(in.coreset), host_ints.data(), raw(in.valid), raw(in.invalid)}},
+      {"out.valid_tokens = ",
+       {raw(in.ids), raw(in.weights), raw(in.coreset), raw(in.coreset_size), host_ints.data(), raw(in.invalid)}},
+      {"out.invalid_tokens = ",
+       {raw(in.ids), raw(in.weights), raw(in.coreset), raw(in.coreset_size), raw(in.valid), host_ints.data()}}};
   for (const auto& named : outputs) {
     const std::string name = named.first;
     CAPTURE(name);
@@ -355,8 +357,9 @@ TEST_CASE("the adapter's metrics reject routings that do not match") {
   const Routing R0 = reference::route(x.view(), c, VanillaPolicy{});
   const Routing R = reference::route(x.view(), c, SaliencyVotePolicy::with_core(6));
   const crtest::Batch fewer = crtest::random_batch(11, 1, 4, 16);
-  CHECK_THAT(error_of([&] { crcuda::testing::Backend::metrics(reference::route(fewer.view(), c, VanillaPolicy{}), R0, 1.0,
-                                                         nullptr); }),
+  CHECK_THAT(error_of([&] {
+               crcuda::testing::Backend::metrics(reference::route(fewer.view(), c, VanillaPolicy{}), R0, 1.0, nullptr);
+             }),
              Contains("routing.shape = 1: must match the reference routing's [B, N, M]"));
   x.tokens = {4, 2};
   const Routing short_block = reference::route(x.view(), c, SaliencyVotePolicy::with_core(6));
@@ -434,9 +437,13 @@ struct BadLocalK {
   int k = -3;
   CR_HD int local_k(const RouterParams&) const { return k; }
   template <class T>
-  CR_HD T vote(T, int) const { return T(1); }
+  CR_HD T vote(T, int) const {
+    return T(1);
+  }
   template <class T>
-  CR_HD bool keep(int, T v, T, T, int) const { return v > T(0); }
+  CR_HD bool keep(int, T v, T, T, int) const {
+    return v > T(0);
+  }
   void validate(const RouterConfig&) const {}
   std::string describe() const { return "bad_local_k"; }
 };
@@ -472,7 +479,8 @@ TEST_CASE("host checks: route rejects pointers it cannot verify as device memory
 TEST_CASE("host checks: route names the view's bad shape", "[host]") {
   const crcuda::DeviceConfig dc(host_config(8, 2));
   const auto route_view = [&](int64_t B, int64_t M) {
-    return error_of([&] { crcuda::route(make_logits_view<float>(nullptr, B, 4, M), dc, VanillaPolicy{}, no_outputs()); });
+    return error_of(
+        [&] { crcuda::route(make_logits_view<float>(nullptr, B, 4, M), dc, VanillaPolicy{}, no_outputs()); });
   };
   CHECK_THAT(route_view(1, 7), Contains("logits.experts = 7"));
   CHECK_THAT(route_view(-1, 8), Contains("logits.blocks = -1"));
@@ -491,17 +499,19 @@ TEST_CASE("host checks: the routing kernel's shared-memory layout", "[host]") {
           // What decides a result must not depend on the launch's warps (vote rows), and
           // Stage 1 keeps row stats exactly where Stage 2 may rank the coreset alone.
           CHECK(L.vote_rows == one.vote_rows);
-          CHECK(L.stat_tokens == (votes && !general && M > 32 * crcuda::detail::kCoreItems &&
-                                  N <= crcuda::detail::kStatTokens ? N : 0));
-          const size_t in_order[] = {L.bias, L.votes, L.totals, L.rank, L.list, L.sorted, L.before, L.mask,
-                                     L.stats, L.counts, L.used, L.offsets, L.bits, L.scratch, L.bytes};
+          CHECK(L.stat_tokens ==
+                (votes && !general && M > 32 * crcuda::detail::kCoreItems && N <= crcuda::detail::kStatTokens ? N : 0));
+          const size_t in_order[] = {L.bias,  L.votes,  L.totals, L.rank,    L.list, L.sorted,  L.before, L.mask,
+                                     L.stats, L.counts, L.used,   L.offsets, L.bits, L.scratch, L.bytes};
           for (size_t i = 0; i + 1 < std::size(in_order); ++i) {
             CHECK(in_order[i] % 16 == 0);
             CHECK(in_order[i] <= in_order[i + 1]);
           }
           CHECK(L.counts - L.stats >= size_t(L.stat_tokens) * 16);  // stats end before the next region
-          if (general) CHECK((L.votes <= L.rows && L.rows <= L.totals));  // rows of their own
-          else CHECK(L.rows == L.votes);                                 // register rows share the vote rows
+          if (general)
+            CHECK((L.votes <= L.rows && L.rows <= L.totals));  // rows of their own
+          else
+            CHECK(L.rows == L.votes);  // register rows share the vote rows
         }
       }
 }

@@ -39,9 +39,15 @@ int cases_from(int argc, char** argv, int at) {
 template <class Policy>
 Policy random_policy(Rng& g, const RouterConfig& c);
 template <>
-VanillaPolicy random_policy(Rng&, const RouterConfig&) { return {}; }
+VanillaPolicy random_policy(Rng&, const RouterConfig&) {
+  return {};
+}
 template <>
-UnionPolicy random_policy(Rng& g, const RouterConfig& c) { UnionPolicy p; p.k_local = uniform(g, 1, c.top_k); return p; }
+UnionPolicy random_policy(Rng& g, const RouterConfig& c) {
+  UnionPolicy p;
+  p.k_local = uniform(g, 1, c.top_k);
+  return p;
+}
 template <>
 SaliencyVotePolicy random_policy(Rng& g, const RouterConfig& c) {
   return unit(g) < 0.5 ? SaliencyVotePolicy::with_core(uniform(g, 1, c.num_experts))
@@ -73,8 +79,8 @@ bool same_as_fp32(const testing::Case& k, const Policy& pol, Half (*convert)(flo
   for (size_t i = 0; i < h.size(); ++i) h[i] = convert(std::isnan(k.logits[i]) ? 0.0f : k.logits[i]);
   thrust::device_vector<Half> dh = h;
   cuda::detail::DeviceLogits<float> df(x);
-  LogitsView<Half> xh{dh.data().get(), x.blocks, x.tokens, x.experts, x.stride_block, x.stride_token,
-                      x.stride_expert, df.view.tokens_per_block};
+  LogitsView<Half> xh{dh.data().get(), x.blocks,       x.tokens,        x.experts,
+                      x.stride_block,  x.stride_token, x.stride_expert, df.view.tokens_per_block};
   cuda::detail::DeviceResult a(x.blocks, x.tokens, x.experts, k.config.top_k), b = a;
   cuda::route(df.view, dc, pol, a.outputs());
   cuda::route(xh, dc, pol, b.outputs());
@@ -137,7 +143,10 @@ int run_policy(ScoreFunction score, int cases, uint64_t seed, bool near_ties_onl
     }
     if (!ok) {
       std::cout << "FAILED case " << c << " (seed " << seed << ", values " << to_string(mode) << ", policy "
-                << pol.describe() << ")\n" << r.summary() << "\n" << why << "\n" << k << std::endl;
+                << pol.describe() << ")\n"
+                << r.summary() << "\n"
+                << why << "\n"
+                << k << std::endl;
       return 1;
     }
     near_core += r.coreset_near_ties;
@@ -161,9 +170,12 @@ int run_raw(int cases, uint64_t seed) {
     for (int64_t b = 0; b < k.blocks; ++b)
       for (int64_t n = 0; n < k.tokens; ++n) {
         const double u = unit(g);
-        if (u < 0.1) k.at(b, n, uniform(g, 0, config.num_experts - 1)) = NAN;
-        else if (u < 0.2) k.at(b, n, uniform(g, 0, config.num_experts - 1)) = INFINITY;
-        else if (u < 0.3) for (int i = 0; i < config.num_experts; ++i) k.at(b, n, i) = -INFINITY;
+        if (u < 0.1)
+          k.at(b, n, uniform(g, 0, config.num_experts - 1)) = NAN;
+        else if (u < 0.2)
+          k.at(b, n, uniform(g, 0, config.num_experts - 1)) = INFINITY;
+        else if (u < 0.3)
+          for (int i = 0; i < config.num_experts; ++i) k.at(b, n, i) = -INFINITY;
       }
     const SaliencyVotePolicy pol = SaliencyVotePolicy::with_core(uniform(g, 1, config.num_experts));
     const Routing want = reference::route_unchecked(k.view(), params_of(config), pol);
@@ -184,7 +196,8 @@ int run_raw(int cases, uint64_t seed) {
         bad_tokens += invalid ? 1 : 0;
       }
     if (!ok) {
-      std::cout << "FAILED raw case " << c << " (seed " << seed << "): " << cudaGetErrorString(e) << "\n" << k << std::endl;
+      std::cout << "FAILED raw case " << c << " (seed " << seed << "): " << cudaGetErrorString(e) << "\n"
+                << k << std::endl;
       return 1;
     }
   }

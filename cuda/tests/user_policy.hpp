@@ -17,7 +17,9 @@ struct RankDecayPolicy {
 
   CR_HD int local_k(const RouterParams&) const { return k_local; }
   template <class T>
-  CR_HD T vote(T r, int q) const { return r > T(0) ? r / T(q + 1) : T(0); }
+  CR_HD T vote(T r, int q) const {
+    return r > T(0) ? r / T(q + 1) : T(0);
+  }
   template <class T>
   CR_HD bool keep(int q, T v, T, T total, int) const {  // v falls with q: a prefix
     return q < floor || (v > T(0) && v >= T(share) * total);

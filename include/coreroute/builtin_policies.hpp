@@ -32,12 +32,12 @@ template <class P, class T>
 struct PolicyParam {
   using policy_type = P;
   using value_type = T;
-  const char* field;             ///< the C++ member's name, e.g. "k_local"
+  const char* field;  ///< the C++ member's name, e.g. "k_local"
   member_ptr<P, T> member;
   const char* help;
-  const char* label = nullptr;   ///< short name in run labels ("k" -> "union k=2"); null: not shown
-  bool required = false;         ///< must be given (the struct's default is no choice)
-  const char* sweep = nullptr;   ///< the family's swept parameter: default values "a,b,c" or "1..K"
+  const char* label = nullptr;                      ///< short name in run labels ("k" -> "union k=2"); null: not shown
+  bool required = false;                            ///< must be given (the struct's default is no choice)
+  const char* sweep = nullptr;                      ///< the family's swept parameter: default values "a,b,c" or "1..K"
   T (*default_for)(const RouterConfig&) = nullptr;  ///< default depending on the router (else the struct's)
 };
 
@@ -85,14 +85,13 @@ inline auto builtin_policies() {
       builtin<SaliencyVotePolicy>(
           "DES-Vote: the experts with the largest saliency votes",
           with(param("core", &SaliencyVotePolicy::core, "coreset size c"), "core", false, nullptr),
-          with(param("beta", &SaliencyVotePolicy::beta, "coreset size max(1, floor(beta*M))"), "beta",
-               false, "0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.8")),
+          with(param("beta", &SaliencyVotePolicy::beta, "coreset size max(1, floor(beta*M))"), "beta", false,
+               "0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.8")),
       builtin<BlockDistributionPolicy>(
           "dMoE: top-p of the block's vote distribution, at least min_experts",
           with(param("top_p", &BlockDistributionPolicy::top_p, "top-p of the block's vote distribution (default 0.6)"),
                "p", false, "0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"),
-          with(param("min_experts", &BlockDistributionPolicy::min_experts,
-                     "coreset floor (default min(16, M))"),
+          with(param("min_experts", &BlockDistributionPolicy::min_experts, "coreset floor (default min(16, M))"),
                nullptr, false, nullptr, &detail::min_experts_default)));
 }
 

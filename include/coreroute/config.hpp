@@ -11,9 +11,7 @@ namespace coreroute {
 
 enum class ScoreFunction : int { softmax = 0, sigmoid = 1 };
 
-inline const char* to_string(ScoreFunction f) {
-  return f == ScoreFunction::softmax ? "softmax" : "sigmoid";
-}
+inline const char* to_string(ScoreFunction f) { return f == ScoreFunction::softmax ? "softmax" : "sigmoid"; }
 
 /// Group-limited routing (DeepSeek-V3 / LLaDA2.0): experts split into `n_group`
 /// contiguous groups, a token keeps its `topk_group` best groups. n_group = 0: off.
@@ -25,10 +23,10 @@ struct GroupLimit {
 
 /// The router of one MoE layer (docs/spec.md section 2). Host-side, owns the bias.
 struct RouterConfig {
-  int num_experts = 0;                        ///< M
-  int top_k = 0;                              ///< K
+  int num_experts = 0;  ///< M
+  int top_k = 0;        ///< K
   ScoreFunction score = ScoreFunction::softmax;
-  std::vector<float> expert_bias;             ///< empty, or length M; selection only
+  std::vector<float> expert_bias;  ///< empty, or length M; selection only
   GroupLimit groups;
   bool normalize_weights = false;
   float scaling = 1.0f;
@@ -68,14 +66,13 @@ inline void validate(const RouterConfig& c) {
   require(c.num_experts >= 1, "num_experts", c.num_experts, "must be >= 1");
   require(c.top_k >= 1 && c.top_k <= c.num_experts, "top_k", c.top_k,
           "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
-  require(c.score == ScoreFunction::softmax || c.score == ScoreFunction::sigmoid, "score",
-          static_cast<int>(c.score), "must be softmax or sigmoid");
-  require(c.expert_bias.empty() || c.expert_bias.size() == static_cast<size_t>(c.num_experts),
-          "expert_bias.size()", c.expert_bias.size(),
-          "must be 0 or num_experts = " + std::to_string(c.num_experts));
+  require(c.score == ScoreFunction::softmax || c.score == ScoreFunction::sigmoid, "score", static_cast<int>(c.score),
+          "must be softmax or sigmoid");
+  require(c.expert_bias.empty() || c.expert_bias.size() == static_cast<size_t>(c.num_experts), "expert_bias.size()",
+          c.expert_bias.size(), "must be 0 or num_experts = " + std::to_string(c.num_experts));
   for (size_t i = 0; i < c.expert_bias.size(); ++i)
-    require(std::isfinite(c.expert_bias[i]), "expert_bias[" + std::to_string(i) + "]",
-            c.expert_bias[i], "must be finite");
+    require(std::isfinite(c.expert_bias[i]), "expert_bias[" + std::to_string(i) + "]", c.expert_bias[i],
+            "must be finite");
   require(std::isfinite(c.scaling) && c.scaling > 0, "scaling", c.scaling, "must be finite and > 0");
   const GroupLimit& g = c.groups;
   if (g.n_group != 0 || g.topk_group != 0) {

@@ -46,7 +46,7 @@ inline BlockMetrics mean_metrics(const std::vector<BlockMetrics>& blocks) {
 }
 
 /// Expert weight bytes of the two published models (3 bf16 matrices per expert).
-inline constexpr double kLladaMoeExpertBytes = 3.0 * 2048 * 1024 * 2;    // 12.6 MB
-inline constexpr double kLlada2MiniExpertBytes = 3.0 * 2048 * 512 * 2;   // 6.3 MB
+inline constexpr double kLladaMoeExpertBytes = 3.0 * 2048 * 1024 * 2;   // 12.6 MB
+inline constexpr double kLlada2MiniExpertBytes = 3.0 * 2048 * 512 * 2;  // 6.3 MB
 
 }  // namespace coreroute

@@ -40,9 +40,13 @@ struct VanillaPolicy {
   static constexpr const char* name = "vanilla";
   CR_HD int local_k(const RouterParams& p) const { return p.top_k; }
   template <class T>
-  CR_HD T vote(T, int) const { return T(0); }
+  CR_HD T vote(T, int) const {
+    return T(0);
+  }
   template <class T>
-  CR_HD bool keep(int, T, T, T, int) const { return true; }
+  CR_HD bool keep(int, T, T, T, int) const {
+    return true;
+  }
   void validate(const RouterConfig&) const {}
   std::string describe() const { return "vanilla"; }
 };
@@ -55,9 +59,13 @@ struct UnionPolicy {
 
   CR_HD int local_k(const RouterParams&) const { return k_local; }
   template <class T>
-  CR_HD T vote(T, int) const { return T(1); }  // V counts the tokens that chose the expert
+  CR_HD T vote(T, int) const {
+    return T(1);
+  }  // V counts the tokens that chose the expert
   template <class T>
-  CR_HD bool keep(int, T v, T, T, int) const { return v > T(0); }
+  CR_HD bool keep(int, T v, T, T, int) const {
+    return v > T(0);
+  }
   void validate(const RouterConfig& c) const {
     detail::require(k_local >= 1 && k_local <= c.top_k, "UnionPolicy.k_local", k_local,
                     "must be in [1, top_k = " + std::to_string(c.top_k) + "]");
@@ -69,7 +77,9 @@ struct UnionPolicy {
 struct SaliencyVotes {
   CR_HD int local_k(const RouterParams& p) const { return p.top_k; }
   template <class T>
-  CR_HD T vote(T r, int) const { return r > T(0) ? r : T(0); }
+  CR_HD T vote(T r, int) const {
+    return r > T(0) ? r : T(0);
+  }
 };
 
 /// DES-Vote: the `core` experts with the largest votes; `core` given directly or as
@@ -77,11 +87,19 @@ struct SaliencyVotes {
 struct SaliencyVotePolicy : SaliencyVotes {
   static constexpr bool needs_votes = true;
   static constexpr const char* name = "vote";
-  int core = 0;      ///< > 0: fixed coreset size
-  double beta = 0;   ///< used when core == 0
+  int core = 0;     ///< > 0: fixed coreset size
+  double beta = 0;  ///< used when core == 0
 
-  static SaliencyVotePolicy with_core(int c) { SaliencyVotePolicy p; p.core = c; return p; }
-  static SaliencyVotePolicy with_beta(double b) { SaliencyVotePolicy p; p.beta = b; return p; }
+  static SaliencyVotePolicy with_core(int c) {
+    SaliencyVotePolicy p;
+    p.core = c;
+    return p;
+  }
+  static SaliencyVotePolicy with_beta(double b) {
+    SaliencyVotePolicy p;
+    p.beta = b;
+    return p;
+  }
 
   /// floor(beta * M), with a 1e-9 allowance so that decimal betas land where they
   /// read: 0.29 * 100 is 28.999999999999996 in double, and means 29.
@@ -91,7 +109,9 @@ struct SaliencyVotePolicy : SaliencyVotes {
     return c < 1 ? 1 : c;
   }
   template <class T>
-  CR_HD bool keep(int q, T, T, T, int M) const { return q < core_for(M); }
+  CR_HD bool keep(int q, T, T, T, int M) const {
+    return q < core_for(M);
+  }
   void validate(const RouterConfig& c) const {
     if (core != 0) {
       detail::require(core >= 1 && core <= c.num_experts, "SaliencyVotePolicy.core", core,
@@ -104,7 +124,10 @@ struct SaliencyVotePolicy : SaliencyVotes {
   }
   std::string describe() const {
     std::ostringstream os;
-    if (core > 0) os << "vote(core=" << core << ")"; else os << "vote(beta=" << beta << ")";
+    if (core > 0)
+      os << "vote(core=" << core << ")";
+    else
+      os << "vote(beta=" << beta << ")";
     return os.str();
   }
 };
@@ -138,15 +161,14 @@ namespace detail {
 template <class P, class = void>
 struct is_policy : std::false_type {};
 template <class P>
-struct is_policy<
-    P, std::void_t<decltype(bool{P::needs_votes}), decltype(static_cast<const char*>(P::name)),
-                   decltype(int{std::declval<const P&>().local_k(std::declval<const RouterParams&>())}),
-                   decltype(double{std::declval<const P&>().vote(0.0, 0)}),
-                   decltype(float{std::declval<const P&>().vote(0.0f, 0)}),
-                   decltype(bool{std::declval<const P&>().keep(0, 0.0, 0.0, 0.0, 0)}),
-                   decltype(bool{std::declval<const P&>().keep(0, 0.0f, 0.0f, 0.0f, 0)}),
-                   decltype(std::declval<const P&>().validate(std::declval<const RouterConfig&>())),
-                   decltype(std::string{std::declval<const P&>().describe()})>>
+struct is_policy<P, std::void_t<decltype(bool{P::needs_votes}), decltype(static_cast<const char*>(P::name)),
+                                decltype(int{std::declval<const P&>().local_k(std::declval<const RouterParams&>())}),
+                                decltype(double{std::declval<const P&>().vote(0.0, 0)}),
+                                decltype(float{std::declval<const P&>().vote(0.0f, 0)}),
+                                decltype(bool{std::declval<const P&>().keep(0, 0.0, 0.0, 0.0, 0)}),
+                                decltype(bool{std::declval<const P&>().keep(0, 0.0f, 0.0f, 0.0f, 0)}),
+                                decltype(std::declval<const P&>().validate(std::declval<const RouterConfig&>())),
+                                decltype(std::string{std::declval<const P&>().describe()})>>
     : std::is_trivially_copyable<P> {};
 }  // namespace detail
 

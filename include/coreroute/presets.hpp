@@ -64,8 +64,8 @@ inline std::vector<ModelPreset> make_model_presets() {
   mini.bias_std = 0.02;
   mini.vote_betas = {0.15, 0.10};
   mini.published = {{"vanilla", "84 / 70", "DES / dMoE"}, {"union k=3", "45", "DES"},
-                    {"union k=2", "34", "DES"},         {"vote beta=0.15", "38", "DES"},
-                    {"vote beta=0.1", "25", "DES"},     {"blockdist p=0.6", "~14.5", "dMoE, tuned"}};
+                    {"union k=2", "34", "DES"},           {"vote beta=0.15", "38", "DES"},
+                    {"vote beta=0.1", "25", "DES"},       {"blockdist p=0.6", "~14.5", "dMoE, tuned"}};
 
   // DeepSeek-V3's router (n_routed_experts 256, num_experts_per_tok 8, n_group 8,
   // topk_group 4, sigmoid, noaux_tc bias, norm_topk_prob, routed_scaling_factor 2.5);

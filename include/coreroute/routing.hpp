@@ -7,17 +7,20 @@
 namespace coreroute {
 
 struct Routing {
-  int64_t blocks = 0, tokens = 0;        ///< B, N
-  int experts = 0, top_k = 0;            ///< M, K
-  std::vector<int32_t> ids;              ///< [B, N, K]; -1 pads slots past |E_n| and unrouted rows
-  std::vector<float> weights;            ///< [B, N, K]; 0 where the id is -1
-  std::vector<uint8_t> coreset;          ///< [B, M]; 1 = expert is in the block's coreset
-  std::vector<int32_t> coreset_size;     ///< [B]
-  std::vector<int32_t> valid_tokens;     ///< [B]; rows routed (tokens_per_block or N)
-  std::vector<int32_t> invalid_tokens;   ///< [B]; status: rows with NaN/+Inf logits (raw path)
+  int64_t blocks = 0, tokens = 0;       ///< B, N
+  int experts = 0, top_k = 0;           ///< M, K
+  std::vector<int32_t> ids;             ///< [B, N, K]; -1 pads slots past |E_n| and unrouted rows
+  std::vector<float> weights;           ///< [B, N, K]; 0 where the id is -1
+  std::vector<uint8_t> coreset;         ///< [B, M]; 1 = expert is in the block's coreset
+  std::vector<int32_t> coreset_size;    ///< [B]
+  std::vector<int32_t> valid_tokens;    ///< [B]; rows routed (tokens_per_block or N)
+  std::vector<int32_t> invalid_tokens;  ///< [B]; status: rows with NaN/+Inf logits (raw path)
 
   void resize(int64_t B, int64_t N, int M, int K) {
-    blocks = B; tokens = N; experts = M; top_k = K;
+    blocks = B;
+    tokens = N;
+    experts = M;
+    top_k = K;
     ids.assign(size_t(B * N * K), -1);
     weights.assign(size_t(B * N * K), 0.0f);
     coreset.assign(size_t(B * M), 0);
@@ -37,15 +40,18 @@ struct Routing {
 struct DispatchLayout {
   int64_t blocks = 0, tokens = 0;
   int experts = 0, top_k = 0;
-  std::vector<int32_t> num_used;       ///< [B]       T_b
-  std::vector<int32_t> used_experts;   ///< [B, M]    first T_b entries valid, rest -1
-  std::vector<int32_t> counts;         ///< [B, M]    first T_b entries valid, rest 0
-  std::vector<int32_t> offsets;        ///< [B, M+1]  exclusive prefix of counts; rest = total
-  std::vector<int32_t> token;          ///< [B, N*K]  first offsets[T_b] entries valid, rest -1
-  std::vector<int32_t> slot;           ///< [B, N*K]
+  std::vector<int32_t> num_used;      ///< [B]       T_b
+  std::vector<int32_t> used_experts;  ///< [B, M]    first T_b entries valid, rest -1
+  std::vector<int32_t> counts;        ///< [B, M]    first T_b entries valid, rest 0
+  std::vector<int32_t> offsets;       ///< [B, M+1]  exclusive prefix of counts; rest = total
+  std::vector<int32_t> token;         ///< [B, N*K]  first offsets[T_b] entries valid, rest -1
+  std::vector<int32_t> slot;          ///< [B, N*K]
 
   void resize(int64_t B, int64_t N, int M, int K) {
-    blocks = B; tokens = N; experts = M; top_k = K;
+    blocks = B;
+    tokens = N;
+    experts = M;
+    top_k = K;
     num_used.assign(size_t(B), 0);
     used_experts.assign(size_t(B * M), -1);
     counts.assign(size_t(B * M), 0);

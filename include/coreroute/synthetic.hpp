@@ -53,7 +53,10 @@ class Rng {
   }
   double uniform() { return double(next() >> 11) * 0x1.0p-53; }  // [0, 1)
   double normal() {
-    if (has_spare_) { has_spare_ = false; return spare_; }
+    if (has_spare_) {
+      has_spare_ = false;
+      return spare_;
+    }
     const double u = 1.0 - uniform(), v = uniform();  // u in (0, 1]
     const double r = std::sqrt(-2.0 * std::log(u)), a = 6.283185307179586 * v;
     spare_ = r * std::sin(a);
@@ -65,8 +68,12 @@ class Rng {
   static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
   uint64_t next() {
     const uint64_t out = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;
-    s_[2] ^= s_[0]; s_[3] ^= s_[1]; s_[1] ^= s_[2]; s_[0] ^= s_[3];
-    s_[2] ^= t; s_[3] = rotl(s_[3], 45);
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
     return out;
   }
   uint64_t s_[4];
@@ -79,11 +86,11 @@ enum Stream : uint64_t { kRouter = 1, kBias = 2, kExperts = 3, kBlocks = 1000 };
 }  // namespace detail
 
 inline Synthetic generate_synthetic(const ModelPreset& p, int64_t blocks, uint64_t seed, bool with_outputs) {
-  using detail::Rng;
-  using detail::kRouter;
   using detail::kBias;
-  using detail::kExperts;
   using detail::kBlocks;
+  using detail::kExperts;
+  using detail::kRouter;
+  using detail::Rng;
   const int M = p.config.num_experts, d = p.hidden, dout = p.output_dim;
   const int64_t N = p.tokens;
   Synthetic out;

@@ -14,9 +14,9 @@ namespace coreroute {
 template <class T>
 struct LogitsView {
   const T* data = nullptr;
-  int64_t blocks = 0, tokens = 0, experts = 0;             ///< B, N, M
+  int64_t blocks = 0, tokens = 0, experts = 0;  ///< B, N, M
   int64_t stride_block = 0, stride_token = 0, stride_expert = 1;
-  const int32_t* tokens_per_block = nullptr;               ///< null: every block has N tokens
+  const int32_t* tokens_per_block = nullptr;  ///< null: every block has N tokens
   /// Elements readable from `data`, or -1 (not known). When known, the checked entry
   /// points prove that every element the shape and strides address lies below it.
   int64_t extent = -1;
@@ -25,9 +25,7 @@ struct LogitsView {
     return data[b * stride_block + n * stride_token + i * stride_expert];
   }
   /// Rows of block b that are routed; the rest get ids -1, weight 0 and count nowhere.
-  CR_HD int64_t valid_tokens(int64_t b) const {
-    return tokens_per_block ? tokens_per_block[b] : tokens;
-  }
+  CR_HD int64_t valid_tokens(int64_t b) const { return tokens_per_block ? tokens_per_block[b] : tokens; }
 };
 
 /// A contiguous [B, N, M] view (its extent not known: see the overload below).
@@ -76,7 +74,8 @@ void validate_shape(const LogitsView<T>& x, const RouterConfig& c, const int32_t
   require(x.experts == c.num_experts, "logits.experts", x.experts,
           "must equal num_experts = " + std::to_string(c.num_experts));
   if (x.blocks == 0 || x.tokens == 0) return;
-  require(x.tokens <= INT32_MAX / (c.top_k > 0 ? c.top_k : 1), "logits.tokens", x.tokens, "too large for int32 slot indices");
+  require(x.tokens <= INT32_MAX / (c.top_k > 0 ? c.top_k : 1), "logits.tokens", x.tokens,
+          "too large for int32 slot indices");
   require(x.data != nullptr, "logits.data", "null", "must point to B*N*M logits");
   require(x.stride_expert >= 1, "logits.stride_expert", x.stride_expert, "must be >= 1");
   require(x.stride_token >= 1 || x.tokens == 1, "logits.stride_token", x.stride_token, "must be >= 1");

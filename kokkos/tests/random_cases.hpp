@@ -31,7 +31,9 @@ struct Rng {
   double unit() { return double(next() >> 11) * 0x1.0p-53; }                        // [0, 1)
   bool coin(double p) { return unit() < p; }
   template <class T>
-  T pick(std::initializer_list<T> xs) { return *(xs.begin() + uniform(0, int(xs.size()) - 1)); }
+  T pick(std::initializer_list<T> xs) {
+    return *(xs.begin() + uniform(0, int(xs.size()) - 1));
+  }
 };
 
 inline RouterConfig random_config(Rng& g) {
@@ -61,11 +63,16 @@ inline RouterConfig random_config(Rng& g) {
 /// One logit in the style chosen for the case.
 inline float random_logit(Rng& g, int style) {
   switch (style) {
-    case 0: return float((g.unit() * 2 - 1) * 4);                     // continuous
-    case 1: return float(g.uniform(-3, 3)) * 0.5f;                     // coarse: many exact ties
-    case 2: return 1.0f + float(g.uniform(0, 3)) * 1e-7f;              // near-ties (a few ulps apart)
-    case 3: return g.coin(0.3) ? -std::numeric_limits<float>::infinity() : float(g.uniform(-2, 2));
-    default: return float((g.unit() * 2 - 1) * 40);                    // wide: saturated scores
+    case 0:
+      return float((g.unit() * 2 - 1) * 4);  // continuous
+    case 1:
+      return float(g.uniform(-3, 3)) * 0.5f;  // coarse: many exact ties
+    case 2:
+      return 1.0f + float(g.uniform(0, 3)) * 1e-7f;  // near-ties (a few ulps apart)
+    case 3:
+      return g.coin(0.3) ? -std::numeric_limits<float>::infinity() : float(g.uniform(-2, 2));
+    default:
+      return float((g.unit() * 2 - 1) * 40);  // wide: saturated scores
   }
 }
 

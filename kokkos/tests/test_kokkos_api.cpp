@@ -29,7 +29,8 @@ struct Batch {
   RouterConfig c;
   int64_t B, N;
   std::vector<float> x;
-  Batch(const RouterConfig& cfg, int64_t b, int64_t n, uint64_t seed) : c(cfg), B(b), N(n), x(size_t(b * n * cfg.num_experts)) {
+  Batch(const RouterConfig& cfg, int64_t b, int64_t n, uint64_t seed)
+      : c(cfg), B(b), N(n), x(size_t(b * n * cfg.num_experts)) {
     crkokkos::Rng g(seed);
     for (float& v : x) v = float(g.uniform(-8, 8)) * 0.25f;  // coarse: ties included
   }
@@ -98,10 +99,12 @@ TEST_CASE("Views of any layout and value type route as the reference", "[api]") 
   const auto pol = SaliencyVotePolicy::with_core(9);
   const Routing want = reference::route(in.view(tokens.data()), in.c, pol);
   const auto t = device_tokens(tokens);
-  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), t, in.c, pol)), want);
+  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), t, in.c, pol)),
+               want);
   require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(), t, in.c, pol)), want);
   // double logits: the values are exact in float, so the routing is the same.
-  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<double, Kokkos::LayoutLeft>(), t, in.c, pol)), want);
+  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<double, Kokkos::LayoutLeft>(), t, in.c, pol)),
+               want);
 }
 
 TEST_CASE("A strided subview routes as the reference", "[api]") {
@@ -128,9 +131,13 @@ struct BadLocalK {
   int k = -3;
   CR_HD int local_k(const RouterParams&) const { return k; }
   template <class T>
-  CR_HD T vote(T, int) const { return T(1); }
+  CR_HD T vote(T, int) const {
+    return T(1);
+  }
   template <class T>
-  CR_HD bool keep(int, T v, T, T, int) const { return v > T(0); }
+  CR_HD bool keep(int, T v, T, T, int) const {
+    return v > T(0);
+  }
   void validate(const RouterConfig&) const {}
   std::string describe() const { return "bad_local_k"; }
 };
@@ -142,8 +149,9 @@ TEST_CASE("A user policy's local_k and a view's extent are checked as the refere
   for (int k : {-3, 0, 33}) {
     const std::string want = error_of([&] { reference::route(in.view(), in.c, BadLocalK{k}); });
     CHECK_THAT(want, Catch::Matchers::Contains("bad_local_k.local_k() = " + std::to_string(k)));
-    CHECK(error_of([&] { kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), none, in.c, BadLocalK{k}); }) ==
-          want);
+    CHECK(error_of([&] {
+            kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), none, in.c, BadLocalK{k});
+          }) == want);
     CHECK(error_of([&] { kokkos::route(ExecSpace(), in.view(), in.c, BadLocalK{k}); }) == want);
   }
   LogitsView<float> v = in.view();
@@ -162,7 +170,8 @@ TEST_CASE("Errors name the parameter as the reference does, before any work", "[
       in.x[size_t((1 * 4 + 2) * 32 + 17)] = bad;
       const std::string want = error_of([&] { reference::route(in.view(), in.c, pol); });
       CHECK_THAT(want, Catch::Matchers::Contains("logits[block 1, token 2, expert 17]"));
-      CHECK(error_of([&] { kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(), none, in.c, pol); }) == want);
+      CHECK(error_of([&] { kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(), none, in.c, pol); }) ==
+            want);
       CHECK(error_of([&] { kokkos::route(ExecSpace(), in.raw().view, in.c, pol); }) == want);
     }
   }
@@ -172,7 +181,8 @@ TEST_CASE("Errors name the parameter as the reference does, before any work", "[
     for (int i = 0; i < 32; ++i) in.x[size_t((0 * 4 + 3) * 32 + i)] = -std::numeric_limits<float>::infinity();
     const std::string want = error_of([&] { reference::route(in.view(), in.c, pol); });
     CHECK_THAT(want, Catch::Matchers::Contains("logits[block 0, token 3, :]"));
-    CHECK(error_of([&] { kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), none, in.c, pol); }) == want);
+    CHECK(error_of([&] { kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), none, in.c, pol); }) ==
+          want);
   }
   SECTION("a NaN in a row that is not routed is never read") {
     in.x[size_t((1 * 4 + 3) * 32 + 5)] = std::numeric_limits<float>::quiet_NaN();
@@ -191,7 +201,9 @@ TEST_CASE("Errors name the parameter as the reference does, before any work", "[
                Catch::Matchers::Contains("UnionPolicy.k_local = 5"));
     CHECK_THAT(error_of([&] { kokkos::route(ExecSpace(), x, device_tokens({4}), in.c, pol); }),
                Catch::Matchers::Contains("tokens_per_block.extent(0) = 1"));
-    CHECK_THAT(error_of([&] { kokkos::route(ExecSpace(), x, device_tokens({4, 5}), in.c, pol); }),
+    CHECK_THAT(error_of([&] {
+                 kokkos::route(ExecSpace(), x, device_tokens({4, 5}), in.c, pol);
+               }),
                Catch::Matchers::Contains("tokens_per_block[1] = 5"));
     RouterConfig wrong_m = in.c;
     wrong_m.num_experts = 16;
@@ -225,8 +237,8 @@ TEST_CASE("Empty batches succeed and launch nothing harmful", "[api]") {
       const Batch in(llada2_like(), B, N, 1);
       const UnionPolicy pol{1};
       const Routing want = reference::route(in.view(), in.c, pol);
-      const auto R = kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), kokkos::TokensView<ExecSpace>(),
-                                   in.c, pol);
+      const auto R = kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(),
+                                   kokkos::TokensView<ExecSpace>(), in.c, pol);
       require_same(kokkos::to_host(R), want);
       const auto m = kokkos::to_host(kokkos::metrics(ExecSpace(), R, R, 1.0));
       REQUIRE(m.size() == size_t(B));
@@ -285,7 +297,9 @@ TEST_CASE("A block too large for team scratch is rejected by name", "[api]") {
   c.top_k = 8;
   const int64_t N = 12000;  // 12000 * 256 doubles of scores exceed the 20 MiB team scratch of host spaces
   std::vector<float> x(size_t(N * 256), 0.0f);
-  CHECK_THAT(error_of([&] { kokkos::route(Kokkos::DefaultHostExecutionSpace(), make_logits_view(x.data(), 1, N, 256), c,
-                                          VanillaPolicy{}); }),
+  CHECK_THAT(error_of([&] {
+               kokkos::route(Kokkos::DefaultHostExecutionSpace(), make_logits_view(x.data(), 1, N, 256), c,
+                             VanillaPolicy{});
+             }),
              Catch::Matchers::Contains("logits.tokens"));
 }

@@ -47,8 +47,9 @@ Routing random_routing(crkokkos::Rng& g, int64_t B, int64_t N, int M, int K, boo
 
 std::string first_difference(const DispatchLayout& got, const DispatchLayout& want) {
   const std::pair<const char*, const std::vector<int32_t>*> fields[] = {
-      {"num_used", &got.num_used}, {"used_experts", &got.used_experts}, {"counts", &got.counts},
-      {"offsets", &got.offsets},   {"token", &got.token},               {"slot", &got.slot}};
+      {"num_used", &got.num_used}, {"used_experts", &got.used_experts},
+      {"counts", &got.counts},     {"offsets", &got.offsets},
+      {"token", &got.token},       {"slot", &got.slot}};
   const std::vector<int32_t>* wants[] = {&want.num_used, &want.used_experts, &want.counts,
                                          &want.offsets,  &want.token,        &want.slot};
   for (int f = 0; f < 6; ++f) {

@@ -92,7 +92,9 @@ void run_parity_on(const char* policy, uint64_t seed_base, MakePolicy make) {
     if (!r.ok()) {
       std::ostringstream os;
       os << "seed " << seed << (score ? std::string(", score ") + coreroute::to_string(*score) : std::string()) << ", "
-         << pol.describe() << "\n" << r.summary() << "\n" << k;
+         << pol.describe() << "\n"
+         << r.summary() << "\n"
+         << k;
       FAIL(os.str());
     }
     ++checked;

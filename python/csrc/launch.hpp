@@ -22,9 +22,9 @@ struct CudaLaunch {
   int64_t blocks = 0, tokens = 0, experts = 0;
   int64_t stride_block = 0, stride_token = 0, stride_expert = 1;
   const int32_t* tokens_per_block = nullptr;  ///< null: every block has `tokens` rows
-  RouterParams params;                       ///< params.bias: device floats or null
+  RouterParams params;                        ///< params.bias: device floats or null
   AnyPolicy policy;
-  const uint8_t* coreset_in = nullptr;       ///< non-null: Stage 2 alone into this mask
+  const uint8_t* coreset_in = nullptr;  ///< non-null: Stage 2 alone into this mask
   // Outputs (device): ids, weights, coreset, coreset_size, valid_tokens, invalid_tokens.
   int32_t* ids = nullptr;
   float* weights = nullptr;
@@ -33,7 +33,7 @@ struct CudaLaunch {
   // Dispatch layout (all null: not written).
   int32_t *num_used = nullptr, *used_experts = nullptr, *counts = nullptr, *offsets = nullptr;
   int32_t *token = nullptr, *slot = nullptr;
-  void* stream = nullptr;                    ///< cudaStream_t
+  void* stream = nullptr;  ///< cudaStream_t
 };
 
 /// One metrics launch (coreroute::cuda::launch_metrics): routings [B, N, K] contiguous
@@ -48,7 +48,7 @@ struct CudaMetrics {
   const float* outputs = nullptr;  ///< null: no output reconstruction loss (NaN)
   int64_t out_stride_block = 0, out_stride_token = 0, out_stride_expert = 0;
   int out_dim = 0;
-  double* out = nullptr;           ///< [B, 7]
+  double* out = nullptr;  ///< [B, 7]
   void* stream = nullptr;
 };
 

@@ -123,9 +123,8 @@ void only_for(const Opt<V>& v, const char* name, const std::string& policy, cons
 }
 
 /// The policy and its parameters, named as the Python keywords (= the CLI's flags).
-AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t> k_local,
-                    Opt<int64_t> core, Opt<double> beta, Opt<double> top_p,
-                    Opt<int64_t> min_experts) {
+AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t> k_local, Opt<int64_t> core,
+                    Opt<double> beta, Opt<double> top_p, Opt<int64_t> min_experts) {
   only_for(k_local, "k_local", name, "union");
   only_for(core, "core", name, "vote");
   only_for(beta, "beta", name, "vote");
@@ -179,18 +178,22 @@ void require_device(const at::Tensor& t, const at::Tensor& logits, const char* n
 /// What a call reads, on the logits' device.
 struct Inputs {
   Geometry g;
-  at::Tensor logits;              ///< strided as given, or a contiguous copy (zero strides)
-  int64_t sb = 0, st = 0, se = 1; ///< strides of blocks, tokens, experts (elements)
-  Opt<at::Tensor> bias; ///< float32 [M], contiguous
-  Opt<at::Tensor> tokens;  ///< int32 [B], contiguous (token-major: made here)
+  at::Tensor logits;               ///< strided as given, or a contiguous copy (zero strides)
+  int64_t sb = 0, st = 0, se = 1;  ///< strides of blocks, tokens, experts (elements)
+  Opt<at::Tensor> bias;            ///< float32 [M], contiguous
+  Opt<at::Tensor> tokens;          ///< int32 [B], contiguous (token-major: made here)
 };
 
 Dtype dtype_of(const at::Tensor& logits) {
   switch (logits.scalar_type()) {
-    case at::kFloat: return Dtype::float32;
-    case at::kBFloat16: return Dtype::bfloat16;
-    case at::kHalf: return Dtype::float16;
-    default: fail("logits.dtype", logits.scalar_type(), "must be float32, bfloat16 or float16");
+    case at::kFloat:
+      return Dtype::float32;
+    case at::kBFloat16:
+      return Dtype::bfloat16;
+    case at::kHalf:
+      return Dtype::float16;
+    default:
+      fail("logits.dtype", logits.scalar_type(), "must be float32, bfloat16 or float16");
   }
 }
 
@@ -278,8 +281,8 @@ Result result_of(const Outputs& o, const Geometry& g, int64_t K) {
     ids = ids.view({g.B * g.N, K}).narrow(0, 0, g.T);
     weights = weights.view({g.B * g.N, K}).narrow(0, 0, g.T);
   }
-  return {ids, weights, o.coreset, o.coreset_size, o.invalid_tokens, o.num_used, o.used_experts, o.counts, o.offsets,
-          o.token, o.slot};
+  return {ids,      weights,   o.coreset, o.coreset_size, o.invalid_tokens, o.num_used, o.used_experts,
+          o.counts, o.offsets, o.token,   o.slot};
 }
 
 [[noreturn]] void raise_value_error(const coreroute::invalid_argument& e) { TORCH_CHECK_VALUE(false, e.what()); }
@@ -324,10 +327,18 @@ at::Tensor empty_sym(std::vector<c10::SymInt> shape, const at::TensorOptions& op
 Result meta_result(const SymGeometry& g, int64_t K, bool with_dispatch, const at::TensorOptions& opt) {
   const auto i32 = opt.dtype(at::kInt);
   const c10::SymInt k(K), m(g.M), b = with_dispatch ? g.B : c10::SymInt(0);
-  std::vector<c10::SymInt> rows = g.token_major ? std::vector<c10::SymInt>{g.T, k} : std::vector<c10::SymInt>{g.B, g.N, k};
-  return {empty_sym(rows, i32), empty_sym(rows, opt.dtype(at::kFloat)), empty_sym({g.B, m}, opt.dtype(at::kBool)),
-          empty_sym({g.B}, i32), empty_sym({g.B}, i32), empty_sym({b}, i32), empty_sym({b, m}, i32),
-          empty_sym({b, m}, i32), empty_sym({b, m + c10::SymInt(1)}, i32), empty_sym({b, g.N * k}, i32),
+  std::vector<c10::SymInt> rows =
+      g.token_major ? std::vector<c10::SymInt>{g.T, k} : std::vector<c10::SymInt>{g.B, g.N, k};
+  return {empty_sym(rows, i32),
+          empty_sym(rows, opt.dtype(at::kFloat)),
+          empty_sym({g.B, m}, opt.dtype(at::kBool)),
+          empty_sym({g.B}, i32),
+          empty_sym({g.B}, i32),
+          empty_sym({b}, i32),
+          empty_sym({b, m}, i32),
+          empty_sym({b, m}, i32),
+          empty_sym({b, m + c10::SymInt(1)}, i32),
+          empty_sym({b, g.N * k}, i32),
           empty_sym({b, g.N * k}, i32)};
 }
 
@@ -405,9 +416,12 @@ Routing route_cpu_typed(const Inputs& in, RouterConfig c, const AnyPolicy& pol, 
 Routing route_cpu(const Inputs& in, const RouterConfig& c, const AnyPolicy& pol, const uint8_t* coreset_in,
                   bool checked) {
   switch (dtype_of(in.logits)) {
-    case Dtype::float32: return route_cpu_typed<float>(in, c, pol, coreset_in, checked);
-    case Dtype::bfloat16: return route_cpu_typed<c10::BFloat16>(in, c, pol, coreset_in, checked);
-    default: return route_cpu_typed<c10::Half>(in, c, pol, coreset_in, checked);
+    case Dtype::float32:
+      return route_cpu_typed<float>(in, c, pol, coreset_in, checked);
+    case Dtype::bfloat16:
+      return route_cpu_typed<c10::BFloat16>(in, c, pol, coreset_in, checked);
+    default:
+      return route_cpu_typed<c10::Half>(in, c, pol, coreset_in, checked);
   }
 }
 
@@ -449,8 +463,8 @@ void check_values_cuda(const Inputs& in, const RouterConfig& c) {
   const std::string where = "logits[block " + std::to_string(b) + ", token " + std::to_string(n) + ", ";
   for (int64_t i = 0; i < g.M; ++i) {
     const double v = values[i].item<double>();
-    if (coreroute::detail::invalid_logit(v)) fail(where + "expert " + std::to_string(i) + "]", v,
-                                                  "NaN and +Inf logits are invalid");
+    if (coreroute::detail::invalid_logit(v))
+      fail(where + "expert " + std::to_string(i) + "]", v, "NaN and +Inf logits are invalid");
   }
   fail(where + ":]", "-inf", "a softmax row of all -Inf logits is invalid");
 }
@@ -505,12 +519,10 @@ void route_cuda(const Inputs& in, const RouterConfig& c, const AnyPolicy& pol, c
 enum class Kind { cpu, cuda, meta };
 
 Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset_in, int64_t top_k,
-                  const std::string& policy, const std::string& score, const Opt<at::Tensor>& bias,
-                  int64_t n_group, int64_t topk_group, bool normalize, double scaling,
-                  Opt<int64_t> block_size, const Opt<at::Tensor>& tokens,
-                  Opt<int64_t> k_local, Opt<int64_t> core, Opt<double> beta,
-                  Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch,
-                  bool checked) {
+                  const std::string& policy, const std::string& score, const Opt<at::Tensor>& bias, int64_t n_group,
+                  int64_t topk_group, bool normalize, double scaling, Opt<int64_t> block_size,
+                  const Opt<at::Tensor>& tokens, Opt<int64_t> k_local, Opt<int64_t> core, Opt<double> beta,
+                  Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch, bool checked) {
   try {
     if (kind == Kind::meta) {
       const SymGeometry g = sym_geometry_of(logits, block_size, tokens.has_value(), experts_of(logits));
@@ -537,8 +549,8 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
     at::Tensor mask;
     if (coreset_in) mask = coreset_in->contiguous();
     if (kind == Kind::cpu) {
-      const Routing R = route_cpu(in, c, pol, coreset_in ? reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>())
-                                                         : nullptr, checked);
+      const Routing R = route_cpu(
+          in, c, pol, coreset_in ? reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>()) : nullptr, checked);
       write_cpu(R, with_dispatch, o);
     } else {
 #ifdef COREROUTE_TORCH_CUDA
@@ -553,23 +565,21 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
 
 template <Kind kind>
 Result route_op(const at::Tensor& logits, int64_t top_k, const std::string& policy, const std::string& score,
-                const Opt<at::Tensor>& bias, int64_t n_group, int64_t topk_group, bool normalize,
-                double scaling, Opt<int64_t> block_size, const Opt<at::Tensor>& tokens,
-                Opt<int64_t> k_local, Opt<int64_t> core, Opt<double> beta,
-                Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch,
-                bool checked) {
-  return route_impl(kind, logits, nullptr, top_k, std::string(policy), std::string(score), bias, n_group,
-                    topk_group, normalize, scaling, block_size, tokens, k_local, core, beta, top_p, min_experts,
-                    with_dispatch, checked);
+                const Opt<at::Tensor>& bias, int64_t n_group, int64_t topk_group, bool normalize, double scaling,
+                Opt<int64_t> block_size, const Opt<at::Tensor>& tokens, Opt<int64_t> k_local, Opt<int64_t> core,
+                Opt<double> beta, Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch, bool checked) {
+  return route_impl(kind, logits, nullptr, top_k, std::string(policy), std::string(score), bias, n_group, topk_group,
+                    normalize, scaling, block_size, tokens, k_local, core, beta, top_p, min_experts, with_dispatch,
+                    checked);
 }
 
 template <Kind kind>
-Result route_in_coreset_op(const at::Tensor& logits, const at::Tensor& coreset, int64_t top_k,
-                           const std::string& score, const Opt<at::Tensor>& bias, int64_t n_group,
-                           int64_t topk_group, bool normalize, double scaling, Opt<int64_t> block_size,
-                           const Opt<at::Tensor>& tokens, bool with_dispatch, bool checked) {
-  return route_impl(kind, logits, &coreset, top_k, "vanilla", std::string(score), bias, n_group, topk_group,
-                    normalize, scaling, block_size, tokens, Opt<int64_t>{}, Opt<int64_t>{}, Opt<double>{}, Opt<double>{},
+Result route_in_coreset_op(const at::Tensor& logits, const at::Tensor& coreset, int64_t top_k, const std::string& score,
+                           const Opt<at::Tensor>& bias, int64_t n_group, int64_t topk_group, bool normalize,
+                           double scaling, Opt<int64_t> block_size, const Opt<at::Tensor>& tokens, bool with_dispatch,
+                           bool checked) {
+  return route_impl(kind, logits, &coreset, top_k, "vanilla", std::string(score), bias, n_group, topk_group, normalize,
+                    scaling, block_size, tokens, Opt<int64_t>{}, Opt<int64_t>{}, Opt<double>{}, Opt<double>{},
                     Opt<int64_t>{}, with_dispatch, checked);
 }
 
@@ -594,8 +604,8 @@ int64_t check_routing_tensors(const at::Tensor& ids, const at::Tensor& weights, 
 }
 
 /// A Routing of ids/weights [T, K] (cut by block_size) or [B, N, K]; ids checked.
-Routing routing_of(const at::Tensor& ids_in, const at::Tensor& weights_in, const at::Tensor* coreset_size,
-                   int64_t M, const Geometry& g, const int32_t* tokens, const std::string& name) {
+Routing routing_of(const at::Tensor& ids_in, const at::Tensor& weights_in, const at::Tensor* coreset_size, int64_t M,
+                   const Geometry& g, const int32_t* tokens, const std::string& name) {
   const int64_t K = check_routing_tensors(ids_in, weights_in, g, name);
   const at::Tensor ids = ids_in.contiguous(), weights = weights_in.to(at::kFloat).contiguous();
   Routing R;
@@ -603,8 +613,8 @@ Routing routing_of(const at::Tensor& ids_in, const at::Tensor& weights_in, const
   const int64_t rows = g.token_major ? g.T : g.B * g.N;
   const int32_t* id = ids.data_ptr<int32_t>();
   for (int64_t i = 0; i < rows * K; ++i)
-    require(id[i] >= -1 && id[i] < M, name + "ids[" + std::to_string(i / K) + ", " + std::to_string(i % K) + "]",
-            id[i], "must be -1 or in [0, M = " + std::to_string(M) + ")");
+    require(id[i] >= -1 && id[i] < M, name + "ids[" + std::to_string(i / K) + ", " + std::to_string(i % K) + "]", id[i],
+            "must be -1 or in [0, M = " + std::to_string(M) + ")");
   std::copy(id, id + rows * K, R.ids.begin());
   std::copy(weights.data_ptr<float>(), weights.data_ptr<float>() + rows * K, R.weights.begin());
   for (int64_t b = 0; b < g.B; ++b)
@@ -641,8 +651,8 @@ at::Tensor metrics_cuda(const at::Tensor& ids, const at::Tensor& weights, const 
                         const at::Tensor& ref_ids, const at::Tensor& ref_weights, int64_t M, const Geometry& g,
                         const Opt<at::Tensor>& tokens, double expert_bytes, const Opt<at::Tensor>& outputs,
                         bool checked, const CheckOutputs& check_outputs) {
-  const int64_t K = check_routing_tensors(ids, weights, g, ""), K0 = check_routing_tensors(ref_ids, ref_weights, g,
-                                                                                            "reference.");
+  const int64_t K = check_routing_tensors(ids, weights, g, ""),
+                K0 = check_routing_tensors(ref_ids, ref_weights, g, "reference.");
   require(coreset_size.dim() == 1 && coreset_size.size(0) == g.B, "coreset_size.shape", coreset_size.sizes(),
           "must be [B] = [" + std::to_string(g.B) + "]");
   require_device(coreset_size, ids, "coreset_size");
@@ -702,8 +712,8 @@ at::Tensor metrics_cuda(const at::Tensor& ids, const at::Tensor& weights, const 
 template <Kind kind>
 at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at::Tensor& coreset_size,
                       const at::Tensor& ref_ids, const at::Tensor& ref_weights, int64_t num_experts,
-                      Opt<int64_t> block_size, const Opt<at::Tensor>& tokens,
-                      double expert_bytes, const Opt<at::Tensor>& outputs, bool checked) {
+                      Opt<int64_t> block_size, const Opt<at::Tensor>& tokens, double expert_bytes,
+                      const Opt<at::Tensor>& outputs, bool checked) {
   try {
     require(num_experts >= 1, "num_experts", num_experts, "must be >= 1");
     require(ids.dim() == 2 || ids.dim() == 3, "ids.dim()", ids.dim(), "must be 2 ([T, K]) or 3 ([B, N, K])");
@@ -712,12 +722,13 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
       return empty_sym({g.B, c10::SymInt(kMetricFields)}, ids.options().dtype(at::kDouble));
     }
     // The geometry of the routed logits, from the ids' leading axes.
-    const at::Tensor shape_of = ids.dim() == 2 ? at::empty({ids.size(0), num_experts}, ids.options().device(at::kMeta))
-                                               : at::empty({ids.size(0), ids.size(1), num_experts},
-                                                           ids.options().device(at::kMeta));
+    const at::Tensor shape_of =
+        ids.dim() == 2 ? at::empty({ids.size(0), num_experts}, ids.options().device(at::kMeta))
+                       : at::empty({ids.size(0), ids.size(1), num_experts}, ids.options().device(at::kMeta));
     Geometry g = geometry_of(shape_of, block_size, tokens.has_value());
-    require(ref_ids.dim() == ids.dim() && ref_ids.sizes().slice(0, ids.dim() - 1) == ids.sizes().slice(0, ids.dim() - 1),
-            "reference.ids.shape", ref_ids.sizes(), "must have the routing's leading shape");
+    require(
+        ref_ids.dim() == ids.dim() && ref_ids.sizes().slice(0, ids.dim() - 1) == ids.sizes().slice(0, ids.dim() - 1),
+        "reference.ids.shape", ref_ids.sizes(), "must have the routing's leading shape");
     require(std::isfinite(expert_bytes) && expert_bytes >= 0, "expert_bytes", expert_bytes, "must be finite and >= 0");
     const auto check_outputs = [&] {
       const int64_t lead = g.token_major ? 1 : 2;
@@ -728,8 +739,9 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
       return lead;
     };
 #ifdef COREROUTE_TORCH_CUDA
-    if (kind == Kind::cuda) return metrics_cuda(ids, weights, coreset_size, ref_ids, ref_weights, num_experts, g,
-                                                tokens, expert_bytes, outputs, checked, check_outputs);
+    if (kind == Kind::cuda)
+      return metrics_cuda(ids, weights, coreset_size, ref_ids, ref_weights, num_experts, g, tokens, expert_bytes,
+                          outputs, checked, check_outputs);
 #endif
     (void)checked;  // the host path checks every value
     at::Tensor t;
@@ -758,8 +770,13 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
     double* o = out.data_ptr<double>();
     for (size_t b = 0; b < m.size(); ++b) {
       const BlockMetrics& x = m[b];
-      const double f[kMetricFields] = {x.unique_experts, x.coreset_size, x.topk_hit_rate, x.gate_reconstruction_loss,
-                                       x.output_reconstruction_loss, x.hit_cosine, x.expert_bytes_read};
+      const double f[kMetricFields] = {x.unique_experts,
+                                       x.coreset_size,
+                                       x.topk_hit_rate,
+                                       x.gate_reconstruction_loss,
+                                       x.output_reconstruction_loss,
+                                       x.hit_cosine,
+                                       x.expert_bytes_read};
       std::copy(f, f + kMetricFields, o + b * kMetricFields);
     }
     return out;
@@ -773,21 +790,24 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
 
 // The 11 outputs of route and route_in_coreset; the dispatch fields have a leading
 // axis of 0 when with_dispatch is false.
-#define COREROUTE_ROUTE_RESULT                                                                          \
-  "(Tensor ids, Tensor weights, Tensor coreset, Tensor coreset_size, Tensor invalid_tokens, "          \
+#define COREROUTE_ROUTE_RESULT                                                                \
+  "(Tensor ids, Tensor weights, Tensor coreset, Tensor coreset_size, Tensor invalid_tokens, " \
   "Tensor num_used, Tensor used_experts, Tensor counts, Tensor offsets, Tensor token, Tensor slot)"
 
 TORCH_LIBRARY(coreroute, m) {
-  m.def("route(Tensor logits, int top_k, str policy='vanilla', str score='softmax', Tensor? bias=None, "
-        "int n_group=0, int topk_group=0, bool normalize=False, float scaling=1.0, int? block_size=None, "
-        "Tensor? tokens=None, int? k_local=None, int? core=None, float? beta=None, float? top_p=None, "
-        "int? min_experts=None, bool with_dispatch=False, bool checked=True) -> " COREROUTE_ROUTE_RESULT);
-  m.def("route_in_coreset(Tensor logits, Tensor coreset, int top_k, str score='softmax', Tensor? bias=None, "
-        "int n_group=0, int topk_group=0, bool normalize=False, float scaling=1.0, int? block_size=None, "
-        "Tensor? tokens=None, bool with_dispatch=False, bool checked=True) -> " COREROUTE_ROUTE_RESULT);
-  m.def("metrics(Tensor ids, Tensor weights, Tensor coreset_size, Tensor ref_ids, Tensor ref_weights, "
-        "int num_experts, int? block_size=None, Tensor? tokens=None, float expert_bytes=0.0, "
-        "Tensor? outputs=None, bool checked=True) -> Tensor");
+  m.def(
+      "route(Tensor logits, int top_k, str policy='vanilla', str score='softmax', Tensor? bias=None, "
+      "int n_group=0, int topk_group=0, bool normalize=False, float scaling=1.0, int? block_size=None, "
+      "Tensor? tokens=None, int? k_local=None, int? core=None, float? beta=None, float? top_p=None, "
+      "int? min_experts=None, bool with_dispatch=False, bool checked=True) -> " COREROUTE_ROUTE_RESULT);
+  m.def(
+      "route_in_coreset(Tensor logits, Tensor coreset, int top_k, str score='softmax', Tensor? bias=None, "
+      "int n_group=0, int topk_group=0, bool normalize=False, float scaling=1.0, int? block_size=None, "
+      "Tensor? tokens=None, bool with_dispatch=False, bool checked=True) -> " COREROUTE_ROUTE_RESULT);
+  m.def(
+      "metrics(Tensor ids, Tensor weights, Tensor coreset_size, Tensor ref_ids, Tensor ref_weights, "
+      "int num_experts, int? block_size=None, Tensor? tokens=None, float expert_bytes=0.0, "
+      "Tensor? outputs=None, bool checked=True) -> Tensor");
 }
 
 namespace ops = coreroute::torch_ops;

@@ -38,8 +38,7 @@ int launch_typed(const CudaLaunch& l) {
   d.slot = l.slot;
   const cuda::DispatchOutputs* dispatch = d.enabled() ? &d : nullptr;
   const auto stream = static_cast<cudaStream_t>(l.stream);
-  if (l.coreset_in)
-    return int(cuda::launch_route_in_coreset(x, l.params, l.coreset_in, out, stream, dispatch));
+  if (l.coreset_in) return int(cuda::launch_route_in_coreset(x, l.params, l.coreset_in, out, stream, dispatch));
   return std::visit([&](const auto& pol) { return int(cuda::launch_route(x, l.params, pol, out, stream, dispatch)); },
                     l.policy);
 }

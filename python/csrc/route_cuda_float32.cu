@@ -21,8 +21,8 @@ int launch_metrics(const CudaMetrics& m) {
   Y.stride_token = m.out_stride_token;
   Y.stride_expert = m.out_stride_expert;
   Y.dim = m.out_dim;
-  return int(cuda::launch_metrics(m.blocks, m.tokens, m.experts, R, R0, m.expert_bytes, m.outputs ? &Y : nullptr,
-                                  m.out, static_cast<cudaStream_t>(m.stream)));
+  return int(cuda::launch_metrics(m.blocks, m.tokens, m.experts, R, R0, m.expert_bytes, m.outputs ? &Y : nullptr, m.out,
+                                  static_cast<cudaStream_t>(m.stream)));
 }
 
 const char* cuda_error_name(int code) { return cudaGetErrorString(cudaError_t(code)); }

@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const coreroute::Routing R = coreroute::reference::route(x, c, u);
     const coreroute::Routing R0 = coreroute::reference::route(x, c, coreroute::VanillaPolicy{});
     if (coreroute::reference::metrics(R, R0).size() != size_t(t.blocks)) __builtin_trap();
-  } catch (const cli::npy_error&) {        // not a trace (rank, dtype, range)
+  } catch (const cli::npy_error&) {               // not a trace (rank, dtype, range)
   } catch (const coreroute::invalid_argument&) {  // NaN/+Inf logits
   }
   return 0;

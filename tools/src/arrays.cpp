@@ -29,7 +29,10 @@ float half_to_float(uint16_t h) {
     bits = sign;
   } else {  // subnormal: normalise the mantissa
     int e = -1;
-    do { mant <<= 1; ++e; } while ((mant & 0x400u) == 0);
+    do {
+      mant <<= 1;
+      ++e;
+    } while ((mant & 0x400u) == 0);
     bits = sign | (uint32_t(112 - e) << 23) | ((mant & 0x3FFu) << 13);
   }
   float f;
@@ -44,7 +47,7 @@ uint16_t float_to_half(float f) {
   const uint32_t abs = x & 0x7FFFFFFFu;
   if (abs >= 0x7F800000u) return uint16_t(sign | 0x7C00u | (abs > 0x7F800000u ? 0x200u : 0u));
   if (abs >= 0x477FF000u) return uint16_t(sign | 0x7C00u);  // rounds past 65504
-  if (abs < 0x38800000u) {  // half subnormal or zero: scale to units of 2^-24, round to even
+  if (abs < 0x38800000u) {               // half subnormal or zero: scale to units of 2^-24, round to even
     if (abs < 0x33000000u) return sign;  // below half of the smallest subnormal
     const uint32_t mant = (abs & 0x7FFFFFu) | 0x800000u;
     const int shift = 126 - int(abs >> 23);  // 14..24
@@ -137,8 +140,8 @@ std::vector<int32_t> load_tokens(const std::string& path, int64_t blocks, int64_
       bad(path, std::string("dtype ") + info_of(a.dtype).descr + ": tokens per block must be <i4 or <i8");
     }
     if (v < 0 || v > tokens)
-      bad(path, "tokens[" + std::to_string(b) + "] = " + std::to_string(v) + ": must be in [0, N = " +
-                    std::to_string(tokens) + "]");
+      bad(path, "tokens[" + std::to_string(b) + "] = " + std::to_string(v) +
+                    ": must be in [0, N = " + std::to_string(tokens) + "]");
     out[b] = int32_t(v);
   }
   return out;
@@ -147,8 +150,8 @@ std::vector<int32_t> load_tokens(const std::string& path, int64_t blocks, int64_
 int outputs_dim(const std::string& path, const TraceShape& t, int* itemsize) {
   const NpyHeader h = read_npy_header(path);
   const auto& d = h.shape;
-  const bool ok = d.size() == 4 && d[0] == t.blocks && d[1] == t.tokens && d[2] == t.experts && d[3] >= 1 &&
-                  d[3] <= 1 << 20;
+  const bool ok =
+      d.size() == 4 && d[0] == t.blocks && d[1] == t.tokens && d[2] == t.experts && d[3] >= 1 && d[3] <= 1 << 20;
   if (!ok)
     bad(path, shape_text(d) + ": expert outputs must have shape [B, N, M, d] = (" + std::to_string(t.blocks) + ", " +
                   std::to_string(t.tokens) + ", " + std::to_string(t.experts) + ", d) with d >= 1");

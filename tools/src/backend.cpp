@@ -42,15 +42,18 @@ std::string describe(const AnyPolicy& p) {
 
 const char* backend_name(Backend b) {
   switch (b) {
-    case Backend::kokkos: return "kokkos";
-    case Backend::cuda: return "cuda";
-    default: return "reference";
+    case Backend::kokkos:
+      return "kokkos";
+    case Backend::cuda:
+      return "cuda";
+    default:
+      return "reference";
   }
 }
 
 Backend parse_backend(const std::string& name) {
   if (name == "reference") return Backend::reference;
-  // A backend the tool was built without is an error, never a silent fallback.
+    // A backend the tool was built without is an error, never a silent fallback.
 #ifdef COREROUTE_CLI_WITH_KOKKOS
   if (name == "kokkos") return Backend::kokkos;
 #endif

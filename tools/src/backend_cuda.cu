@@ -25,9 +25,7 @@ template <class T>
 struct DeviceArray {
   T* ptr = nullptr;
   size_t n = 0;
-  explicit DeviceArray(size_t count) : n(count) {
-    check(cudaMalloc(&ptr, (n > 0 ? n : 1) * sizeof(T)), "cudaMalloc");
-  }
+  explicit DeviceArray(size_t count) : n(count) { check(cudaMalloc(&ptr, (n > 0 ? n : 1) * sizeof(T)), "cudaMalloc"); }
   ~DeviceArray() { cudaFree(ptr); }
   DeviceArray(const DeviceArray&) = delete;
   DeviceArray& operator=(const DeviceArray&) = delete;

@@ -52,7 +52,8 @@ Table table_of(const Preset& p, const Workload& w, std::vector<Result> rows, con
 void run_demo(const DemoOptions& o) {
   if (o.blocks < 1 || o.blocks > 100000) coreroute::detail::fail("--blocks", o.blocks, "must be in [1, 100000]");
   std::vector<const Preset*> chosen;
-  if (!o.preset.empty()) chosen.push_back(&find_preset(o.preset));
+  if (!o.preset.empty())
+    chosen.push_back(&find_preset(o.preset));
   else
     for (const Preset& p : presets())
       if (!p.published.empty()) chosen.push_back(&p);  // the models the papers measured
@@ -68,8 +69,7 @@ void run_demo(const DemoOptions& o) {
     print_table(std::cout, t);
     std::cout << std::endl;
     tables.push_back(std::move(t));
-    Table c = table_of(*p, w, evaluate_all(ev, sweep_runs({}, w.config),
-                                           p->name + " sweep"), " sweep");
+    Table c = table_of(*p, w, evaluate_all(ev, sweep_runs({}, w.config), p->name + " sweep"), " sweep");
     mark_pareto(c.rows);
     c.show_pareto = true;
     curves.push_back(std::move(c));
@@ -91,9 +91,10 @@ void run_demo(const DemoOptions& o) {
 
 void add_demo(CLI::App& app) {
   auto opts = std::make_shared<DemoOptions>();
-  CLI::App* sub = app.add_subcommand(
-      "demo", "Run the papers' policies on built-in synthetic traces of two models; print a table and write "
-              "CSV, JSON and a Pareto plot");
+  CLI::App* sub =
+      app.add_subcommand("demo",
+                         "Run the papers' policies on built-in synthetic traces of two models; print a table and write "
+                         "CSV, JSON and a Pareto plot");
   sub->add_option("--out", opts->out, "Output folder (default ./coreroute-demo; written whole: see --force)")
       ->type_name("DIR");
   sub->add_flag("--force", opts->force, "Replace an existing non-empty --out folder as a whole");

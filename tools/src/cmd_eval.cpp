@@ -21,7 +21,8 @@ void run_eval(const EvalOptions& o) {
   OutputFiles files;
   files.input("--trace", o.router.trace);
   for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--bias", o.router.bias},
-                                   {"--tokens", o.router.tokens}, {"--outputs", o.router.outputs}})
+                                   {"--tokens", o.router.tokens},
+                                   {"--outputs", o.router.outputs}})
     if (!path.empty()) files.input(flag, path);
   if (!o.csv.empty()) files.add("--csv", o.csv);
   if (!o.json.empty()) files.add("--json", o.json);
@@ -32,8 +33,10 @@ void run_eval(const EvalOptions& o) {
   const AnyPolicy policy = make_policy(o.policy, w.config);
   const Evaluator ev(w);
   std::vector<Run> runs = {vanilla_run(w.model_top_k)};
-  if (o.policy.policy != "vanilla") runs.push_back(run_of(policy, w.config.top_k));
-  else if (w.config.top_k != w.model_top_k) runs.push_back(topk_run(w.config.top_k));
+  if (o.policy.policy != "vanilla")
+    runs.push_back(run_of(policy, w.config.top_k));
+  else if (w.config.top_k != w.model_top_k)
+    runs.push_back(topk_run(w.config.top_k));
   Table t = trace_table(o.router.trace, w, router_summary(w.config));
   t.rows = evaluate_all(ev, runs, "eval");
   print_table(std::cout, t);

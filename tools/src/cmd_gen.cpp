@@ -55,8 +55,8 @@ void run_gen(GenOptions o) {
     write_npy(files.stage(o.out), t.logits, shape);
   }
   std::ostringstream report;
-  report << "Wrote " << o.out << ": " << p.name << " logits [" << t.blocks << ", " << t.tokens << ", "
-            << t.experts << "] " << o.dtype << ", seed " << o.seed << "\n";
+  report << "Wrote " << o.out << ": " << p.name << " logits [" << t.blocks << ", " << t.tokens << ", " << t.experts
+         << "] " << o.dtype << ", seed " << o.seed << "\n";
   std::string flags = model_flag;
   if (!s.config.expert_bias.empty()) {
     write_npy(files.stage(o.bias_out), s.config.expert_bias, {t.experts});
@@ -65,12 +65,13 @@ void run_gen(GenOptions o) {
   }
   if (!o.outputs_out.empty()) {
     write_npy(files.stage(o.outputs_out), s.outputs, {t.blocks, t.tokens, t.experts, s.output_dim});
-    report << "Wrote " << o.outputs_out << ": expert outputs [" << t.blocks << ", " << t.tokens << ", "
-              << t.experts << ", " << s.output_dim << "]\n";
+    report << "Wrote " << o.outputs_out << ": expert outputs [" << t.blocks << ", " << t.tokens << ", " << t.experts
+           << ", " << s.output_dim << "]\n";
     flags += " --outputs " + o.outputs_out;
   }
   files.commit();
-  std::cout << report.str() << "Try: coreroute sweep --trace " << o.out << " " << flags << " --out sweep-" << (o.preset.empty() ? "hf" : p.name) << "\n";
+  std::cout << report.str() << "Try: coreroute sweep --trace " << o.out << " " << flags << " --out sweep-"
+            << (o.preset.empty() ? "hf" : p.name) << "\n";
 }
 
 }  // namespace
@@ -89,8 +90,7 @@ void add_gen(CLI::App& app) {
       ->type_name("FILE");
   sub->add_option("--outputs-out", o->outputs_out, "Also write the expert outputs [B, N, M, d] here")
       ->type_name("FILE");
-  sub->add_option("--dtype", o->dtype, "Logits dtype")
-      ->check(CLI::IsMember({"float32", "float16"}));
+  sub->add_option("--dtype", o->dtype, "Logits dtype")->check(CLI::IsMember({"float32", "float16"}));
   sub->callback([o] { run_gen(*o); });
 }
 

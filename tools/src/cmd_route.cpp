@@ -48,8 +48,8 @@ void run_route(const RouteOptions& o) {
     std::cout << "\n";
     return;
   }
-  std::cout << " and " << out.final_path("metrics.json") << "\nMeans over blocks: unique experts "
-            << m.unique_experts << ", coreset " << m.coreset_size << ", hit rate " << m.topk_hit_rate
+  std::cout << " and " << out.final_path("metrics.json") << "\nMeans over blocks: unique experts " << m.unique_experts
+            << ", coreset " << m.coreset_size << ", hit rate " << m.topk_hit_rate
             << " (vs vanilla K = " << w.model_top_k << ")\n";
 }
 

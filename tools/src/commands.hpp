@@ -53,5 +53,4 @@ std::vector<Run> sweep_runs(const SweepRanges& r, const RouterConfig& c);
 /// work takes more than a moment).
 std::vector<Result> evaluate_all(const Evaluator& ev, const std::vector<Run>& runs, const std::string& what);
 
-
 }  // namespace coreroute::cli

@@ -41,7 +41,10 @@ void mark_pareto(std::vector<Result>& results) {
     for (const Result& b : results) {
       const double ta = a.mean.unique_experts, tb = b.mean.unique_experts;
       const double ha = a.mean.topk_hit_rate, hb = b.mean.topk_hit_rate;
-      if (tb <= ta && hb >= ha && (tb < ta || hb > ha)) { a.pareto = false; break; }
+      if (tb <= ta && hb >= ha && (tb < ta || hb > ha)) {
+        a.pareto = false;
+        break;
+      }
     }
   }
 }

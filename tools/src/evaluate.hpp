@@ -26,11 +26,11 @@ struct Run {
 
 struct Result {
   Run run;
-  BlockMetrics mean;                // means over blocks
+  BlockMetrics mean;  // means over blocks
   std::vector<BlockMetrics> blocks;
   double relative_time = 1;
-  std::string published;            // a paper's figure for this row, or ""
-  bool pareto = false;              // on the unique-experts / hit-rate front
+  std::string published;  // a paper's figure for this row, or ""
+  bool pareto = false;    // on the unique-experts / hit-rate front
 };
 
 class Evaluator {

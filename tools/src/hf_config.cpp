@@ -84,18 +84,24 @@ ModelPreset parse_hf_config(const std::string& text, const std::string& path) {
 
   std::string score = "softmax";  // the transformers default of every MoE without the field
   if (r.has("scoring_func") || r.has("score_function")) score = r.either("scoring_func", "score_function", text_of);
-  if (score == "sigmoid") p.config.score = ScoreFunction::sigmoid;
-  else if (score == "softmax") p.config.score = ScoreFunction::softmax;
-  else r.bad(r.has("scoring_func") ? "scoring_func" : "score_function", "unknown score function (softmax|sigmoid)");
+  if (score == "sigmoid")
+    p.config.score = ScoreFunction::sigmoid;
+  else if (score == "softmax")
+    p.config.score = ScoreFunction::softmax;
+  else
+    r.bad(r.has("scoring_func") ? "scoring_func" : "score_function", "unknown score function (softmax|sigmoid)");
 
   // Group-limited routing: both fields or neither; n_group 1 is no limit.
   if (r.has("n_group") != r.has("topk_group"))
     r.bad(r.has("n_group") ? "n_group" : "topk_group", "n_group and topk_group must be given together");
   const int n_group = r.has("n_group") ? r.integer("n_group") : 1;
   const int topk_group = r.has("topk_group") ? r.integer("topk_group") : 1;
-  if (n_group > 1) p.config.groups = {n_group, topk_group};
-  else if (n_group == 1 && topk_group != 1) r.bad("topk_group", "must be 1 when n_group = 1");
-  else if (n_group < 1) r.bad("n_group", "must be >= 1");
+  if (n_group > 1)
+    p.config.groups = {n_group, topk_group};
+  else if (n_group == 1 && topk_group != 1)
+    r.bad("topk_group", "must be 1 when n_group = 1");
+  else if (n_group < 1)
+    r.bad("n_group", "must be >= 1");
 
   // topk_method (DeepSeek): noaux_tc ranks groups by their two best biased scores,
   // as the library does; greedy has no groups; group_limited_greedy (DeepSeek-V2)
@@ -103,12 +109,15 @@ ModelPreset parse_hf_config(const std::string& text, const std::string& path) {
   bool bias = false;
   if (r.has("topk_method")) {
     const std::string m = r.text("topk_method");
-    if (m == "noaux_tc") bias = true;
+    if (m == "noaux_tc")
+      bias = true;
     else if (m == "greedy") {
-      if (n_group > 1) r.bad("topk_method", "greedy contradicts n_group = " + std::to_string(n_group) + " (greedy has no groups)");
+      if (n_group > 1)
+        r.bad("topk_method", "greedy contradicts n_group = " + std::to_string(n_group) + " (greedy has no groups)");
     } else if (m == "group_limited_greedy") {
-      r.bad("topk_method", "not supported: it ranks groups by their best expert; coreroute ranks them by the "
-                           "sum of their two best (noaux_tc)");
+      r.bad("topk_method",
+            "not supported: it ranks groups by their best expert; coreroute ranks them by the "
+            "sum of their two best (noaux_tc)");
     } else {
       r.bad("topk_method", "unknown top-k method (noaux_tc|greedy)");
     }

@@ -26,12 +26,14 @@ int fail(int code, std::string what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"coreroute: block-level (coreset) MoE routing for diffusion LLMs.\n"
-               "Start with 'coreroute demo'; see docs/cli.md.",
-               "coreroute"};
+  CLI::App app{
+      "coreroute: block-level (coreset) MoE routing for diffusion LLMs.\n"
+      "Start with 'coreroute demo'; see docs/cli.md.",
+      "coreroute"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help on every subcommand");
-  app.set_version_flag("--version", "coreroute " COREROUTE_VERSION, "Print the version (CMake's project version) and exit");
+  app.set_version_flag("--version", "coreroute " COREROUTE_VERSION,
+                       "Print the version (CMake's project version) and exit");
   coreroute::cli::add_demo(app);
   coreroute::cli::add_gen(app);
   coreroute::cli::add_route(app);

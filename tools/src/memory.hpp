@@ -9,9 +9,9 @@ namespace coreroute::cli {
 
 /// What a command holds at once.
 struct MemoryPlan {
-  int runs = 1;               ///< routings evaluated (their per-block metrics are kept)
-  int max_top_k = 0;          ///< the largest K a run routes with (0: --top-k)
-  bool vanilla = true;        ///< the vanilla routing metrics compare against
+  int runs = 1;         ///< routings evaluated (their per-block metrics are kept)
+  int max_top_k = 0;    ///< the largest K a run routes with (0: --top-k)
+  bool vanilla = true;  ///< the vanilla routing metrics compare against
   bool per_block_json = false;
 };
 
@@ -28,8 +28,8 @@ inline double planned_bytes(const TraceShape& t, int dim, int dim_itemsize, int 
   // twice while a backend's result is copied into it.
   const auto routing = [&](double k) { return B * N * k * 8 + B * M + B * 16; };
   const double routings = 2 * routing(K) + (plan.vanilla ? 2 * routing(double(model_top_k)) : 0);
-  const double working = N * M * 24 + M * 64 + double(dim) * 16;  // one block's scores and metric sums
-  const double metrics = B * (64 * plan.runs + 8);                // per-block metrics of every run
+  const double working = N * M * 24 + M * 64 + double(dim) * 16;       // one block's scores and metric sums
+  const double metrics = B * (64 * plan.runs + 8);                     // per-block metrics of every run
   const double json = plan.per_block_json ? B * 1536 * plan.runs : 0;  // a JSON object per block and row
   return inputs + routings + working + metrics + json;
 }

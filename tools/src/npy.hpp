@@ -86,7 +86,10 @@ class HeaderParser {
     expect('{');
     for (;;) {
       skip_space();
-      if (peek() == '}') { ++pos_; break; }
+      if (peek() == '}') {
+        ++pos_;
+        break;
+      }
       const std::string key = parse_string();
       skip_space();
       expect(':');
@@ -104,7 +107,10 @@ class HeaderParser {
         throw npy_error("malformed header: unexpected key '" + key + "'");
       }
       skip_space();
-      if (peek() == ',') { ++pos_; continue; }
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
       skip_space();
       expect('}');
       break;
@@ -113,7 +119,10 @@ class HeaderParser {
     if (pos_ != s_.size()) throw npy_error("malformed header: text after the closing '}'");
     if (!has_descr || !has_order || !has_shape)
       throw npy_error(std::string("malformed header: missing key '") +
-                      (!has_descr ? "descr" : !has_order ? "fortran_order" : "shape") + "'");
+                      (!has_descr   ? "descr"
+                       : !has_order ? "fortran_order"
+                                    : "shape") +
+                      "'");
     return h;
   }
 
@@ -140,7 +149,8 @@ class HeaderParser {
     if (end == std::string::npos || end - pos_ > 64) fail("unterminated or overlong string");
     std::string out = s_.substr(pos_ + 1, end - pos_ - 1);
     for (char c : out)  // keeps every error message on one printable line
-      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F) fail("non-printable character");
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F)
+        fail("non-printable character");
     pos_ = end + 1;
     return out;
   }
@@ -149,8 +159,14 @@ class HeaderParser {
     return parse_string();
   }
   bool parse_bool() {
-    if (s_.compare(pos_, 4, "True") == 0) { pos_ += 4; return true; }
-    if (s_.compare(pos_, 5, "False") == 0) { pos_ += 5; return false; }
+    if (s_.compare(pos_, 4, "True") == 0) {
+      pos_ += 4;
+      return true;
+    }
+    if (s_.compare(pos_, 5, "False") == 0) {
+      pos_ += 5;
+      return false;
+    }
     fail("expected True or False");
   }
   int64_t parse_dim() {
@@ -169,11 +185,17 @@ class HeaderParser {
     expect('(');
     for (;;) {
       skip_space();
-      if (peek() == ')') { ++pos_; break; }
+      if (peek() == ')') {
+        ++pos_;
+        break;
+      }
       if (shape.size() == kMaxDims) throw npy_error("absurd shape: more than 32 dimensions");
       shape.push_back(parse_dim());
       skip_space();
-      if (peek() == ',') { ++pos_; continue; }
+      if (peek() == ',') {
+        ++pos_;
+        continue;
+      }
       expect(')');
       break;
     }
@@ -217,7 +239,8 @@ inline NpyHeader parse_npy_header(const unsigned char* data, size_t size, uint64
   const int len_bytes = major == 1 ? 2 : 4;
   if (size < size_t(8 + len_bytes)) throw npy_error("truncated header");
   const size_t header_len = detail::read_le(data + 8, len_bytes);
-  if (header_len > detail::kMaxHeaderBytes) throw npy_error("header length " + std::to_string(header_len) + " is absurd");
+  if (header_len > detail::kMaxHeaderBytes)
+    throw npy_error("header length " + std::to_string(header_len) + " is absurd");
   const size_t start = size_t(8 + len_bytes);
   if (size - start < header_len) throw npy_error("truncated header");
   const std::string text(reinterpret_cast<const char*>(data + start), header_len);
@@ -310,14 +333,22 @@ inline NpyArray read_npy(const std::string& path) {
 inline void write_npy(const std::string& path, DType dtype, const std::vector<int64_t>& shape, const void* data) {
   NpyArray tmp;
   tmp.shape = shape;
-  std::string header = std::string("{'descr': '") + info_of(dtype).descr + "', 'fortran_order': False, 'shape': " +
-                       tmp.shape_str() + ", }";
+  std::string header = std::string("{'descr': '") + info_of(dtype).descr +
+                       "', 'fortran_order': False, 'shape': " + tmp.shape_str() + ", }";
   const size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header.push_back('\n');
   std::ofstream f(path, std::ios::binary);
   if (!f) throw npy_error(path + ": cannot open for writing");
-  const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<unsigned char>(header.size() & 0xFF),
+  const unsigned char pre[10] = {0x93,
+                                 'N',
+                                 'U',
+                                 'M',
+                                 'P',
+                                 'Y',
+                                 1,
+                                 0,
+                                 static_cast<unsigned char>(header.size() & 0xFF),
                                  static_cast<unsigned char>(header.size() >> 8)};
   f.write(reinterpret_cast<const char*>(pre), 10);
   f.write(header.data(), std::streamsize(header.size()));
@@ -327,11 +358,16 @@ inline void write_npy(const std::string& path, DType dtype, const std::vector<in
 
 template <class T>
 constexpr DType dtype_for() {
-  if constexpr (std::is_same_v<T, float>) return DType::f32;
-  else if constexpr (std::is_same_v<T, int32_t>) return DType::i32;
-  else if constexpr (std::is_same_v<T, uint8_t>) return DType::u8;
-  else if constexpr (std::is_same_v<T, double>) return DType::f64;
-  else static_assert(sizeof(T) == 0, "no .npy dtype for this type");
+  if constexpr (std::is_same_v<T, float>)
+    return DType::f32;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return DType::i32;
+  else if constexpr (std::is_same_v<T, uint8_t>)
+    return DType::u8;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::f64;
+  else
+    static_assert(sizeof(T) == 0, "no .npy dtype for this type");
 }
 
 template <class T>

@@ -24,31 +24,32 @@ void add_router_options(CLI::App& app, RouterOptions& o) {
   app.add_option("--trace", o.trace, "Router logits .npy, float32 or float16, shape [B,N,M] or [N,M]")
       ->required()
       ->type_name("FILE");
-  CLI::Option* preset =
-      app.add_option("--preset", o.preset, "Use a model's router settings: " + preset_names() + " (flags below override)")
-          ->type_name("NAME");
+  CLI::Option* preset = app.add_option("--preset", o.preset,
+                                       "Use a model's router settings: " + preset_names() + " (flags below override)")
+                            ->type_name("NAME");
   app.add_option("--hf-config", o.hf_config,
                  "Use the router settings of a Hugging Face config.json (flags below override)")
       ->type_name("FILE")
       ->excludes(preset);
   o.top_k_opt = app.add_option("--top-k", o.top_k, "K, experts per token (default 8)")->type_name("K");
-  o.model_top_k_opt = app.add_option("--model-top-k", o.model_top_k,
-                 "K of the vanilla routing metrics compare against (default: --top-k; the model's K for a "
-                 "top-k baseline)")
-      ->type_name("K");
-  o.score_opt = app.add_option("--score", o.score, "Router score function")
-                    ->check(CLI::IsMember({"softmax", "sigmoid"}));
+  o.model_top_k_opt =
+      app.add_option("--model-top-k", o.model_top_k,
+                     "K of the vanilla routing metrics compare against (default: --top-k; the model's K for a "
+                     "top-k baseline)")
+          ->type_name("K");
+  o.score_opt =
+      app.add_option("--score", o.score, "Router score function")->check(CLI::IsMember({"softmax", "sigmoid"}));
   app.add_option("--bias", o.bias, "Expert bias .npy [M] (selection only)")->type_name("FILE");
-  o.groups_opt = app.add_option("--groups", o.groups, "Group-limited routing: n_group:topk_group, e.g. 8:4")
-                     ->type_name("G:T");
+  o.groups_opt =
+      app.add_option("--groups", o.groups, "Group-limited routing: n_group:topk_group, e.g. 8:4")->type_name("G:T");
   o.normalize_opt = app.add_flag("--normalize,!--no-normalize", o.normalize, "Normalize the K weights to sum 1");
   o.scaling_opt = app.add_option("--scaling", o.scaling, "Multiply the weights by s (> 0)")->type_name("s");
   app.add_option("--tokens", o.tokens, "Valid tokens per block .npy [B] int32/int64 (default: all N)")
       ->type_name("FILE");
   app.add_option("--outputs", o.outputs, "Expert outputs .npy [B,N,M,d] for the output reconstruction loss")
       ->type_name("FILE");
-  o.bytes_opt = app.add_option("--expert-bytes", o.expert_bytes, "Bytes of one expert's weights (metrics)")
-                    ->type_name("BYTES");
+  o.bytes_opt =
+      app.add_option("--expert-bytes", o.expert_bytes, "Bytes of one expert's weights (metrics)")->type_name("BYTES");
   app.add_option("--cost-ratio", o.cost_ratio,
                  "a/b of the cost model b*T + a*N*K (default: an H100's bandwidth / bf16 FLOP rate)")
       ->type_name("r");
@@ -169,8 +170,8 @@ Workload load_workload(const RouterOptions& o, const MemoryPlan& plan) {
   if (has_model)
     require(shape.experts == model.config.num_experts, model_flag.substr(0, model_flag.find(' ')),
             model_flag.substr(model_flag.find(' ') + 1),
-            "has M = " + std::to_string(model.config.num_experts) + " experts but the trace has M = " +
-                std::to_string(shape.experts));
+            "has M = " + std::to_string(model.config.num_experts) +
+                " experts but the trace has M = " + std::to_string(shape.experts));
   c.num_experts = int(shape.experts);
   int dim = 0, dim_itemsize = 0;
   if (!o.outputs.empty()) dim = outputs_dim(o.outputs, shape, &dim_itemsize);
@@ -188,9 +189,10 @@ Workload load_workload(const RouterOptions& o, const MemoryPlan& plan) {
   if (need > cap) {
     std::ostringstream os;
     os << o.trace << ": a trace of shape (" << shape.blocks << ", " << shape.tokens << ", " << shape.experts << ")"
-       << (dim ? " with outputs of d = " + std::to_string(dim) : std::string()) << " needs about " << std::setprecision(3) << need / 0x1p30
-       << " GiB (" << std::fixed << std::setprecision(0) << need << " bytes) for this command, over --max-memory = "
-       << o.max_memory << "; raise --max-memory if the machine has it";
+       << (dim ? " with outputs of d = " + std::to_string(dim) : std::string()) << " needs about "
+       << std::setprecision(3) << need / 0x1p30 << " GiB (" << std::fixed << std::setprecision(0) << need
+       << " bytes) for this command, over --max-memory = " << o.max_memory
+       << "; raise --max-memory if the machine has it";
     throw npy_error(os.str());
   }
 

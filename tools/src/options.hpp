@@ -54,8 +54,8 @@ struct Workload {
   std::vector<int32_t> tokens;  // empty: every block has N tokens
   std::vector<float> outputs;   // empty: no output loss
   int output_dim = 0;
-  RouterConfig config;          // the model's router (K = --top-k)
-  int model_top_k = 0;          // K of the reference routing metrics compare against
+  RouterConfig config;  // the model's router (K = --top-k)
+  int model_top_k = 0;  // K of the reference routing metrics compare against
   double expert_bytes = 0, cost_ratio = 0;
   Backend backend = Backend::reference;
 

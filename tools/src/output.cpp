@@ -115,8 +115,8 @@ void OutputFiles::add(const std::string& flag, const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) fail(flag, path, "is a folder; it must name a file");
   const fs::path p(path);
-  entries_.push_back({flag, id, (p.parent_path() / ("." + p.filename().string() + ".tmp-" + unique_suffix())).string(),
-                      true});
+  entries_.push_back(
+      {flag, id, (p.parent_path() / ("." + p.filename().string() + ".tmp-" + unique_suffix())).string(), true});
 }
 
 std::string OutputFiles::stage(const std::string& path) const {

@@ -56,8 +56,9 @@ std::string with_flags(std::string what, const Entry& e, const std::string& swep
 template <class P, class T>
 void set_param(P& policy, const PolicyParam<P, T>& p, double v, const std::string& flag) {
   if constexpr (std::is_integral_v<T>) {
-    coreroute::detail::require(std::isfinite(v) && v == std::floor(v) && std::fabs(v) <= double(std::numeric_limits<T>::max()),
-                               flag, v, "must be an integer");
+    coreroute::detail::require(
+        std::isfinite(v) && v == std::floor(v) && std::fabs(v) <= double(std::numeric_limits<T>::max()), flag, v,
+        "must be an integer");
   }
   policy.*(p.member) = T(v);
 }

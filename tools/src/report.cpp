@@ -62,11 +62,20 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -109,8 +118,8 @@ void svg_panel(std::ostream& os, const Table& t, double x0, double w, double h) 
   const auto Y = [&](double v) { return bottom - (bottom - top) * (v - hmin) / (1.0 - hmin); };
   os << "<text x='" << (left + right) / 2 << "' y='22' text-anchor='middle' font-size='15' font-weight='bold'>"
      << xml_escape(t.name) << "</text>\n"
-     << "<text x='" << (left + right) / 2 << "' y='38' text-anchor='middle' font-size='11'>"
-     << xml_escape(t.subtitle) << "</text>\n"
+     << "<text x='" << (left + right) / 2 << "' y='38' text-anchor='middle' font-size='11'>" << xml_escape(t.subtitle)
+     << "</text>\n"
      << "<rect x='" << left << "' y='" << top << "' width='" << right - left << "' height='" << bottom - top
      << "' fill='none' stroke='#444'/>\n";
   for (double v : ticks(0, tmax))
@@ -119,8 +128,8 @@ void svg_panel(std::ostream& os, const Table& t, double x0, double w, double h) 
        << v << "</text>\n";
   for (double v : ticks(hmin, 1.0))
     os << "<line x1='" << left - 5 << "' y1='" << Y(v) << "' x2='" << left << "' y2='" << Y(v)
-       << "' stroke='#444'/><text x='" << left - 8 << "' y='" << Y(v) + 4
-       << "' text-anchor='end' font-size='11'>" << v << "</text>\n";
+       << "' stroke='#444'/><text x='" << left - 8 << "' y='" << Y(v) + 4 << "' text-anchor='end' font-size='11'>" << v
+       << "</text>\n";
   os << "<text x='" << (left + right) / 2 << "' y='" << h - 12
      << "' text-anchor='middle' font-size='12'>unique experts per block (mean over blocks)</text>\n"
      << "<text transform='translate(" << x0 + 16 << "," << (top + bottom) / 2
@@ -145,8 +154,8 @@ void svg_panel(std::ostream& os, const Table& t, double x0, double w, double h) 
          << ", hit=" << fmt("%.3f", p->mean.topk_hit_rate) << "</title></circle>\n";
     const double ly = bottom - 10 - 16.0 * double(order.size() - 1 - f);
     os << "<line x1='" << right - 110 << "' y1='" << ly - 4 << "' x2='" << right - 90 << "' y2='" << ly - 4
-       << "' stroke='" << color << "' stroke-width='2'/><text x='" << right - 85 << "' y='" << ly
-       << "' font-size='11'>" << xml_escape(order[f]) << "</text>\n";
+       << "' stroke='" << color << "' stroke-width='2'/><text x='" << right - 85 << "' y='" << ly << "' font-size='11'>"
+       << xml_escape(order[f]) << "</text>\n";
   }
 }
 
@@ -165,7 +174,8 @@ void print_table(std::ostream& os, const Table& t) {
     std::ostringstream line;
     line << "  " << label << std::string(label_width + 1 - label.size(), ' ');
     line << std::string(unique.size() < 6 ? 6 - unique.size() : 0, ' ') << unique;
-    if (t.show_published) line << "  " << published << std::string(published.size() < 22 ? 22 - published.size() : 0, ' ');
+    if (t.show_published)
+      line << "  " << published << std::string(published.size() < 22 ? 22 - published.size() : 0, ' ');
     os << line.str() << rest << "\n";
   };
   char rest[160];
@@ -192,29 +202,35 @@ void write_csv(const std::string& path, const std::vector<Table>& tables) {
   for (const Table& t : tables)
     for (const Result& r : t.rows) {
       const BlockMetrics& m = r.mean;
-      f << csv_quote(t.name) << ',' << csv_quote(r.run.label) << ',' << csv_quote(r.run.family) << ','
-        << r.run.param << ',' << r.run.top_k << ',' << m.unique_experts << ',' << csv_quote(r.published) << ','
-        << m.coreset_size << ',' << m.topk_hit_rate << ',' << m.gate_reconstruction_loss << ','
-        << (std::isnan(m.output_reconstruction_loss) ? std::string() : fmt("%.9g", m.output_reconstruction_loss))
-        << ',' << m.hit_cosine << ',' << m.expert_bytes_read << ',' << r.relative_time << ','
-        << (r.pareto ? 1 : 0) << '\n';
+      f << csv_quote(t.name) << ',' << csv_quote(r.run.label) << ',' << csv_quote(r.run.family) << ',' << r.run.param
+        << ',' << r.run.top_k << ',' << m.unique_experts << ',' << csv_quote(r.published) << ',' << m.coreset_size
+        << ',' << m.topk_hit_rate << ',' << m.gate_reconstruction_loss << ','
+        << (std::isnan(m.output_reconstruction_loss) ? std::string() : fmt("%.9g", m.output_reconstruction_loss)) << ','
+        << m.hit_cosine << ',' << m.expert_bytes_read << ',' << r.relative_time << ',' << (r.pareto ? 1 : 0) << '\n';
     }
   check_written(f, path);
 }
 
 void write_json(const std::string& path, const std::vector<Table>& tables, bool per_block) {
   nlohmann::json out;
-  out["note"] = "trace-level metrics are means over blocks, each block weighing the same; hit rate and losses "
-                "are against vanilla routing with the model's top_k; relative_time is the modeled MoE-layer time "
-                "b*T + a*N*K relative to vanilla";
+  out["note"] =
+      "trace-level metrics are means over blocks, each block weighing the same; hit rate and losses "
+      "are against vanilla routing with the model's top_k; relative_time is the modeled MoE-layer time "
+      "b*T + a*N*K relative to vanilla";
   out["tables"] = nlohmann::json::array();
   for (const Table& t : tables) {
-    nlohmann::json jt = {{"name", t.name},       {"description", t.subtitle},  {"blocks", t.blocks},
-                         {"tokens", t.tokens},   {"experts", t.experts},       {"model_top_k", t.model_top_k},
+    nlohmann::json jt = {{"name", t.name},
+                         {"description", t.subtitle},
+                         {"blocks", t.blocks},
+                         {"tokens", t.tokens},
+                         {"experts", t.experts},
+                         {"model_top_k", t.model_top_k},
                          {"rows", nlohmann::json::array()}};
     for (const Result& r : t.rows) {
-      nlohmann::json jr = {{"policy", r.run.label},   {"family", r.run.family},
-                           {"param", r.run.param},    {"top_k", r.run.top_k},
+      nlohmann::json jr = {{"policy", r.run.label},
+                           {"family", r.run.family},
+                           {"param", r.run.param},
+                           {"top_k", r.run.top_k},
                            {"describe", describe(r.run.policy)},
                            {"mean", metrics_json(r.mean)},
                            {"relative_time", r.relative_time}};

@@ -130,8 +130,10 @@ std::vector<Run> sweep_runs(const SweepRanges& r, const RouterConfig& c) {
         P policy{};
         for_each_param(e, [&](const auto& p) {  // the other parameters: given, or their defaults
           const auto fixed = r.fixed.find(p.field);
-          if (fixed != r.fixed.end()) set_param(policy, p, fixed->second, flag_of(p.field));
-          else if (p.default_for) policy.*(p.member) = p.default_for(c);
+          if (fixed != r.fixed.end())
+            set_param(policy, p, fixed->second, flag_of(p.field));
+          else if (p.default_for)
+            policy.*(p.member) = p.default_for(c);
         });
         set_param(policy, swept, v, flag_of(swept.field) + "s");
         validate_as_flags(e, policy, c, swept.field);
@@ -161,6 +163,5 @@ std::vector<Result> evaluate_all(const Evaluator& ev, const std::vector<Run>& ru
   if (shown) std::fprintf(stderr, "\r%*s\r", 100, "");
   return out;
 }
-
 
 }  // namespace coreroute::cli

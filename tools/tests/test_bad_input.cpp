@@ -83,9 +83,9 @@ void small_trace(const std::string& path, float poison = 0, int at = -1) {
 
 TEST_CASE("a header-only trace with an empty axis cannot make route allocate past the cap") {
   const std::string dir = fresh("cap");
-  write_npy(dir + "/z.npy", DType::f32, {4194304, 0, 8}, nullptr);          // 128 bytes on disk
-  write_npy(dir + "/w.npy", DType::f32, {32768, 0, 32768}, nullptr);        // a 1 GiB coreset
-  write_npy(dir + "/h.npy", DType::f32, {1099511627776, 0, 8}, nullptr);    // 2^40 empty blocks
+  write_npy(dir + "/z.npy", DType::f32, {4194304, 0, 8}, nullptr);        // 128 bytes on disk
+  write_npy(dir + "/w.npy", DType::f32, {32768, 0, 32768}, nullptr);      // a 1 GiB coreset
+  write_npy(dir + "/h.npy", DType::f32, {1099511627776, 0, 8}, nullptr);  // 2^40 empty blocks
   REQUIRE(fs::file_size(dir + "/z.npy") <= 128);
   for (const char* trace : {"z.npy", "w.npy"}) {
     CAPTURE(trace);
@@ -235,7 +235,8 @@ TEST_CASE("a float64 trace routes as its float32 rounding does") {
   const std::string corpus = COREROUTE_NPY_CORPUS;
   REQUIRE(run(dir, "route --trace " + corpus + "/good-f64-2x3x4.npy --top-k 2 --out d").rc == 0);
   REQUIRE(run(dir, "route --trace " + corpus + "/good-f32-2x3x4.npy --top-k 2 --out f").rc == 0);
-  for (const char* f : {"ids.npy", "weights.npy", "coreset.npy"}) CHECK(slurp(dir + "/d/" + f) == slurp(dir + "/f/" + f));
+  for (const char* f : {"ids.npy", "weights.npy", "coreset.npy"})
+    CHECK(slurp(dir + "/d/" + f) == slurp(dir + "/f/" + f));
 }
 
 TEST_CASE("route's report says 1 block and joins paths cleanly") {

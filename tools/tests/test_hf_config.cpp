@@ -61,24 +61,23 @@ TEST_CASE("bad config.json files are one error naming the file and the field") {
   };
   for (const auto& c : cases) {
     CAPTURE(c.file);
-    CHECK_THROWS_WITH(read_hf_config(config(c.file)),
-                      Catch::Contains(config(c.file)) && Catch::Contains(c.says));
+    CHECK_THROWS_WITH(read_hf_config(config(c.file)), Catch::Contains(config(c.file)) && Catch::Contains(c.says));
   }
 }
 
 TEST_CASE("a config.json whose router is invalid names the rule it breaks") {
   CHECK_THROWS_WITH(parse_hf_config(R"({"num_experts": 8, "num_experts_per_tok": 9})", "c.json"),
                     Catch::Contains("c.json: the router it describes is invalid: top_k = 9"));
-  CHECK_THROWS_WITH(parse_hf_config(R"({"num_experts": 8, "num_experts_per_tok": 2, "n_group": 3, "topk_group": 1})",
-                                    "c.json"),
-                    Catch::Contains("groups.n_group = 3: must divide num_experts = 8"));
+  CHECK_THROWS_WITH(
+      parse_hf_config(R"({"num_experts": 8, "num_experts_per_tok": 2, "n_group": 3, "topk_group": 1})", "c.json"),
+      Catch::Contains("groups.n_group = 3: must divide num_experts = 8"));
   CHECK_THROWS_WITH(parse_hf_config(R"({"num_experts": 8, "num_experts_per_tok": 2, "n_group": 4, "topk_group": 2,
                                        "topk_method": "greedy"})",
                                     "c.json"),
                     Catch::Contains("topk_method = \"greedy\": greedy contradicts n_group = 4"));
-  CHECK_THROWS_WITH(parse_hf_config(R"({"num_experts": 8, "num_experts_per_tok": 2, "routed_scaling_factor": 0})",
-                                    "c.json"),
-                    Catch::Contains("routed_scaling_factor = 0: must be > 0"));
+  CHECK_THROWS_WITH(
+      parse_hf_config(R"({"num_experts": 8, "num_experts_per_tok": 2, "routed_scaling_factor": 0})", "c.json"),
+      Catch::Contains("routed_scaling_factor = 0: must be > 0"));
   CHECK_THROWS_WITH(parse_hf_config(R"({"num_experts": 8, "num_experts_per_tok": 2, "scoring_func": "sigmoid",
                                        "score_function": "softmax"})",
                                     "c.json"),

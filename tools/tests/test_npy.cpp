@@ -150,6 +150,6 @@ TEST_CASE("load_trace converts float64 (numpy's default dtype) to the nearest fl
   CHECK(d.blocks == 2);
   CHECK(d.logits == a.logits);  // the corpus values are exact in float32
   const std::string far = std::string(COREROUTE_NPY_CORPUS) + "/wrong-f64-beyond-f32.npy";
-  CHECK_THROWS_WITH(load_trace(far), Catch::Contains(far) && Catch::Contains("element 23") &&
-                                         Catch::Contains("beyond float32's range"));
+  CHECK_THROWS_WITH(load_trace(far),
+                    Catch::Contains(far) && Catch::Contains("element 23") && Catch::Contains("beyond float32's range"));
 }

@@ -58,7 +58,10 @@ Case random_case(std::mt19937& rng) {
   cfg.normalize_weights = pick(0, 1);
   cfg.scaling = pick(0, 1) ? 1.0f : 2.5f;
   switch (pick(0, 4)) {
-    case 0: c.policy = VanillaPolicy{}; c.policy_flags = "--policy vanilla"; break;
+    case 0:
+      c.policy = VanillaPolicy{};
+      c.policy_flags = "--policy vanilla";
+      break;
     case 1: {
       UnionPolicy u;
       u.k_local = pick(1, cfg.top_k);
@@ -133,8 +136,7 @@ void check_random_traces(const std::string& backend) {
     std::filesystem::create_directories(dir);
     std::string cmd = std::string("\"") + COREROUTE_CLI_EXE + "\" route --trace " + dir + "/trace.npy --out " + dir +
                       "/out " + flags_of(c.config) + " " + c.policy_flags + " --backend " + backend;
-    const std::vector<int64_t> shape =
-        c.two_d ? std::vector<int64_t>{c.N, c.M} : std::vector<int64_t>{c.B, c.N, c.M};
+    const std::vector<int64_t> shape = c.two_d ? std::vector<int64_t>{c.N, c.M} : std::vector<int64_t>{c.B, c.N, c.M};
     if (c.f16) {
       std::vector<uint16_t> h(c.logits.size());
       for (size_t i = 0; i < h.size(); ++i) h[i] = float_to_half(c.logits[i]);
@@ -154,8 +156,7 @@ void check_random_traces(const std::string& backend) {
     CAPTURE(seed, iter, cmd);
     REQUIRE(std::system((cmd + " > " + dir + "/stdout.txt").c_str()) == 0);
 
-    const auto x = make_logits_view(c.logits.data(), c.B, c.N, c.M,
-                                    c.tokens ? c.tokens_per_block.data() : nullptr);
+    const auto x = make_logits_view(c.logits.data(), c.B, c.N, c.M, c.tokens ? c.tokens_per_block.data() : nullptr);
     const Routing R = std::visit([&](const auto& p) { return reference::route(x, c.config, p); }, c.policy);
     const int K = c.config.top_k;
     CHECK(read_as<int32_t>(dir + "/out/ids.npy", DType::i32, {c.B, c.N, K}) == R.ids);
@@ -187,9 +188,7 @@ void check_random_traces(const std::string& backend) {
 TEST_CASE("route output equals the reference library's on random traces") { check_random_traces("reference"); }
 
 #ifdef COREROUTE_CLI_TEST_KOKKOS
-TEST_CASE("route --backend kokkos equals the reference library's on random traces") {
-  check_random_traces("kokkos");
-}
+TEST_CASE("route --backend kokkos equals the reference library's on random traces") { check_random_traces("kokkos"); }
 #endif
 
 #ifdef COREROUTE_CLI_TEST_CUDA
@@ -217,8 +216,8 @@ TEST_CASE("gen writes a trace that route reads back, with its bias") {
   CHECK(dim >= 1);
   CHECK(got == size_t(3 * 32 * 256 * dim));
   REQUIRE(std::system((exe + " route --trace " + dir + "/t.npy --preset llada2-mini --bias " + dir +
-                       "/t.bias.npy --outputs " + dir + "/y.npy --policy vote --beta 0.15 --out " + dir +
-                       "/r > " + dir + "/route.txt")
+                       "/t.bias.npy --outputs " + dir + "/y.npy --policy vote --beta 0.15 --out " + dir + "/r > " +
+                       dir + "/route.txt")
                           .c_str()) == 0);
   std::ifstream jf(dir + "/r/metrics.json");
   const nlohmann::json j = nlohmann::json::parse(jf);

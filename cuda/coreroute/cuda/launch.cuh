@@ -18,8 +18,8 @@ namespace coreroute::cuda {
 
 /// Launch shape. Tuning only: results never depend on it (layout.cuh, vote_rows).
 struct LaunchTuning {
-  int warps = 0;        ///< warps per CTA (one token per warp at a time); 0: by batch size
-  int max_blocks = 0;   ///< CTAs in the grid (grid-stride beyond); 0: by device
+  int warps = 0;       ///< warps per CTA (one token per warp at a time); 0: by batch size
+  int max_blocks = 0;  ///< CTAs in the grid (grid-stride beyond); 0: by device
   /// Rank every token in double (the fast path's fallback) instead of certified float
   /// keys first (detail/fast_token.cuh); the results are the same either way.
   bool exact_only = false;
@@ -96,12 +96,18 @@ cudaError_t launch(const LogitsView<T>& x, const RouterParams& p, const Policy& 
   const int64_t cap = tune.max_blocks > 0 ? tune.max_blocks : int64_t(dev.sms) * 16;
   const int grid = int(std::min<int64_t>(x.blocks, cap));
   switch (items_per_lane(p.num_experts)) {
-    case 1: return launch_vpt<1>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
-    case 2: return launch_vpt<2>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
-    case 4: return launch_vpt<4>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
-    case 8: return launch_vpt<8>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
-    case 16: return launch_vpt<16>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
-    default: return launch_vpt<0>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    case 1:
+      return launch_vpt<1>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    case 2:
+      return launch_vpt<2>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    case 4:
+      return launch_vpt<4>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    case 8:
+      return launch_vpt<8>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    case 16:
+      return launch_vpt<16>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+    default:
+      return launch_vpt<0>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
   }
 }
 

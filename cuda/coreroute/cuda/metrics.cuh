@@ -12,10 +12,10 @@ namespace coreroute::cuda {
 
 /// A routing in device memory, as written by launch_route.
 struct DeviceRouting {
-  const int32_t* ids = nullptr;          ///< [B, N, K]
-  const float* weights = nullptr;        ///< [B, N, K]
-  const int32_t* valid_tokens = nullptr; ///< [B]
-  const int32_t* coreset_size = nullptr; ///< [B] (may be null: 0)
+  const int32_t* ids = nullptr;           ///< [B, N, K]
+  const float* weights = nullptr;         ///< [B, N, K]
+  const int32_t* valid_tokens = nullptr;  ///< [B]
+  const int32_t* coreset_size = nullptr;  ///< [B] (may be null: 0)
   int top_k = 0;
 };
 

@@ -80,8 +80,7 @@ void validate_values(const LogitsView<T>& x, ScoreFunction score, cudaStream_t s
   const int64_t M = x.experts, row = int64_t(host / uint64_t(M + 1)), i = int64_t(host % uint64_t(M + 1));
   const std::string at = "logits[block " + std::to_string(row / x.tokens) + ", token " + std::to_string(row % x.tokens);
   if (i == M) coreroute::detail::fail(at + ", :]", "-inf", "a softmax row of all -Inf logits is invalid");
-  coreroute::detail::fail(at + ", expert " + std::to_string(i) + "]", "NaN or +Inf",
-                          "NaN and +Inf logits are invalid");
+  coreroute::detail::fail(at + ", expert " + std::to_string(i) + "]", "NaN or +Inf", "NaN and +Inf logits are invalid");
 }
 
 /// Checks shared by route and route_in_coreset. Returns nothing; throws invalid_argument.
@@ -163,9 +162,8 @@ void route(const LogitsView<T>& x, const DeviceConfig& c, const Policy& pol, con
 
 /// Checked Stage 2 alone, into a device coreset mask [B, M] of 0/1 bytes.
 template <class T>
-void route_in_coreset(const LogitsView<T>& x, const DeviceConfig& c, const uint8_t* coreset,
-                      const RouteOutputs& out, cudaStream_t stream = nullptr,
-                      const DispatchOutputs* dispatch = nullptr) {
+void route_in_coreset(const LogitsView<T>& x, const DeviceConfig& c, const uint8_t* coreset, const RouteOutputs& out,
+                      cudaStream_t stream = nullptr, const DispatchOutputs* dispatch = nullptr) {
   detail::validate_call(x, c.config(), out, dispatch, stream);
   if (x.blocks == 0) return;
   coreroute::detail::require(coreset != nullptr, "coreset", "null", "must point to B*M flags");

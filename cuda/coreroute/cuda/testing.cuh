@@ -27,8 +27,8 @@ namespace detail {
 /// Device vectors of the adapter draw from one pool that keeps freed blocks: a parity
 /// run allocates dozens of buffers per case, and cudaFree synchronises the device.
 /// Not synchronised: the adapter is for one host thread at a time.
-using DevicePool = thrust::mr::disjoint_unsynchronized_pool_resource<thrust::device_memory_resource,
-                                                                      thrust::mr::new_delete_resource>;
+using DevicePool =
+    thrust::mr::disjoint_unsynchronized_pool_resource<thrust::device_memory_resource, thrust::mr::new_delete_resource>;
 template <class T>
 using PooledVector = thrust::device_vector<T, thrust::mr::stateless_resource_allocator<T, DevicePool>>;
 
@@ -63,16 +63,27 @@ struct DeviceResult {
   PooledVector<unsigned char> buf;
   DeviceResult(int64_t b, int64_t n, int m, int k, bool dispatch = false) : B(b), N(n), M(m), K(k) {
     const size_t bnk = size_t(B * N * K), bm = size_t(B * M), bb = size_t(B);
-    const size_t bytes[12] = {4 * bnk, 4 * bnk, bm, 4 * bb, 4 * bb, 4 * bb,  // the routing
-                              dispatch ? 4 * bb : 0, dispatch ? 4 * bm : 0, dispatch ? 4 * bm : 0,
-                              dispatch ? 4 * (bm + bb) : 0, dispatch ? 4 * bnk : 0, dispatch ? 4 * bnk : 0};
+    const size_t bytes[12] = {4 * bnk,
+                              4 * bnk,
+                              bm,
+                              4 * bb,
+                              4 * bb,
+                              4 * bb,  // the routing
+                              dispatch ? 4 * bb : 0,
+                              dispatch ? 4 * bm : 0,
+                              dispatch ? 4 * bm : 0,
+                              dispatch ? 4 * (bm + bb) : 0,
+                              dispatch ? 4 * bnk : 0,
+                              dispatch ? 4 * bnk : 0};
     for (int i = 0; i < 12; ++i) at[i + 1] = (at[i] + bytes[i] + 15) / 16 * 16;
     buf.resize(at[12] + 1);
     // Poison: 0xF9 bytes are a negative id, size and weight, and no coreset flag (0/1).
     check(cudaMemset(ptr<void>(0), 0xF9, at[12]), "poison outputs");
   }
   template <class V>
-  V* ptr(int field) { return reinterpret_cast<V*>(buf.data().get() + at[field]); }
+  V* ptr(int field) {
+    return reinterpret_cast<V*>(buf.data().get() + at[field]);
+  }
   RouteOutputs outputs() {
     return {ptr<int32_t>(0), ptr<float>(1), ptr<uint8_t>(2), ptr<int32_t>(3), ptr<int32_t>(4), ptr<int32_t>(5)};
   }
@@ -125,8 +136,7 @@ struct Backend {
   static constexpr const char* name = "cuda";
 
   template <class Policy>
-  static Routing route(const LogitsView<float>& x, const RouterConfig& c, const Policy& p,
-                       DispatchLayout* dispatch) {
+  static Routing route(const LogitsView<float>& x, const RouterConfig& c, const Policy& p, DispatchLayout* dispatch) {
     DeviceConfig dc(c);
     detail::DeviceLogits<float> dx(x);
     detail::DeviceResult out(x.blocks, x.tokens, c.num_experts, c.top_k, dispatch != nullptr);
@@ -152,11 +162,12 @@ struct Backend {
   static std::vector<BlockMetrics> metrics(const Routing& R, const Routing& R0, double expert_bytes,
                                            const ExpertOutputsView* outputs) {
     using coreroute::detail::require;
-    require(R.blocks == R0.blocks && R.tokens == R0.tokens && R.experts == R0.experts, "routing.shape",
-            R.blocks, "must match the reference routing's [B, N, M]");
+    require(R.blocks == R0.blocks && R.tokens == R0.tokens && R.experts == R0.experts, "routing.shape", R.blocks,
+            "must match the reference routing's [B, N, M]");
     for (int64_t b = 0; b < R.blocks; ++b)
-      require(R.valid_tokens[size_t(b)] == R0.valid_tokens[size_t(b)], "routing.valid_tokens[" + std::to_string(b) + "]",
-              R.valid_tokens[size_t(b)], "must equal the reference's");
+      require(R.valid_tokens[size_t(b)] == R0.valid_tokens[size_t(b)],
+              "routing.valid_tokens[" + std::to_string(b) + "]", R.valid_tokens[size_t(b)],
+              "must equal the reference's");
     const int64_t B = R.blocks, N = R.tokens;
     detail::PooledVector<int32_t> ids(R.ids), ids0(R0.ids), valid(R.valid_tokens), size(R.coreset_size);
     detail::PooledVector<float> w(R.weights), w0(R0.weights), y;

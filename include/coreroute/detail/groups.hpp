@@ -18,8 +18,11 @@ struct TwoBest {
 
   template <class T>
   CR_HD void offer(const T* r, int i) {
-    if (first < 0 || ranks_before(r[i], i, r[first], first)) { second = first; first = i; }
-    else if (second < 0 || ranks_before(r[i], i, r[second], second)) second = i;
+    if (first < 0 || ranks_before(r[i], i, r[first], first)) {
+      second = first;
+      first = i;
+    } else if (second < 0 || ranks_before(r[i], i, r[second], second))
+      second = i;
   }
 };
 

@@ -20,14 +20,14 @@ template <class MemSpace = Kokkos::DefaultExecutionSpace::memory_space>
 struct DispatchViews {
   template <class T>
   using View = Kokkos::View<T, Kokkos::LayoutRight, MemSpace>;
-  View<int32_t*> num_used;        ///< [B]       T_b
-  View<int32_t**> used_experts;   ///< [B, M]    first T_b valid, rest -1
-  View<int32_t**> counts;         ///< [B, M]    first T_b valid, rest 0
-  View<int32_t**> offsets;        ///< [B, M+1]  exclusive prefix of counts; rest = total
-  View<int32_t**> token;          ///< [B, N*K]  first offsets[T_b] valid, rest -1
-  View<int32_t**> slot;           ///< [B, N*K]
-  int64_t tokens = 0;              ///< N
-  int top_k = 0;                   ///< K
+  View<int32_t*> num_used;       ///< [B]       T_b
+  View<int32_t**> used_experts;  ///< [B, M]    first T_b valid, rest -1
+  View<int32_t**> counts;        ///< [B, M]    first T_b valid, rest 0
+  View<int32_t**> offsets;       ///< [B, M+1]  exclusive prefix of counts; rest = total
+  View<int32_t**> token;         ///< [B, N*K]  first offsets[T_b] valid, rest -1
+  View<int32_t**> slot;          ///< [B, N*K]
+  int64_t tokens = 0;            ///< N
+  int top_k = 0;                 ///< K
 
   DispatchViews() = default;
   DispatchViews(int64_t B, int64_t N, int M, int K)
@@ -123,8 +123,9 @@ struct DispatchKernel {
 /// size (never the result).
 template <class ExecSpace, class MemSpace>
 DispatchViews<MemSpace> dispatch_of(const ExecSpace& exec, const RoutingViews<MemSpace>& R, TeamTuning tuning = {}) {
-  static_assert(Kokkos::SpaceAccessibility<ExecSpace, MemSpace>::accessible,
-                "coreroute::kokkos::dispatch_of: the routing's memory space is not accessible from the execution space");
+  static_assert(
+      Kokkos::SpaceAccessibility<ExecSpace, MemSpace>::accessible,
+      "coreroute::kokkos::dispatch_of: the routing's memory space is not accessible from the execution space");
   DispatchViews<MemSpace> d(R.blocks(), R.tokens(), R.experts(), R.top_k());
   if (R.blocks() == 0) return d;
   using Kernel = detail::DispatchKernel<ExecSpace>;

@@ -99,7 +99,8 @@ struct BlockMetricsKernel {
     const int N = int(R.valid_tokens(b)), M = R.experts();
     const auto mem = team.team_scratch(level);
     typename S::template Array<double> t(mem, size_t(N) * terms), count(mem, M), count0(mem, M);
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, N), [&](int n) { token_terms(b, n, t.data() + size_t(n) * terms); });
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, N),
+                         [&](int n) { token_terms(b, n, t.data() + size_t(n) * terms); });
     team.team_barrier();
     Kokkos::single(Kokkos::PerTeam(team), [&]() {
       double sum[terms] = {0, 0, 0, 0, 0};
@@ -135,8 +136,10 @@ struct BlockMetricsKernel {
 template <class MemSpace>
 void require_comparable(const RoutingViews<MemSpace>& R, const RoutingViews<MemSpace>& R0) {
   using coreroute::detail::require;
-  require(R.blocks() == R0.blocks(), "routing.blocks", R.blocks(), "must equal the reference's " + std::to_string(R0.blocks()));
-  require(R.tokens() == R0.tokens(), "routing.tokens", R.tokens(), "must equal the reference's " + std::to_string(R0.tokens()));
+  require(R.blocks() == R0.blocks(), "routing.blocks", R.blocks(),
+          "must equal the reference's " + std::to_string(R0.blocks()));
+  require(R.tokens() == R0.tokens(), "routing.tokens", R.tokens(),
+          "must equal the reference's " + std::to_string(R0.tokens()));
   require(R.experts() == R0.experts(), "routing.experts", R.experts(),
           "must equal the reference's " + std::to_string(R0.experts()));
   const auto v = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), R.valid_tokens);
@@ -161,8 +164,9 @@ Kokkos::View<BlockMetrics*, MemSpace> metrics(const ExecSpace& exec, const Routi
   if (outputs.extent(0) != 0) {
     require(outputs.extent(0) == size_t(R.blocks()) && outputs.extent(1) == size_t(R.tokens()) &&
                 outputs.extent(2) == size_t(R.experts()),
-            "outputs.extents", std::to_string(outputs.extent(0)) + "x" + std::to_string(outputs.extent(1)) + "x" +
-                                   std::to_string(outputs.extent(2)),
+            "outputs.extents",
+            std::to_string(outputs.extent(0)) + "x" + std::to_string(outputs.extent(1)) + "x" +
+                std::to_string(outputs.extent(2)),
             "must be blocks x tokens x experts x dim of the routing");
   }
   Kokkos::View<BlockMetrics*, MemSpace> out(Kokkos::view_alloc(Kokkos::WithoutInitializing, "coreroute::metrics"),

@@ -48,8 +48,8 @@ Kokkos::View<float*, typename ExecSpace::memory_space> device_bias(const RouterC
 
 template <class ExecSpace, class Policy, class LogitsV, class TokensV, class CoresetV>
 RoutingViews<typename ExecSpace::memory_space> launch(const ExecSpace& exec, const LogitsV& x, const TokensV& tokens,
-                                                      const CoresetV& coreset, const RouterConfig& c,
-                                                      const Policy& pol, TeamTuning tuning) {
+                                                      const CoresetV& coreset, const RouterConfig& c, const Policy& pol,
+                                                      TeamTuning tuning) {
   const int64_t B = int64_t(x.extent(0)), N = int64_t(x.extent(1));
   RoutingViews<typename ExecSpace::memory_space> out(B, N, c.num_experts, c.top_k);
   if (B == 0) return out;
@@ -86,8 +86,8 @@ void validate(const ExecSpace& exec, const LogitsV& x, const TokensV& tokens, co
 
 template <class MemSpace>
 Kokkos::View<const float***, Kokkos::LayoutStride, MemSpace, Kokkos::MemoryUnmanaged> wrap(const LogitsView<float>& x) {
-  const Kokkos::LayoutStride layout(size_t(x.blocks), size_t(x.stride_block), size_t(x.tokens),
-                                    size_t(x.stride_token), size_t(x.experts), size_t(x.stride_expert));
+  const Kokkos::LayoutStride layout(size_t(x.blocks), size_t(x.stride_block), size_t(x.tokens), size_t(x.stride_token),
+                                    size_t(x.experts), size_t(x.stride_expert));
   return Kokkos::View<const float***, Kokkos::LayoutStride, MemSpace, Kokkos::MemoryUnmanaged>(x.data, layout);
 }
 
@@ -178,8 +178,8 @@ RoutingViews<typename ExecSpace::memory_space> route_in_coreset(const ExecSpace&
   coreroute::detail::require(coreset != nullptr || x.blocks == 0, "coreset", "null", "must point to B*M flags");
   detail::require_in_extent(x, c, VanillaPolicy{});
   using Mem = typename ExecSpace::memory_space;
-  const Kokkos::View<const uint8_t**, Kokkos::LayoutRight, Mem, Kokkos::MemoryUnmanaged> mask(
-      coreset, size_t(x.blocks), size_t(x.experts));
+  const Kokkos::View<const uint8_t**, Kokkos::LayoutRight, Mem, Kokkos::MemoryUnmanaged> mask(coreset, size_t(x.blocks),
+                                                                                              size_t(x.experts));
   return route_in_coreset(exec, detail::wrap<Mem>(x), detail::wrap_tokens<Mem>(x), c, CoresetView<ExecSpace>(mask), t);
 }
 

@@ -16,12 +16,12 @@ struct RoutingViews {
   template <class T>
   using View = Kokkos::View<T, Kokkos::LayoutRight, MemSpace>;
 
-  View<int32_t***> ids;            ///< [B, N, K]; -1 pads slots past |E_n| and unrouted rows
-  View<float***> weights;          ///< [B, N, K]; 0 where the id is -1
-  View<uint8_t**> coreset;         ///< [B, M]; 1 = expert in the block's coreset
-  View<int32_t*> coreset_size;     ///< [B]
-  View<int32_t*> valid_tokens;     ///< [B]; rows routed
-  View<int32_t*> invalid_tokens;   ///< [B]; rows with NaN/+Inf logits (raw path)
+  View<int32_t***> ids;           ///< [B, N, K]; -1 pads slots past |E_n| and unrouted rows
+  View<float***> weights;         ///< [B, N, K]; 0 where the id is -1
+  View<uint8_t**> coreset;        ///< [B, M]; 1 = expert in the block's coreset
+  View<int32_t*> coreset_size;    ///< [B]
+  View<int32_t*> valid_tokens;    ///< [B]; rows routed
+  View<int32_t*> invalid_tokens;  ///< [B]; rows with NaN/+Inf logits (raw path)
 
   RoutingViews() = default;
   /// Uninitialized: routing writes every element.

@@ -41,8 +41,9 @@ struct Backend {
     } else {
       const Device d = to_device(x, c);
       Kokkos::View<uint8_t**, Kokkos::LayoutRight, Mem> mask("coreroute::mask", size_t(x.blocks), size_t(x.experts));
-      Kokkos::deep_copy(mask, Kokkos::View<const uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
-                                  coreset, size_t(x.blocks), size_t(x.experts)));
+      Kokkos::deep_copy(mask,
+                        Kokkos::View<const uint8_t**, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
+                            coreset, size_t(x.blocks), size_t(x.experts)));
       return to_host(kokkos::route_in_coreset(ExecSpace(), d.logits, d.tokens, c, mask, tuning));
     }
   }

@@ -18,7 +18,8 @@ inline void require_comparable(const Routing& R, const Routing& R0) {
   using coreroute::detail::require;
   require(R.blocks == R0.blocks, "routing.blocks", R.blocks, "must equal the reference's " + std::to_string(R0.blocks));
   require(R.tokens == R0.tokens, "routing.tokens", R.tokens, "must equal the reference's " + std::to_string(R0.tokens));
-  require(R.experts == R0.experts, "routing.experts", R.experts, "must equal the reference's " + std::to_string(R0.experts));
+  require(R.experts == R0.experts, "routing.experts", R.experts,
+          "must equal the reference's " + std::to_string(R0.experts));
   for (int64_t b = 0; b < R.blocks; ++b)
     require(R.valid_tokens[size_t(b)] == R0.valid_tokens[size_t(b)], "routing.valid_tokens[" + std::to_string(b) + "]",
             R.valid_tokens[size_t(b)], "must equal the reference's " + std::to_string(R0.valid_tokens[size_t(b)]));

@@ -32,8 +32,8 @@ struct GroupScore {
 /// One block's scores, computed once: s and r = s + bias per token row, in double.
 struct BlockScores {
   int experts = 0;
-  std::vector<double> s, r;   // [N, M]
-  std::vector<uint8_t> valid; // [N]; 0: NaN/+Inf logit, or a softmax row of all -Inf
+  std::vector<double> s, r;    // [N, M]
+  std::vector<uint8_t> valid;  // [N]; 0: NaN/+Inf logit, or a softmax row of all -Inf
   const double* s_row(int64_t n) const { return s.data() + n * experts; }
   const double* r_row(int64_t n) const { return r.data() + n * experts; }
 };
@@ -182,7 +182,10 @@ inline void route_block_in_coreset(const BlockScores& sc, int64_t b, const Route
   out.valid_tokens[size_t(b)] = int32_t(N);
   for (int64_t n = 0; n < N; ++n) {
     const size_t row = size_t((b * out.tokens + n) * K);
-    if (!sc.valid[size_t(n)]) { ++out.invalid_tokens[size_t(b)]; continue; }
+    if (!sc.valid[size_t(n)]) {
+      ++out.invalid_tokens[size_t(b)];
+      continue;
+    }
     route_token(p, sc.s_row(n), sc.r_row(n), mask, ws, &out.ids[row], &out.weights[row]);
   }
 }
@@ -270,7 +273,8 @@ Routing route_in_coreset(const LogitsView<T>& x, const RouterConfig& c, const ui
   validate(x, c, VanillaPolicy{});
   coreroute::detail::require(coreset != nullptr || x.blocks == 0, "coreset", "null", "must point to B*M flags");
   for (int64_t i = 0; i < x.blocks * x.experts; ++i)
-    coreroute::detail::require(coreset[i] <= 1, "coreset[" + std::to_string(i) + "]", int(coreset[i]), "must be 0 or 1");
+    coreroute::detail::require(coreset[i] <= 1, "coreset[" + std::to_string(i) + "]", int(coreset[i]),
+                               "must be 0 or 1");
   return route_in_coreset_unchecked(x, params_of(c), coreset);
 }
 

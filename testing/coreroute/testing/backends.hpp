@@ -27,7 +27,9 @@ inline std::vector<int64_t> block_permutation(int64_t n, int64_t b, uint64_t sal
   std::iota(perm.begin(), perm.end(), int64_t(0));
   uint64_t h = 0x9E3779B97F4A7C15ull * uint64_t(b + 1) + uint64_t(n) + salt * 0xD1B54A32D192ED03ull;
   for (int64_t i = n - 1; i > 0; --i) {
-    h ^= h >> 31; h *= 0xBF58476D1CE4E5B9ull; h ^= h >> 29;
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 29;
     std::swap(perm[size_t(i)], perm[size_t(h % uint64_t(i + 1))]);
   }
   return perm;
@@ -74,9 +76,8 @@ struct ShuffledReferenceBackend {
   static Routing route(const LogitsView<float>& x, const RouterConfig& c, const Policy& p, DispatchLayout* dispatch) {
     reference::validate(x, c, p);
     const RouterParams rp = params_of(c);
-    Routing R = detail::route_shuffled(x, c, salt, [&](const LogitsView<float>& v, int64_t) {
-      return reference::route_unchecked(v, rp, p);
-    });
+    Routing R = detail::route_shuffled(
+        x, c, salt, [&](const LogitsView<float>& v, int64_t) { return reference::route_unchecked(v, rp, p); });
     if (dispatch) *dispatch = reference::dispatch_of(R);
     return R;
   }
@@ -137,7 +138,10 @@ struct FloatRouter {
       for (int i = 0; i < M; ++i)
         if ((!allowed || allowed[i]) && !used[size_t(i)]) {
           const uint64_t key = coreroute::detail::rank_key(v[i], i);
-          if (!any || key > best) { best = key; any = true; }
+          if (!any || key > best) {
+            best = key;
+            any = true;
+          }
         }
       if (!any) break;
       out[got] = coreroute::detail::key_index(best);
@@ -161,7 +165,8 @@ struct FloatRouter {
     for (int i = 0; i < M; ++i) keys[size_t(i)] = coreroute::detail::rank_key(votes[size_t(i)], i);
     std::sort(keys.begin(), keys.end(), [](uint64_t a, uint64_t b) { return a > b; });
     std::vector<float> before(static_cast<size_t>(M) + 1, 0.0f);  // exclusive scan, as a block scan would
-    for (int q = 0; q < M; ++q) before[size_t(q) + 1] = before[size_t(q)] + coreroute::detail::key_value(keys[size_t(q)]);
+    for (int q = 0; q < M; ++q)
+      before[size_t(q) + 1] = before[size_t(q)] + coreroute::detail::key_value(keys[size_t(q)]);
     const float total = std::accumulate(votes.begin(), votes.end(), 0.0f);
     std::fill(mask, mask + M, uint8_t(0));
     int size = 0;
@@ -222,7 +227,10 @@ Routing route_float(const LogitsView<float>& x, const RouterConfig& c, MaskOf&& 
     out.coreset_size[size_t(b)] = mask_of(fr, b, mask);
     out.valid_tokens[size_t(b)] = int32_t(fr.valid.size());
     for (int64_t n = 0; n < int64_t(fr.valid.size()); ++n) {
-      if (!fr.valid[size_t(n)]) { ++out.invalid_tokens[size_t(b)]; continue; }
+      if (!fr.valid[size_t(n)]) {
+        ++out.invalid_tokens[size_t(b)];
+        continue;
+      }
       const size_t row = size_t((b * x.tokens + n) * c.top_k);
       fr.route_token(n, mask, &out.ids[row], &out.weights[row]);
     }
@@ -236,9 +244,8 @@ struct HostFloatBackend {
   template <class Policy>
   static Routing route(const LogitsView<float>& x, const RouterConfig& c, const Policy& p, DispatchLayout* dispatch) {
     reference::validate(x, c, p);
-    Routing R = detail::route_float(x, c, [&](const detail::FloatRouter& fr, int64_t, uint8_t* mask) {
-      return fr.coreset(p, mask);
-    });
+    Routing R = detail::route_float(
+        x, c, [&](const detail::FloatRouter& fr, int64_t, uint8_t* mask) { return fr.coreset(p, mask); });
     if (dispatch) *dispatch = reference::dispatch_of(R);
     return R;
   }

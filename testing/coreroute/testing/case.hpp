@@ -23,8 +23,8 @@ struct Case {
   float at(int64_t b, int64_t n, int64_t i) const { return logits[size_t((b * tokens + n) * token_stride + i)]; }
   int64_t valid_tokens(int64_t b) const { return tokens_per_block.empty() ? tokens : tokens_per_block[size_t(b)]; }
   LogitsView<float> view() const {
-    return {logits.data(), blocks, tokens, experts(), tokens * token_stride, token_stride, 1,
-            tokens_per_block.empty() ? nullptr : tokens_per_block.data()};
+    return {logits.data(),         blocks,       tokens, experts(),
+            tokens * token_stride, token_stride, 1,      tokens_per_block.empty() ? nullptr : tokens_per_block.data()};
   }
 };
 

@@ -29,7 +29,7 @@ struct CaseOptions {
   int max_blocks = 3;
   int small_tokens = 32, small_experts = 64;
   int large_tokens = 128, large_experts = 512;
-  int large_one_in = 10;                   ///< 0: never large
+  int large_one_in = 10;  ///< 0: never large
   std::vector<Logits> styles = {Logits::correlated, Logits::bf16, Logits::grid, Logits::equal_rows, Logits::extreme};
   bool allow_groups = true, allow_bias = true;
   bool allow_tokens_per_block = true, allow_strides = true;
@@ -113,32 +113,34 @@ inline rc::Gen<std::vector<float>> block_logits(Logits style, int N, int M) {
 
 /// A valid case: config, shape, logits, maybe strides and tokens per block.
 inline rc::Gen<Case> valid_case(const CaseOptions& o = {}) {
-  return rc::gen::resize(100, rc::gen::exec([o] {
-    const bool large = o.large_one_in > 0 && *rc::gen::inRange(0, o.large_one_in) == 0;
-    const int M = large ? *rc::gen::inRange(o.small_experts + 1, o.large_experts + 1)
-                        : *rc::gen::weightedOneOf<int>({{3, rc::gen::inRange(1, 17)},
-                                                        {2, rc::gen::inRange(1, o.small_experts + 1)}});
-    const int n_max = large ? o.large_tokens : o.small_tokens;
-    const int N = *rc::gen::weightedOneOf<int>({{1, rc::gen::just(std::max(1, o.min_tokens))},
-                                                {6, rc::gen::inRange(o.min_tokens, n_max + 1)}});
-    const int B = large ? 1 : *rc::gen::inRange(1, o.max_blocks + 1);
-    Case k = make_case(*config(M, o), B, N);
-    if (o.allow_strides && *rc::gen::weightedElement<int>({{3, 0}, {1, 1}})) k.token_stride = M + *rc::gen::inRange(1, 4);
-    k.logits.assign(size_t(B) * size_t(N) * size_t(k.token_stride), std::numeric_limits<float>::quiet_NaN());
-    for (int b = 0; b < B; ++b) {
-      const auto block = *block_logits(*rc::gen::elementOf(o.styles), N, M);
-      for (int n = 0; n < N; ++n) {
-        for (int i = 0; i < M; ++i) k.at(b, n, i) = block[size_t(n) * size_t(M) + size_t(i)];
-        // A softmax row of all -Inf is invalid input: keep valid cases valid.
-        if (k.config.score == ScoreFunction::softmax &&
-            std::all_of(&k.at(b, n, 0), &k.at(b, n, 0) + M, [](float v) { return std::isinf(v); }))
-          k.at(b, n, 0) = 0.0f;
-      }
-    }
-    if (o.allow_tokens_per_block && *rc::gen::weightedElement<int>({{3, 0}, {1, 1}}))
-      k.tokens_per_block = *rc::gen::container<std::vector<int32_t>>(size_t(B), rc::gen::inRange(0, N + 1));
-    return k;
-  }));
+  return rc::gen::resize(
+      100, rc::gen::exec([o] {
+        const bool large = o.large_one_in > 0 && *rc::gen::inRange(0, o.large_one_in) == 0;
+        const int M = large ? *rc::gen::inRange(o.small_experts + 1, o.large_experts + 1)
+                            : *rc::gen::weightedOneOf<int>(
+                                  {{3, rc::gen::inRange(1, 17)}, {2, rc::gen::inRange(1, o.small_experts + 1)}});
+        const int n_max = large ? o.large_tokens : o.small_tokens;
+        const int N = *rc::gen::weightedOneOf<int>(
+            {{1, rc::gen::just(std::max(1, o.min_tokens))}, {6, rc::gen::inRange(o.min_tokens, n_max + 1)}});
+        const int B = large ? 1 : *rc::gen::inRange(1, o.max_blocks + 1);
+        Case k = make_case(*config(M, o), B, N);
+        if (o.allow_strides && *rc::gen::weightedElement<int>({{3, 0}, {1, 1}}))
+          k.token_stride = M + *rc::gen::inRange(1, 4);
+        k.logits.assign(size_t(B) * size_t(N) * size_t(k.token_stride), std::numeric_limits<float>::quiet_NaN());
+        for (int b = 0; b < B; ++b) {
+          const auto block = *block_logits(*rc::gen::elementOf(o.styles), N, M);
+          for (int n = 0; n < N; ++n) {
+            for (int i = 0; i < M; ++i) k.at(b, n, i) = block[size_t(n) * size_t(M) + size_t(i)];
+            // A softmax row of all -Inf is invalid input: keep valid cases valid.
+            if (k.config.score == ScoreFunction::softmax &&
+                std::all_of(&k.at(b, n, 0), &k.at(b, n, 0) + M, [](float v) { return std::isinf(v); }))
+              k.at(b, n, 0) = 0.0f;
+          }
+        }
+        if (o.allow_tokens_per_block && *rc::gen::weightedElement<int>({{3, 0}, {1, 1}}))
+          k.tokens_per_block = *rc::gen::container<std::vector<int32_t>>(size_t(B), rc::gen::inRange(0, N + 1));
+        return k;
+      }));
 }
 
 /// A case with at least one invalid routed token: a NaN or +Inf logit, or a softmax
@@ -168,12 +170,17 @@ inline rc::Gen<Case> invalid_case(const CaseOptions& o = {}) {
 
 // Built-in policies, valid for the config they are drawn for.
 inline rc::Gen<UnionPolicy> union_policy(const RouterConfig& c) {
-  return rc::gen::map(rc::gen::inRange(1, c.top_k + 1), [](int k) { UnionPolicy p; p.k_local = k; return p; });
+  return rc::gen::map(rc::gen::inRange(1, c.top_k + 1), [](int k) {
+    UnionPolicy p;
+    p.k_local = k;
+    return p;
+  });
 }
 
 inline rc::Gen<SaliencyVotePolicy> vote_policy(const RouterConfig& c) {
-  return rc::gen::oneOf(rc::gen::map(rc::gen::inRange(1, c.num_experts + 1), SaliencyVotePolicy::with_core),
-                        rc::gen::map(rc::gen::element(0.05, 0.1, 0.15, 0.25, 0.4, 0.6, 1.0), SaliencyVotePolicy::with_beta));
+  return rc::gen::oneOf(
+      rc::gen::map(rc::gen::inRange(1, c.num_experts + 1), SaliencyVotePolicy::with_core),
+      rc::gen::map(rc::gen::element(0.05, 0.1, 0.15, 0.25, 0.4, 0.6, 1.0), SaliencyVotePolicy::with_beta));
 }
 
 inline rc::Gen<BlockDistributionPolicy> blockdist_policy(const RouterConfig& c) {
@@ -183,8 +190,8 @@ inline rc::Gen<BlockDistributionPolicy> blockdist_policy(const RouterConfig& c) 
     p.top_p = *rc::gen::weightedOneOf<double>(
         {{1, rc::gen::element(0.1, 0.3, 0.5, 0.6, 0.9, 1.0)},
          {1, rc::gen::map(rc::gen::inRange(1, 1001), [](int v) { return v / 1000.0; })}});
-    p.min_experts = *rc::gen::weightedOneOf<int>({{1, rc::gen::just(0)}, {2, rc::gen::inRange(0, std::min(M, 4) + 1)},
-                                                  {1, rc::gen::inRange(0, M + 1)}});
+    p.min_experts = *rc::gen::weightedOneOf<int>(
+        {{1, rc::gen::just(0)}, {2, rc::gen::inRange(0, std::min(M, 4) + 1)}, {1, rc::gen::inRange(0, M + 1)}});
     return p;
   });
 }

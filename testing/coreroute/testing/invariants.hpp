@@ -20,7 +20,8 @@ namespace coreroute::testing {
 inline std::vector<std::string> check_invariants(const LogitsView<float>& x, const RouterConfig& c, const Routing& R) {
   std::vector<std::string> bad;
   auto fail = [&bad](int64_t b, int64_t n, const std::string& what) {
-    if (bad.size() < 8) bad.push_back("block " + std::to_string(b) + (n >= 0 ? ", token " + std::to_string(n) : "") + ": " + what);
+    if (bad.size() < 8)
+      bad.push_back("block " + std::to_string(b) + (n >= 0 ? ", token " + std::to_string(n) : "") + ": " + what);
   };
   const RouterParams p = params_of(c);
   const int M = c.num_experts, K = c.top_k;
@@ -38,7 +39,10 @@ inline std::vector<std::string> check_invariants(const LogitsView<float>& x, con
       const float* w = &R.weights[size_t((b * R.tokens + n) * K)];
       if (n >= x.valid_tokens(b) || !sc.valid[size_t(n)]) {
         for (int j = 0; j < K; ++j)
-          if (ids[j] != -1 || w[j] != 0.0f) { fail(b, n, "a token that is not routed must have ids -1, weight 0"); break; }
+          if (ids[j] != -1 || w[j] != 0.0f) {
+            fail(b, n, "a token that is not routed must have ids -1, weight 0");
+            break;
+          }
         continue;
       }
       const double* r = sc.r_row(n);
@@ -53,7 +57,10 @@ inline std::vector<std::string> check_invariants(const LogitsView<float>& x, con
           if (e != -1 || w[j] != 0.0f) fail(b, n, "slot " + std::to_string(j) + " past min(K, |E_n|) must be -1 / 0");
           continue;
         }
-        if (e < 0 || e >= M) { fail(b, n, "slot " + std::to_string(j) + " must hold a real id"); continue; }
+        if (e < 0 || e >= M) {
+          fail(b, n, "slot " + std::to_string(j) + " must hold a real id");
+          continue;
+        }
         if (!mask[e]) fail(b, n, "expert " + std::to_string(e) + " is outside the coreset");
         if (!in_e[size_t(e)]) fail(b, n, "expert " + std::to_string(e) + " is outside E_n (group limit)");
         if (std::count(ids, ids + j, e)) fail(b, n, "expert " + std::to_string(e) + " selected twice");
@@ -65,8 +72,10 @@ inline std::vector<std::string> check_invariants(const LogitsView<float>& x, con
       }
       if (expect > 0 && ids[expect - 1] >= 0)
         for (int e : ws.eligible)
-          if (!std::count(ids, ids + expect, e) && reference::ranks_before(r[e], e, r[ids[expect - 1]], ids[expect - 1]))
-            fail(b, n, "expert " + std::to_string(e) + " of E_n outranks the selected " + std::to_string(ids[expect - 1]));
+          if (!std::count(ids, ids + expect, e) &&
+              reference::ranks_before(r[e], e, r[ids[expect - 1]], ids[expect - 1]))
+            fail(b, n,
+                 "expert " + std::to_string(e) + " of E_n outranks the selected " + std::to_string(ids[expect - 1]));
       double s_sum = 0;
       for (int j = 0; j < expect; ++j) s_sum += ids[j] >= 0 ? sc.s_row(n)[ids[j]] : 0.0;
       if (c.normalize_weights && expect > 0 && s_sum > 0 && !close(sum, double(c.scaling)))

@@ -88,7 +88,8 @@ class PropertySuite {
 
   int failures() const { return failed_; }
   int finish() const {
-    std::cerr << "\n" << name_ << ": " << results_.size() - size_t(failed_) << " of " << results_.size()
+    std::cerr << "\n"
+              << name_ << ": " << results_.size() - size_t(failed_) << " of " << results_.size()
               << " properties passed, " << property_cases() << " cases each\n";
     for (const std::string& r : results_) std::cerr << "  " << r << "\n";
     return failed_ == 0 && !results_.empty() ? 0 : 1;
@@ -237,8 +238,9 @@ bool check_policy_on(PropertySuite& suite, const std::string& name, PolicyGen<Po
       tally->rows += rep.id_near_ties;
       tally->cases += 1;
     });
-    std::cerr << "  near-ties accepted on " << Backend::name << " (over every run, shrinking included): "
-              << tally->coresets << " coresets, " << tally->rows << " token rows in " << tally->cases << " cases\n";
+    std::cerr << "  near-ties accepted on " << Backend::name
+              << " (over every run, shrinking included): " << tally->coresets << " coresets, " << tally->rows
+              << " token rows in " << tally->cases << " cases\n";
     return held;
   };
   ok = (parity(Backends{}) && ... && true) && ok;

@@ -14,7 +14,8 @@
 //     static coreroute::Routing route_in_coreset(const coreroute::LogitsView<float>& x,
 //                                                const coreroute::RouterConfig& c, const uint8_t* coreset /* [B,M] */);
 //     static std::vector<coreroute::BlockMetrics> metrics(const coreroute::Routing& R, const coreroute::Routing& R0,
-//                                                         double expert_bytes, const coreroute::ExpertOutputsView* outputs);
+//                                                         double expert_bytes, const coreroute::ExpertOutputsView*
+//                                                         outputs);
 //   };
 //
 // Each backend has one adapter, named alike, in that backend's testing header:
@@ -88,14 +89,15 @@ template <class B, class = void>
 struct is_backend : std::false_type {};
 template <class B>
 struct is_backend<
-    B, std::void_t<decltype(static_cast<const char*>(B::name)),
-                   decltype(Routing{B::route(std::declval<const LogitsView<float>&>(), std::declval<const RouterConfig&>(),
-                                             VanillaPolicy{}, static_cast<DispatchLayout*>(nullptr))}),
-                   decltype(Routing{B::route_in_coreset(std::declval<const LogitsView<float>&>(),
-                                                        std::declval<const RouterConfig&>(),
-                                                        static_cast<const uint8_t*>(nullptr))}),
-                   decltype(std::vector<BlockMetrics>{B::metrics(std::declval<const Routing&>(), std::declval<const Routing&>(),
-                                                                 0.0, static_cast<const ExpertOutputsView*>(nullptr))})>>
+    B, std::void_t<
+           decltype(static_cast<const char*>(B::name)),
+           decltype(Routing{B::route(std::declval<const LogitsView<float>&>(), std::declval<const RouterConfig&>(),
+                                     VanillaPolicy{}, static_cast<DispatchLayout*>(nullptr))}),
+           decltype(
+               Routing{B::route_in_coreset(std::declval<const LogitsView<float>&>(),
+                                           std::declval<const RouterConfig&>(), static_cast<const uint8_t*>(nullptr))}),
+           decltype(std::vector<BlockMetrics>{B::metrics(std::declval<const Routing&>(), std::declval<const Routing&>(),
+                                                         0.0, static_cast<const ExpertOutputsView*>(nullptr))})>>
     : std::true_type {};
 }  // namespace detail
 
@@ -111,10 +113,10 @@ struct ParityOptions {
   bool check_without_dispatch = true;  ///< route(..., nullptr) must give the same routing
   bool check_route_in_coreset = true;
   bool check_metrics = true;
-  int output_dim = 3;                  ///< expert output size for the output reconstruction loss
+  int output_dim = 3;  ///< expert output size for the output reconstruction loss
   double expert_bytes = kLladaMoeExpertBytes;
-  uint64_t seed = 0;                   ///< of the pseudo-random coreset mask and expert outputs
-  int max_failures = 8;                ///< messages kept in the report
+  uint64_t seed = 0;     ///< of the pseudo-random coreset mask and expert outputs
+  int max_failures = 8;  ///< messages kept in the report
 };
 
 struct ParityReport {
@@ -129,8 +131,8 @@ struct ParityReport {
   std::string summary() const {
     std::ostringstream os;
     os << backend << " vs reference, " << policy << ": "
-       << (ok() ? "parity holds" : std::to_string(failure_count) + " failure(s)") << " (near-ties accepted: "
-       << coreset_near_ties << " coresets, " << id_near_ties << " token rows)";
+       << (ok() ? "parity holds" : std::to_string(failure_count) + " failure(s)")
+       << " (near-ties accepted: " << coreset_near_ties << " coresets, " << id_near_ties << " token rows)";
     for (const std::string& f : failures) os << "\n  " << f;
     if (failure_count > int(failures.size())) os << "\n  ... and " << failure_count - int(failures.size()) << " more";
     return os.str();
@@ -203,7 +205,10 @@ void check_routing(const LogitsView<float>& x, const RouterParams& p, const Poli
     if (want) {
       bool tie = false;
       const std::string why = verify_coreset(x, b, sc, p, pol, mask, &want->coreset[size_t(b * M)], strict, tie);
-      if (!why.empty()) { fail(where(b) + ": " + why); continue; }
+      if (!why.empty()) {
+        fail(where(b) + ": " + why);
+        continue;
+      }
       rep.coreset_near_ties += tie ? 1 : 0;
     }
     const bool same_coreset = want && std::equal(mask, mask + M, &want->coreset[size_t(b * M)]);
@@ -227,7 +232,10 @@ void check_routing(const LogitsView<float>& x, const RouterParams& p, const Poli
       }
       bool tie = false;
       const std::string why = verify_token(p, sc.r_row(n), mask, got, expect, strict, SameInput{x, p, b, n}, tie);
-      if (!why.empty()) { fail(where(b, n) + ": " + why); continue; }
+      if (!why.empty()) {
+        fail(where(b, n) + ": " + why);
+        continue;
+      }
       rep.id_near_ties += tie ? 1 : 0;
       expected_weights(p, sc.s_row(n), got, w.data());
       for (int j = 0; j < K; ++j) {
@@ -236,7 +244,8 @@ void check_routing(const LogitsView<float>& x, const RouterParams& p, const Poli
         if (bad) {
           std::ostringstream os;
           os.precision(9);
-          os << where(b, n) << ", slot " << j << " (expert " << got[j] << "): weight " << g << ", expected " << w[size_t(j)];
+          os << where(b, n) << ", slot " << j << " (expert " << got[j] << "): weight " << g << ", expected "
+             << w[size_t(j)];
           fail(os.str());
         }
       }
@@ -244,21 +253,23 @@ void check_routing(const LogitsView<float>& x, const RouterParams& p, const Poli
   }
 }
 
-inline void check_same(const Routing& a, const Routing& b, const std::string& what, ParityReport& rep, int max_failures) {
+inline void check_same(const Routing& a, const Routing& b, const std::string& what, ParityReport& rep,
+                       int max_failures) {
   if (a.ids != b.ids || a.weights != b.weights || a.coreset != b.coreset || a.coreset_size != b.coreset_size)
     rep.fail(what, max_failures);
 }
 
 inline void check_dispatch(const DispatchLayout& got, const DispatchLayout& want, ParityReport& rep, int max_failures) {
-  const char* field = got.blocks != want.blocks || got.tokens != want.tokens || got.experts != want.experts ||
-                              got.top_k != want.top_k ? "shape"
-                      : got.num_used != want.num_used         ? "num_used"
-                      : got.used_experts != want.used_experts ? "used_experts"
-                      : got.counts != want.counts             ? "counts"
-                      : got.offsets != want.offsets           ? "offsets"
-                      : got.token != want.token               ? "token"
-                      : got.slot != want.slot                 ? "slot"
-                                                              : nullptr;
+  const char* field =
+      got.blocks != want.blocks || got.tokens != want.tokens || got.experts != want.experts || got.top_k != want.top_k
+          ? "shape"
+      : got.num_used != want.num_used         ? "num_used"
+      : got.used_experts != want.used_experts ? "used_experts"
+      : got.counts != want.counts             ? "counts"
+      : got.offsets != want.offsets           ? "offsets"
+      : got.token != want.token               ? "token"
+      : got.slot != want.slot                 ? "slot"
+                                              : nullptr;
   if (field)
     rep.fail(std::string("dispatch layout: ") + field + " differs from reference::dispatch_of of the backend's routing",
              max_failures);
@@ -267,19 +278,22 @@ inline void check_dispatch(const DispatchLayout& got, const DispatchLayout& want
 inline void check_metrics(const std::vector<BlockMetrics>& got, const std::vector<BlockMetrics>& want,
                           const std::string& what, ParityReport& rep, int max_failures) {
   if (got.size() != want.size()) {
-    rep.fail(what + ": " + std::to_string(got.size()) + " blocks, expected " + std::to_string(want.size()), max_failures);
+    rep.fail(what + ": " + std::to_string(got.size()) + " blocks, expected " + std::to_string(want.size()),
+             max_failures);
     return;
   }
   for (size_t b = 0; b < got.size(); ++b) {
     const BlockMetrics &g = got[b], &e = want[b];
-    const struct { const char* name; double got, want; } fields[] = {
-        {"unique_experts", g.unique_experts, e.unique_experts},
-        {"coreset_size", g.coreset_size, e.coreset_size},
-        {"topk_hit_rate", g.topk_hit_rate, e.topk_hit_rate},
-        {"gate_reconstruction_loss", g.gate_reconstruction_loss, e.gate_reconstruction_loss},
-        {"output_reconstruction_loss", g.output_reconstruction_loss, e.output_reconstruction_loss},
-        {"hit_cosine", g.hit_cosine, e.hit_cosine},
-        {"expert_bytes_read", g.expert_bytes_read, e.expert_bytes_read}};
+    const struct {
+      const char* name;
+      double got, want;
+    } fields[] = {{"unique_experts", g.unique_experts, e.unique_experts},
+                  {"coreset_size", g.coreset_size, e.coreset_size},
+                  {"topk_hit_rate", g.topk_hit_rate, e.topk_hit_rate},
+                  {"gate_reconstruction_loss", g.gate_reconstruction_loss, e.gate_reconstruction_loss},
+                  {"output_reconstruction_loss", g.output_reconstruction_loss, e.output_reconstruction_loss},
+                  {"hit_cosine", g.hit_cosine, e.hit_cosine},
+                  {"expert_bytes_read", g.expert_bytes_read, e.expert_bytes_read}};
     for (const auto& f : fields)
       if (!close(f.got, f.want)) {
         std::ostringstream os;
@@ -357,8 +371,11 @@ ParityReport check_parity(const LogitsView<float>& x, const RouterConfig& c, con
     }
     Routing inside;
     if (detail::call([&] { inside = Backend::route_in_coreset(x, c, mask.data()); }, "route_in_coreset", rep, mf)) {
-      if (inside.coreset != mask) rep.fail("route_in_coreset: the returned coreset is not the given mask", mf);
-      else detail::check_routing(x, p, VanillaPolicy{}, inside, nullptr, "route_in_coreset", opt.strict_exact_ties, rep, mf);
+      if (inside.coreset != mask)
+        rep.fail("route_in_coreset: the returned coreset is not the given mask", mf);
+      else
+        detail::check_routing(x, p, VanillaPolicy{}, inside, nullptr, "route_in_coreset", opt.strict_exact_ties, rep,
+                              mf);
     }
   }
   if (opt.check_metrics) {

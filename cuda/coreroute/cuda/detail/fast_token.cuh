@@ -78,8 +78,8 @@ __device__ __forceinline__ uint32_t fast_key(float r, int k) {
 /// Where `r_row` is given, r goes there too (-Inf outside `items`), for the group limit.
 /// Returns false, in every lane, for an invalid token (the double path reports it).
 template <int VPT, class T>
-__device__ bool fast_keys(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                          uint32_t items, float* r_row, uint32_t (&key)[VPT], FastStats& fs) {
+__device__ bool fast_keys(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias, uint32_t items,
+                          float* r_row, uint32_t (&key)[VPT], FastStats& fs) {
   static_assert(VPT >= 1 && VPT <= kFastMaxItems, "a key holds the item index in 4 bits");
   const int M = p.num_experts, lane = int(threadIdx.x & 31);
   float x[VPT];

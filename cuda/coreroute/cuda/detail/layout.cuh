@@ -42,14 +42,18 @@ CR_HD inline int vote_rows(int M, int64_t N) {
 
 /// `votes`: Stage 1 runs (vote rows); `general`: Row<0> (rows in shared
 /// memory); `groups`: group scoring reads the row from shared memory.
-CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias, bool votes, bool general,
-                                      bool groups, bool dispatch) {
+CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias, bool votes, bool general, bool groups,
+                                      bool dispatch) {
   RouteLayout L;
   L.rows_per_warp = general ? 2 : groups ? 1 : 0;
   L.words = dispatch ? int((N + 31) / 32) : 0;
   const size_t m = size_t(M);
   size_t at = 0;
-  auto take = [&at](size_t bytes) { const size_t here = at; at = align16(at + bytes); return here; };
+  auto take = [&at](size_t bytes) {
+    const size_t here = at;
+    at = align16(at + bytes);
+    return here;
+  };
   L.bias = take(has_bias ? size_t(padded_row(M)) * 4 : 0);  // zero padded: the fast path reads it unchecked
   L.vote_rows = votes ? vote_rows(M, N) : 0;
   const size_t vote_bytes = size_t(L.vote_rows) * m * 8;  // scores, votes and their sums are doubles

@@ -42,8 +42,8 @@ __device__ uint32_t row_items(int M) {
 /// `items`: this lane's items inside the row. Returns false, having written nothing,
 /// where the token needs the double path.
 template <int VPT, class T, class Policy>
-__device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                          uint32_t items, const Policy& pol, int kq, float tol, double* my_votes, double2* stat) {
+__device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias, uint32_t items,
+                          const Policy& pol, int kq, float tol, double* my_votes, double2* stat) {
   const int lane = int(threadIdx.x & 31);
   uint32_t key[VPT];
   FastStats fs;
@@ -81,8 +81,7 @@ __device__ inline bool fast_finish(int id, float r_win, double s, const RouterPa
 /// `in_core`: this lane's items in the coreset; `r_row`: the warp's row for the group limit.
 template <int VPT, class T>
 __device__ bool fast_route(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                           uint32_t in_core, const GroupLane& gl, float* r_row, float tol, int32_t* ids,
-                           float* wts) {
+                           uint32_t in_core, const GroupLane& gl, float* r_row, float tol, int32_t* ids, float* wts) {
   const bool groups = p.groups.enabled();
   uint32_t key[VPT];
   FastStats fs;
@@ -193,7 +192,8 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
   WideKey prev = top_key();
   for (int q = 0; q < kq; ++q) {
     double sv;
-    const WideKey w = next_best(s, r, M, prev, [](int, int) { return true; }, sv);
+    const WideKey w = next_best(
+        s, r, M, prev, [](int, int) { return true; }, sv);
     if (!w.value) break;
     if (lane == 0) my_votes[key_index(w)] += pol.vote(key_value(w), q);
     prev = w;
@@ -217,8 +217,7 @@ __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t vali
     for (int64_t n = r; n < valid; n += R, row += step, __syncwarp()) {  // a vote row has many writers
       double2* stat = stats ? stats + n : nullptr;
       if constexpr (VPT > 0)
-        if (tol > 0.0f && kq < 32 &&
-            fast_vote<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, my_votes, stat))
+        if (tol > 0.0f && kq < 32 && fast_vote<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, my_votes, stat))
           continue;
       vote_token_exact<VPT>(row, x.stride_expert, p, bias, pol, kq, my_votes, my_rows, stat);
     }
@@ -250,7 +249,7 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double
     // (after the positive totals, before any negative one), so only the P nonzero totals
     // are compared, with each other: P^2 instead of M^2 (P <= N * local_k).
     int* list = reinterpret_cast<int*>(smem + L.list);  // the nonzero experts, any order
-    int* nonzero = size + 2;                             // [0]: nonzero totals, [1]: positive ones
+    int* nonzero = size + 2;                            // [0]: nonzero totals, [1]: positive ones
     for (int i = t; i < M; i += T) {
       rank[i] = totals[i] == 0.0 ? 1 : 0;
       if (totals[i] != 0.0) {
@@ -335,7 +334,10 @@ __device__ __noinline__ void route_token_exact(const T* row, int64_t stride_expe
   const bool ok = is_valid && score_row(row, stride_expert, p, s, st);
   if (!ok) {
     if (is_valid && lane == 0) atomicAdd(invalid, 1);
-    for (int j = lane; j < K; j += 32) { ids[j] = -1; wts[j] = 0.0f; }
+    for (int j = lane; j < K; j += 32) {
+      ids[j] = -1;
+      wts[j] = 0.0f;
+    }
     return;
   }
   selection_scores(s, bias, M, r);
@@ -373,15 +375,25 @@ __device__ __noinline__ void route_token_exact(const T* row, int64_t stride_expe
     prev = w;
     sum += sv;
     if (lane == (j & 31)) {
-      if (j < 32) { my_id = key_index(w); my_s = sv; }
-      else ids[j] = key_index(w);  // slot j >= 32 is this lane's: s recomputed below
+      if (j < 32) {
+        my_id = key_index(w);
+        my_s = sv;
+      } else
+        ids[j] = key_index(w);  // slot j >= 32 is this lane's: s recomputed below
     }
   }
   auto weight = [&](double sj) { return float(coreroute::detail::token_weight(sj, sum, p)); };
-  if (lane < K) { ids[lane] = my_id; wts[lane] = lane < got ? weight(my_s) : 0.0f; }
+  if (lane < K) {
+    ids[lane] = my_id;
+    wts[lane] = lane < got ? weight(my_s) : 0.0f;
+  }
   for (int j = 32 + lane; j < K; j += 32) {
-    if (j < got) wts[j] = weight(st(to_float(row[int64_t(ids[j]) * stride_expert])));
-    else { ids[j] = -1; wts[j] = 0.0f; }
+    if (j < got)
+      wts[j] = weight(st(to_float(row[int64_t(ids[j]) * stride_expert])));
+    else {
+      ids[j] = -1;
+      wts[j] = 0.0f;
+    }
   }
 }
 
@@ -459,7 +471,10 @@ __device__ inline void dispatch_block(int64_t b, int64_t N, int64_t valid, int M
     atomicOr(&bits[size_t(id) * words + size_t(n >> 5)], 1u << (n & 31));
   }
   __syncthreads();
-  for (int i = t; i < M; i += T) { used[i] = count[i] > 0 ? 1 : 0; offset[i] = count[i]; }
+  for (int i = t; i < M; i += T) {
+    used[i] = count[i] > 0 ? 1 : 0;
+    offset[i] = count[i];
+  }
   __syncthreads();
   const int num_used = block_exclusive_scan(used, M, scratch);
   const int total = block_exclusive_scan(offset, M, scratch);
@@ -467,8 +482,15 @@ __device__ inline void dispatch_block(int64_t b, int64_t N, int64_t valid, int M
   int32_t* uc = d.counts + b * M;
   int32_t* uo = d.offsets + b * (M + 1);
   for (int i = t; i < M; i += T)
-    if (count[i] > 0) { ue[used[i]] = i; uc[used[i]] = count[i]; uo[used[i]] = offset[i]; }
-  for (int u = num_used + t; u < M; u += T) { ue[u] = -1; uc[u] = 0; }
+    if (count[i] > 0) {
+      ue[used[i]] = i;
+      uc[used[i]] = count[i];
+      uo[used[i]] = offset[i];
+    }
+  for (int u = num_used + t; u < M; u += T) {
+    ue[u] = -1;
+    uc[u] = 0;
+  }
   for (int u = num_used + t; u <= M; u += T) uo[u] = total;
   if (t == 0) d.num_used[b] = num_used;
   // Expert-major, then token, then slot: an entry's place is its expert's offset
@@ -483,7 +505,10 @@ __device__ inline void dispatch_block(int64_t b, int64_t N, int64_t valid, int M
     d.token[b * cap + pos] = int32_t(n);
     d.slot[b * cap + pos] = int32_t(e % K);
   }
-  for (int64_t e = total + t; e < cap; e += T) { d.token[b * cap + e] = -1; d.slot[b * cap + e] = -1; }
+  for (int64_t e = total + t; e < cap; e += T) {
+    d.token[b * cap + e] = -1;
+    d.slot[b * cap + e] = -1;
+  }
 }
 
 /// Most threads of a routing CTA. At 1024 a thread gets 64 registers and the larger
@@ -516,7 +541,11 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
   for (int64_t b = blockIdx.x; b < x.blocks; b += gridDim.x) {
     const int64_t valid = x.valid_tokens(b);
     const T* block = x.data + b * x.stride_block;
-    if (t == 0) { *size = coreset_in ? 0 : M; *invalid = 0; size[2] = size[3] = 0; }
+    if (t == 0) {
+      *size = coreset_in ? 0 : M;
+      *invalid = 0;
+      size[2] = size[3] = 0;
+    }
     for (int i = t; stage1 && i < L.vote_rows * M; i += nt) votes[i] = 0.0;
     __syncthreads();
     if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, votes, L.vote_rows, my_rows, stats);

@@ -45,10 +45,10 @@ struct BlockRouter {
   using Array = typename S::template Array<T>;
   static constexpr bool given = std::is_same_v<Policy, GivenCoreset>;
 
-  LogitsV x;          // [B, N, M]
-  TokensV tokens;     // [B], or empty: every block has N tokens
-  CoresetV coreset;   // [B, M], read when `given`
-  RouterParams p;     // bias points into the execution space's memory
+  LogitsV x;         // [B, N, M]
+  TokensV tokens;    // [B], or empty: every block has N tokens
+  CoresetV coreset;  // [B, M], read when `given`
+  RouterParams p;    // bias points into the execution space's memory
   Policy policy;
   BlockShape shape;
   RoutingViews<typename ExecSpace::memory_space> out;
@@ -72,9 +72,8 @@ struct BlockRouter {
         in_core(mem, M), group_keep(mem, size_t(N) * G), counts(mem, 3);
     Array<double> group_score(mem, size_t(N) * G), total(mem, 1);
 
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, Nv), [&](int n) {
-      valid(n) = score_row(b, n, r.data() + size_t(n) * M, row_max(n), row_sum(n));
-    });
+    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, Nv),
+                         [&](int n) { valid(n) = score_row(b, n, r.data() + size_t(n) * M, row_max(n), row_sum(n)); });
     team.team_barrier();
 
     if constexpr (given) {
@@ -141,16 +140,17 @@ struct BlockRouter {
 
   /// Stage 1 (see the file comment). Writes in_core, out.coreset and out.coreset_size.
   KOKKOS_INLINE_FUNCTION void select_coreset(const member_type& team, int Nv, const Array<double>& r,
-                                             const Array<int>& valid, const Array<int>& sel,
-                                             const Array<double>& votes, const Array<int>& rank,
-                                             const Array<int>& order, const Array<int>& nonzero,
+                                             const Array<int>& valid, const Array<int>& sel, const Array<double>& votes,
+                                             const Array<int>& rank, const Array<int>& order, const Array<int>& nonzero,
                                              const Array<int>& in_core, const Array<int>& counts,
                                              const Array<double>& total) const {
     const int b = team.league_rank();
     const int M = shape.M, slots = shape.slots(), k = shape.local_k;
     if constexpr (Policy::needs_votes) {
       Kokkos::parallel_for(Kokkos::TeamThreadRange(team, Nv), [&](int n) {
-        if (valid(n)) top_k(r.data() + size_t(n) * M, M, k, [](int) { return true; }, sel.data() + size_t(n) * slots);
+        if (valid(n))
+          top_k(
+              r.data() + size_t(n) * M, M, k, [](int) { return true; }, sel.data() + size_t(n) * slots);
       });
       team.team_barrier();
     }
@@ -202,7 +202,8 @@ struct BlockRouter {
     Kokkos::single(Kokkos::PerTeam(team), [&]() {
       double before = 0;
       int size = 0;
-      for (; size < M && policy.keep(size, votes(order(size)), before, total(0), M); ++size) before += votes(order(size));
+      for (; size < M && policy.keep(size, votes(order(size)), before, total(0), M); ++size)
+        before += votes(order(size));
       for (int q = 0; q < M; ++q) {
         in_core(order(q)) = q < size ? 1 : 0;
         out.coreset(b, order(q)) = q < size ? 1 : 0;
@@ -215,11 +216,14 @@ struct BlockRouter {
   KOKKOS_INLINE_FUNCTION int route_token(const double* r, const int* in_core, double* group_score, int* group_keep,
                                          int* out_ids) const {
     const int M = shape.M;
-    if (!p.groups.enabled()) return top_k(r, M, shape.K, [in_core](int i) { return in_core[i] != 0; }, out_ids);
+    if (!p.groups.enabled())
+      return top_k(
+          r, M, shape.K, [in_core](int i) { return in_core[i] != 0; }, out_ids);
     const int per = M / p.groups.n_group;
     best_groups(r, in_core, p.groups.n_group, per, p.groups.topk_group, group_score, group_keep);
-    return top_k(r, M, shape.K, [in_core, group_keep, per](int i) { return in_core[i] != 0 && group_keep[i / per] != 0; },
-                 out_ids);
+    return top_k(
+        r, M, shape.K, [in_core, group_keep, per](int i) { return in_core[i] != 0 && group_keep[i / per] != 0; },
+        out_ids);
   }
 };
 

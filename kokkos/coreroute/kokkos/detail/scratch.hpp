@@ -16,7 +16,9 @@ struct Scratch {
   using Array = Kokkos::View<T*, space, Kokkos::MemoryUnmanaged>;
 
   template <class T>
-  static size_t bytes(size_t n) { return Array<T>::shmem_size(n); }
+  static size_t bytes(size_t n) {
+    return Array<T>::shmem_size(n);
+  }
 
   /// The fastest scratch level that holds `bytes` per team (0: shared/L1-sized, 1: large).
   static int level_for(size_t bytes, const char* what) {

@@ -40,8 +40,14 @@ std::vector<int32_t> host_tokens(const TokensV& tokens, int64_t B) {
 template <class LogitsV>
 void validate_shape(const LogitsV& x, const RouterConfig& c, const std::vector<int32_t>& tokens) {
   using T = typename LogitsV::non_const_value_type;
-  LogitsView<T> shape{x.data(), int64_t(x.extent(0)), int64_t(x.extent(1)), int64_t(x.extent(2)),
-                      int64_t(x.stride(0)), int64_t(x.stride(1)), int64_t(x.stride(2)), nullptr};
+  LogitsView<T> shape{x.data(),
+                      int64_t(x.extent(0)),
+                      int64_t(x.extent(1)),
+                      int64_t(x.extent(2)),
+                      int64_t(x.stride(0)),
+                      int64_t(x.stride(1)),
+                      int64_t(x.stride(2)),
+                      nullptr};
   coreroute::detail::validate_shape(shape, c, tokens.empty() ? nullptr : tokens.data());
 }
 
@@ -77,7 +83,8 @@ void validate_logits(const ExecSpace& exec, const LogitsV& x, const TokensV& tok
   const std::string where = "logits[block " + std::to_string(b) + ", token " + std::to_string(n);
   coreroute::detail::require(i != M, where + ", :]", "-inf", "a softmax row of all -Inf logits is invalid");
   const auto v = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), Kokkos::subview(x, b, n, i));
-  coreroute::detail::fail(where + ", expert " + std::to_string(i) + "]", double(v()), "NaN and +Inf logits are invalid");
+  coreroute::detail::fail(where + ", expert " + std::to_string(i) + "]", double(v()),
+                          "NaN and +Inf logits are invalid");
 }
 
 }  // namespace coreroute::kokkos::detail

@@ -47,8 +47,11 @@ inline std::vector<GroupKey> group_keys(const RouterParams& p, const double* r, 
     int first = -1, second = -1;
     for (int i = g * per; i < (g + 1) * per; ++i) {
       if (!mask[i]) continue;
-      if (first < 0 || reference::ranks_before(r[i], i, r[first], first)) { second = first; first = i; }
-      else if (second < 0 || reference::ranks_before(r[i], i, r[second], second)) second = i;
+      if (first < 0 || reference::ranks_before(r[i], i, r[first], first)) {
+        second = first;
+        first = i;
+      } else if (second < 0 || reference::ranks_before(r[i], i, r[second], second))
+        second = i;
     }
     if (second >= 0) keys[size_t(g)] = {1, r[first] + r[second], first, second};
   }
@@ -151,12 +154,12 @@ struct VoteBounds {
 };
 
 template <class Policy>
-VoteBounds vote_bounds(const LogitsView<float>& x, int64_t blk, const reference::BlockScores& sc,
-                       const RouterParams& p, const Policy& pol, bool strict) {
+VoteBounds vote_bounds(const LogitsView<float>& x, int64_t blk, const reference::BlockScores& sc, const RouterParams& p,
+                       const Policy& pol, bool strict) {
   const int M = p.num_experts;
   const size_t Ms = static_cast<size_t>(M);
   VoteBounds v{std::vector<double>(Ms, 0.0), std::vector<double>(Ms, 0.0), std::vector<double>(Ms, 0.0),
-               std::vector<uint8_t>(Ms, 1), std::vector<uint8_t>(Ms, 1), std::vector<std::vector<double>>(Ms)};
+               std::vector<uint8_t>(Ms, 1),  std::vector<uint8_t>(Ms, 1),  std::vector<std::vector<double>>(Ms)};
   if (!Policy::needs_votes) return v;
   const int k = std::min(pol.local_k(p), M);
   std::vector<int> o(static_cast<size_t>(M));
@@ -237,7 +240,8 @@ std::string verify_coreset(const LogitsView<float>& x, int64_t blk, const refere
   for (int q = 0; q <= size && q < M; ++q) {
     const int e = rank[size_t(q)];
     const bool keep_wanted = q < size;
-    const double vs[3] = {v.lo[size_t(e)] - slack(v.lo[size_t(e)]), v.ref[size_t(e)], v.hi[size_t(e)] + slack(v.hi[size_t(e)])};
+    const double vs[3] = {v.lo[size_t(e)] - slack(v.lo[size_t(e)]), v.ref[size_t(e)],
+                          v.hi[size_t(e)] + slack(v.hi[size_t(e)])};
     const double bs[3] = {before[0] - slack(before[0]), before[1], before[2] + slack(before[2])};
     bool reachable = false;
     for (double vv : vs)
