@@ -68,8 +68,8 @@ def svg(runs, title):
             out.append(f'<circle cx="{px(s):.1f}" cy="{py(v):.1f}" r="3" fill="{c}"/>')
         y = TOP + 14 + 18 * i
         last = heldout[-1][1]
-        out.append(f'<line x1="{WIDTH - 250}" x2="{WIDTH - 225}" y1="{y - 4}" y2="{y - 4}" stroke="{c}" stroke-width="2"/>')
-        out.append(f'<text x="{WIDTH - 220}" y="{y}">{name}: train (solid), held-out (dashed), final {last:.3f}</text>')
+        out.append(f'<line x1="{WIDTH - 330}" x2="{WIDTH - 305}" y1="{y - 4}" y2="{y - 4}" stroke="{c}" stroke-width="2"/>')
+        out.append(f'<text x="{WIDTH - 300}" y="{y}">{name}: train (solid) / held-out (dashed), {last:.3f}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
