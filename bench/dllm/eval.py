@@ -438,13 +438,16 @@ def write_traces(traces, model, folder, layers, blocks, steps, info, manifest):
                     steps // 2, steps, sum(BLOCK // steps + (s < BLOCK % steps) for s in range(steps // 2)), BLOCK)
             fh.write("| `%s` | %s | layer %s's router logits at the block's positions, %s |\n"
                      % (name, list(shape), name.split("_")[0][5:], what))
-        if cfg.score == "sigmoid":
-            fh.write("| `layerL_bias.npy` | [%d] | layer L's expert bias (selection only) |\n" % cfg.num_experts)
+        bias_layers = [l for l in layers if model.moe_layers()[l].expert_bias is not None]
+        for layer in bias_layers:
+            fh.write("| `layer%d_bias.npy` | [%d] | layer %d's expert bias (selection only) |\n"
+                     % (layer, cfg.num_experts, layer))
         fh.write("\nFloat32, C order, one block of N = %d tokens per row of the first axis ([B, N, M], "
                  "docs/trace-format.md).\n\nData: %d files, file list sha256 `%s`, bytes sha256 `%s` (python %s).\n\n"
                  % (BLOCK, info["files"], info["file_list_sha256"], info["content_sha256"], info["python"]))
-        fh.write("Replay: `coreroute sweep --trace layer0_step0.npy %s%s --out sweep`\n"
-                 % (flags, " --bias layer0_bias.npy" if cfg.score == "sigmoid" else ""))
+        first = layers[0]  # the replay names files that exist: B's traces are of layer 2 alone
+        fh.write("Replay: `coreroute sweep --trace layer%d_step0.npy %s%s --out sweep`\n"
+                 % (first, flags, " --bias layer%d_bias.npy" % first if first in bias_layers else ""))
     return written
 
 

@@ -1,6 +1,7 @@
 """CPU tests of the diffusion LM: a tiny model trains (held-out loss falls), checkpoints round-trip, and the batched
 expert mixture equals a per-token loop. Run: /usr/bin/python3 -m pytest bench/dllm (Debian's python3 has torch)."""
 import os
+import re
 import shutil
 import sys
 import sysconfig
@@ -141,6 +142,9 @@ def test_eval_plumbing_with_torch_vanilla(trained, data_root, tmp_path):
     assert len([n for n in names if n.endswith("_step0.npy")]) == layers
     assert len([n for n in names if n.endswith("_mid.npy")]) == layers
     assert ("layer0_bias.npy" in names) == (config == "B") and "README.md" in names
+    with open(str(tmp_path / "traces" / "README.md")) as fh:  # the table and the replay name files that exist
+        named = set(re.findall(r"layer\w*\.npy", fh.read()))
+    assert named and named <= set(names)
     trace = np.load(str(tmp_path / "traces" / "layer0_step0.npy"))
     assert trace.shape == (8, 32, m) and trace.dtype == np.float32
     with pytest.raises(ValueError, match="coreroute op"):
