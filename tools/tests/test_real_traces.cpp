@@ -63,12 +63,12 @@ std::vector<PolicyCase> policies_for(int M) {
   std::vector<PolicyCase> v = {{"vanilla", "--policy vanilla", VanillaPolicy{}},
                                {"union k=2", "--policy union --k-local 2", union_of(2)},
                                {"union k=3", "--policy union --k-local 3", union_of(3)}};
-  const std::vector<std::string> betas =
-      M == 64 ? std::vector<std::string>{"0.6", "0.5", "0.4", "0.3", "0.2"}
-              : std::vector<std::string>{"0.3", "0.2", "0.15", "0.1", "0.05"};
+  const std::vector<std::string> betas = M == 64 ? std::vector<std::string>{"0.6", "0.5", "0.4", "0.3", "0.2"}
+                                                 : std::vector<std::string>{"0.3", "0.2", "0.15", "0.1", "0.05"};
   for (const std::string& b : betas)
     v.push_back({"vote beta=" + b, "--policy vote --beta " + b, SaliencyVotePolicy::with_beta(std::stod(b))});
-  if (M == 64) v.push_back({"blockdist p=0.6 m=4", "--policy blockdist --top-p 0.6 --min-experts 4", blockdist(0.6, 4)});
+  if (M == 64)
+    v.push_back({"blockdist p=0.6 m=4", "--policy blockdist --top-p 0.6 --min-experts 4", blockdist(0.6, 4)});
   v.push_back({"blockdist p=0.6 m=16", "--policy blockdist --top-p 0.6 --min-experts 16", blockdist(0.6, 16)});
   return v;
 }
@@ -111,8 +111,8 @@ std::string run_route(const TraceSet& s, const std::string& file, const std::str
   const std::string out = "real_traces/" + tag;
   std::filesystem::remove_all(out);
   std::filesystem::create_directories(out);
-  const std::string cmd = std::string("\"") + COREROUTE_CLI_EXE + "\" route --trace " + s.dir + "/" + file +
-                          " --out " + out + " " + s.config_flags + " " + policy_flags + " --backend " + backend +
+  const std::string cmd = std::string("\"") + COREROUTE_CLI_EXE + "\" route --trace " + s.dir + "/" + file + " --out " +
+                          out + " " + s.config_flags + " " + policy_flags + " --backend " + backend +
                           (metrics ? "" : " --no-metrics") + " > " + out + ".stdout";
   CAPTURE(cmd);
   REQUIRE(std::system(cmd.c_str()) == 0);
@@ -169,8 +169,8 @@ Mean mean_of(const std::string& out) {
   std::ifstream f(out + "/metrics.json");
   const nlohmann::json j = nlohmann::json::parse(f);
   const nlohmann::json& m = j.at("tables").at(0).at("rows").at(0).at("mean");
-  return {m.at("unique_experts").get<double>(), m.at("coreset_size").get<double>(),
-          m.at("topk_hit_rate").get<double>(), m.at("gate_reconstruction_loss").get<double>()};
+  return {m.at("unique_experts").get<double>(), m.at("coreset_size").get<double>(), m.at("topk_hit_rate").get<double>(),
+          m.at("gate_reconstruction_loss").get<double>()};
 }
 
 /// The CLI's mean metrics of every policy on one trace, keyed by the policy's row name; plus DES-Vote with the
