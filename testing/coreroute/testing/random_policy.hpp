@@ -22,7 +22,7 @@ namespace coreroute::testing {
 /// row are all rejected (validate() accepts almost none of the registered ranges).
 template <class P, class Unit>
 P random_registered_policy(Unit&& unit, const RouterConfig& c) {
-  const auto& entry = std::get<builtin_index<P>()>(builtin_policies());
+  const auto entry = std::get<builtin_index<P>()>(builtin_policies());  // a copy: the tuple is a temporary
   const auto below = [&](int n) { return std::min(n - 1, int(unit() * n)); };  // [0, n)
   for (int attempt = 0; attempt < 1000; ++attempt) {
     P p{};
