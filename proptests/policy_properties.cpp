@@ -1,7 +1,12 @@
 // Properties of the built-in policies (docs/spec.md section 4) on the reference, and so on
 // every backend that passes parity.
 #include <algorithm>
+#include <map>
+#include <memory>
+#include <set>
+#include <type_traits>
 
+#include <coreroute/builtin_policies.hpp>
 #include <coreroute/testing/kit.hpp>
 
 namespace ct = coreroute::testing;
@@ -103,6 +108,28 @@ int main() {
       if (a.coreset[i] && !b.coreset[i])
         RC_FAIL("expert " + std::to_string(i % size_t(k.experts())) + " in C(" + std::to_string(p1.top_p) +
                 ") but not in C(" + std::to_string(p2.top_p) + ")");
+  });
+
+  // The generic generator (new built-in policies use it until they get a tuned one):
+  // on every registered policy, its draws route with the invariants, and every
+  // registered parameter takes more than one value.
+  for_each_builtin([&](const auto& entry) {
+    using P = typename std::decay_t<decltype(entry)>::policy_type;
+    auto seen = std::make_shared<std::map<std::string, std::set<double>>>();
+    suite.check(std::string(P::name) + ": registered_policy draws route with the invariants", [=] {
+      const ct::Case k = *ct::gen::valid_case();
+      const P pol = *ct::gen::registered_policy<P>(k.config);
+      const Routing R = reference::route(k.view(), k.config, pol);  // validates pol
+      const std::string bad = ct::join(ct::check_invariants(k.view(), k.config, R));
+      if (!bad.empty()) RC_FAIL(pol.describe() + ": " + bad);
+      for_each_param(entry, [&](const auto& param) { (*seen)[param.field].insert(double(pol.*param.member)); });
+    });
+    std::string fixed;
+    for_each_param(entry, [&](const auto& param) {
+      if ((*seen)[param.field].size() < 2) fixed += std::string(fixed.empty() ? "" : ", ") + param.field;
+    });
+    suite.expect(fixed.empty(), std::string(P::name) + ": every registered parameter varies",
+                 fixed.empty() ? "holds" : ("FALSIFIED: never varied: " + fixed).c_str());
   });
 
   return suite.finish();

@@ -3,12 +3,15 @@
 # chunks of CHUNK cases with fresh seeds for BUDGET seconds, then prints how many cases
 # passed; a failure stops its group and names the seed and the log. Groups run one
 # after another: processes sharing one GPU time-slice it and run slower in total.
-# CASES=n runs n cases per group instead of BUDGET seconds; POLICIES picks the groups,
+# CASES=n runs n cases per group instead of BUDGET seconds; POLICIES picks the groups
+# (default: every policy `test_cuda_parity --list` prints),
 # SEED the first seed (groups continue the sequence, so no two chunks share a seed).
 #   cuda/tests/parity_all.sh BUILD/cuda/tests/test_cuda_parity [BUDGET=60] [CHUNK=1000] [LOGDIR=.]
 T=$1 budget=${2:-60} chunk=${3:-1000} logs=${4:-.}
 seed=${SEED:-1000} status=0
-for p in ${POLICIES:-vanilla union vote blockdist user}; do
+policies=$("$T" --list | tr '\n' ' ')  # every registered built-in policy, and user
+[ -n "$policies" ] || { echo "parity_all.sh: $T --list printed no policy" >&2; exit 2; }
+for p in ${POLICIES:-$policies}; do
   for s in softmax sigmoid; do
     end=$((SECONDS + budget)) n=0 verdict=""
     while if [ -n "${CASES:-}" ]; then [ $n -lt "$CASES" ]; else [ $SECONDS -lt $end ]; fi; do

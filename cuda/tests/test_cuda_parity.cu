@@ -3,7 +3,9 @@
 // adversarial inputs, plus bf16/fp16 inputs (must match fp32 bit for bit when their
 // values are exact) and the raw path's invalid-token status.
 //
-//   test_cuda_parity <vanilla|union|vote|blockdist|user> <softmax|sigmoid>[-near-ties] [cases] [seed]
+//   test_cuda_parity <policy> <softmax|sigmoid>[-near-ties] [cases] [seed]
+//   test_cuda_parity --list      the policies: every registered built-in one, and user
+//                                (RankDecayPolicy, user_policy.hpp)
 // The -near-ties runs use logits 1e-7 apart only: where s + bias cancels, only double
 // scores resolve them to docs/spec.md section 7's relative slack (see docs/performance.md).
 //   test_cuda_parity raw [cases] [seed]
@@ -16,13 +18,16 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <type_traits>
 
 #include <thrust/host_vector.h>
 
 #include <coreroute/cuda.cuh>
 #include <coreroute/cuda/testing.cuh>
 #include <coreroute/reference.hpp>
+#include <coreroute/builtin_policies.hpp>
 #include <coreroute/testing/parity.hpp>
+#include <coreroute/testing/random_policy.hpp>
 
 #include "gen.hpp"
 #include "user_policy.hpp"
@@ -36,8 +41,12 @@ int cases_from(int argc, char** argv, int at) {
   return env ? std::atoi(env) : 20000;
 }
 
+/// A random policy of a case: any registered built-in policy from its registered
+/// parameters (random_policy.hpp), or the tuned draw below where one exists.
 template <class Policy>
-Policy random_policy(Rng& g, const RouterConfig& c);
+Policy random_policy(Rng& g, const RouterConfig& c) {
+  return testing::random_registered_policy<Policy>([&g] { return unit(g); }, c);
+}
 template <>
 VanillaPolicy random_policy(Rng&, const RouterConfig&) {
   return {};
@@ -211,12 +220,19 @@ int run_raw(int cases, uint64_t seed) {
 int main(int argc, char** argv) {
   using namespace coreroute;
   using namespace coreroute::cuda_test;
+  const std::string what = argc > 1 ? argv[1] : "vote";
+  std::string names;
+  for_each_builtin([&](const auto& e) { names += std::string(std::decay_t<decltype(e)>::policy_type::name) + "\n"; });
+  names += "user\n";
+  if (what == "--list") {
+    std::cout << names;
+    return 0;
+  }
   int devices = 0;
   if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
     std::cout << "SKIPPED: no CUDA device on this machine; the GPU parity tests need one" << std::endl;
     return 77;
   }
-  const std::string what = argc > 1 ? argv[1] : "vote";
   try {
     const uint64_t seed_arg = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1;
     if (what == "raw") return run_raw(cases_from(argc, argv, 2), seed_arg);
@@ -225,15 +241,17 @@ int main(int argc, char** argv) {
     const bool near = how.find("near") != std::string::npos;  // e.g. "softmax-near-ties"
     const int cases = cases_from(argc, argv, 3);
     const uint64_t seed = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 1 + uint64_t(score);
-    if (what == "vanilla") return run_policy<VanillaPolicy>(score, cases, seed, near);
-    if (what == "union") return run_policy<UnionPolicy>(score, cases, seed, near);
-    if (what == "vote") return run_policy<SaliencyVotePolicy>(score, cases, seed, near);
-    if (what == "blockdist") return run_policy<BlockDistributionPolicy>(score, cases, seed, near);
-    if (what == "user") return run_policy<RankDecayPolicy>(score, cases, seed, near);
+    int status = -1;
+    for_each_builtin([&](const auto& e) {
+      using P = typename std::decay_t<decltype(e)>::policy_type;
+      if (status < 0 && what == P::name) status = run_policy<P>(score, cases, seed, near);
+    });
+    if (what == "user") status = run_policy<RankDecayPolicy>(score, cases, seed, near);
+    if (status >= 0) return status;
   } catch (const std::exception& e) {
     std::cout << "FAILED: " << e.what() << std::endl;
     return 1;
   }
-  std::cout << "unknown policy " << what << std::endl;
+  std::cout << "unknown policy " << what << "; the policies are (--list):\n" << names;
   return 2;
 }

@@ -115,6 +115,32 @@ void for_each_builtin(F&& f) {
   std::apply([&](const auto&... e) { (f(e), ...); }, builtin_policies());
 }
 
+namespace detail {
+template <class P, class Tuple>
+struct builtin_index_of;
+template <class P, class... E>
+struct builtin_index_of<P, std::tuple<E...>> {
+  static constexpr std::size_t value = [] {
+    constexpr bool is_p[] = {std::is_same_v<P, typename E::policy_type>..., false};
+    std::size_t i = 0;
+    while (i < sizeof...(E) && !is_p[i]) ++i;
+    return i;
+  }();
+};
+}  // namespace detail
+
+/// True when P is a registered built-in policy.
+template <class P>
+inline constexpr bool is_builtin_v =
+    detail::builtin_index_of<P, BuiltinPolicies>::value < std::tuple_size_v<BuiltinPolicies>;
+
+/// The position of P's entry in builtin_policies().
+template <class P>
+constexpr std::size_t builtin_index() {
+  static_assert(is_builtin_v<P>, "P is not registered in builtin_policies()");
+  return detail::builtin_index_of<P, BuiltinPolicies>::value;
+}
+
 /// Calls f(param) for every parameter of one entry.
 template <class Entry, class F>
 void for_each_param(const Entry& e, F&& f) {

@@ -10,15 +10,17 @@
 set -u
 T=$1 budget=${2:-60} chunk=${3:-1000} logs=${4:-.}
 [ -x "$T" ] || { echo "parity_all.sh: $T is not an executable" >&2; exit 2; }
-declare -A test_name=([vanilla]="vanilla policy vs reference" [union]="union policy vs reference"
-                      [vote]="vote policy vs reference" [blockdist]="blockdist policy vs reference")
+# The policies: those the test has a "<name> policy vs reference" case for, i.e. every
+# registered built-in policy (include/coreroute/builtin_policies.hpp).
+registered=$("$T" --list-test-names-only | sed -n 's/ policy vs reference$//p' | tr '\n' ' ')
+[ -n "$registered" ] || { echo "parity_all.sh: $T lists no policy test" >&2; exit 2; }
 group() {  # policy score: prints one line, returns 1 on a failure
   local p=$1 s=$2 n=0 seed=0 end=$((SECONDS + budget)) log="$logs/parity_${p}_${s}.log"
   : > "$log"
   while [ $n -lt "${CASES:-2147483647}" ] && [ $SECONDS -lt $end ]; do
     local c=$chunk
     if [ -n "${CASES:-}" ] && [ $((CASES - n)) -lt $c ]; then c=$((CASES - n)); fi
-    if ! COREROUTE_KOKKOS_SCORE=$s COREROUTE_KOKKOS_SEED=$seed COREROUTE_PROP_CASES=$c "$T" "${test_name[$p]}" >> "$log" 2>&1; then
+    if ! COREROUTE_KOKKOS_SCORE=$s COREROUTE_KOKKOS_SEED=$seed COREROUTE_PROP_CASES=$c "$T" "$p policy vs reference" >> "$log" 2>&1; then
       echo "$p/$s: $n cases passed, then FAILED in seeds from offset $seed (log $log)"
       return 1
     fi
@@ -27,8 +29,8 @@ group() {  # policy score: prints one line, returns 1 on a failure
   echo "$p/$s: $n cases passed$([ -n "${CASES:-}" ] && [ $n -lt "$CASES" ] && echo " (budget of ${budget} s ran out before $CASES)")"
 }
 status=0 running=0
-for p in ${POLICIES:-vanilla union vote blockdist}; do
-  [ -n "${test_name[$p]:-}" ] || { echo "parity_all.sh: unknown policy $p" >&2; exit 2; }
+for p in ${POLICIES:-$registered}; do
+  case " $registered " in *" $p "*) ;; *) echo "parity_all.sh: unknown policy $p (known: $registered)" >&2; exit 2 ;; esac
   for s in ${SCORES:-softmax sigmoid}; do
     group "$p" "$s" > "$logs/.group_${p}_${s}" &
     running=$((running + 1))
@@ -36,7 +38,7 @@ for p in ${POLICIES:-vanilla union vote blockdist}; do
   done
 done
 while [ $running -gt 0 ]; do wait -n || status=1; running=$((running - 1)); done
-for p in ${POLICIES:-vanilla union vote blockdist}; do
+for p in ${POLICIES:-$registered}; do
   for s in ${SCORES:-softmax sigmoid}; do cat "$logs/.group_${p}_${s}"; rm -f "$logs/.group_${p}_${s}"; done
 done
 exit $status

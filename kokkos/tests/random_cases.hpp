@@ -9,10 +9,12 @@
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <coreroute/policies.hpp>
 #include <coreroute/testing/case.hpp>
+#include <coreroute/testing/random_policy.hpp>
 
 namespace crkokkos {
 
@@ -121,5 +123,22 @@ inline BlockDistributionPolicy random_blockdist(Rng& g, const RouterConfig& c) {
   return p;
 }
 inline VanillaPolicy random_vanilla(Rng&, const RouterConfig&) { return {}; }
+
+/// A random P for a parity case: the tuned draws above for the policies that have
+/// one (they also draw a few invalid policies, which both sides must reject), else
+/// any valid P from its registered parameters (random_policy.hpp).
+template <class P>
+P random_policy(Rng& g, const RouterConfig& c) {
+  if constexpr (std::is_same_v<P, VanillaPolicy>)
+    return random_vanilla(g, c);
+  else if constexpr (std::is_same_v<P, UnionPolicy>)
+    return random_union(g, c);
+  else if constexpr (std::is_same_v<P, SaliencyVotePolicy>)
+    return random_vote(g, c);
+  else if constexpr (std::is_same_v<P, BlockDistributionPolicy>)
+    return random_blockdist(g, c);
+  else
+    return testing::random_registered_policy<P>([&g] { return g.unit(); }, c);
+}
 
 }  // namespace crkokkos

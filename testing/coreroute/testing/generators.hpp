@@ -13,11 +13,14 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include <rapidcheck.h>
 
+#include <coreroute/builtin_policies.hpp>
 #include <coreroute/config.hpp>
+#include <coreroute/error.hpp>
 #include <coreroute/policies.hpp>
 #include <coreroute/testing/case.hpp>
 
@@ -197,5 +200,89 @@ inline rc::Gen<BlockDistributionPolicy> blockdist_policy(const RouterConfig& c) 
 }
 
 inline rc::Gen<VanillaPolicy> vanilla_policy(const RouterConfig&) { return rc::gen::just(VanillaPolicy{}); }
+
+// Any registered policy (builtin_policies.hpp), from its registered parameters: each
+// parameter keeps its default (the router-dependent one where registered) or is drawn
+// (ints: small values and values up to max(M, K) + 1; doubles: a grid on [0, 1] and
+// thousandths), and only draws that the policy's validate() accepts are kept. So the
+// generator knows no policy's ranges; validate() stays their one copy.
+namespace detail {
+template <class T>
+rc::Gen<T> parameter_value(T fallback, const RouterConfig& c) {
+  if constexpr (std::is_same_v<T, int>) {
+    const int hi = std::max(c.num_experts, c.top_k) + 1;
+    return rc::gen::weightedOneOf<int>({{1, rc::gen::just(fallback)},
+                                        {2, rc::gen::inRange(0, std::min(hi, 4) + 1)},
+                                        {2, rc::gen::inRange(0, hi + 1)}});
+  } else {
+    static_assert(std::is_same_v<T, double>, "a registered parameter is int or double");
+    return rc::gen::weightedOneOf<double>(
+        {{1, rc::gen::just(fallback)},
+         {1, rc::gen::element(0.0, 0.05, 0.1, 0.25, 0.5, 0.6, 0.9, 1.0)},
+         {2, rc::gen::map(rc::gen::inRange(0, 1001), [](int v) { return v / 1000.0; })}});
+  }
+}
+
+template <class P>
+bool accepts(const P& p, const RouterConfig& c) {
+  try {
+    p.validate(c);
+    return true;
+  } catch (const invalid_argument&) {
+    return false;
+  }
+}
+
+template <class P>
+const auto& registry_entry() {
+  static const auto entry = std::get<builtin_index<P>()>(builtin_policies());
+  return entry;
+}
+}  // namespace detail
+
+/// A valid P drawn from its registry entry's parameters (see above).
+template <class P>
+rc::Gen<P> registered_policy(const RouterConfig& c) {
+  return rc::gen::suchThat(rc::gen::exec([c] {
+                             P p{};
+                             for_each_param(detail::registry_entry<P>(), [&](const auto& param) {
+                               using T = typename std::decay_t<decltype(param)>::value_type;
+                               const T fallback = param.default_for ? param.default_for(c) : p.*param.member;
+                               p.*param.member = *detail::parameter_value<T>(fallback, c);
+                             });
+                             return p;
+                           }),
+                           [c](const P& p) { return detail::accepts(p, c); });
+}
+
+// Hand-tuned generators of the first four policies, weighted towards the edges of
+// their definitions (exact top_p = 1, min_experts = 0, beta = 1, core = 1); the kit
+// uses them where they exist, registered_policy otherwise.
+inline rc::Gen<VanillaPolicy> tuned_policy(const RouterConfig& c, const VanillaPolicy*) { return vanilla_policy(c); }
+inline rc::Gen<UnionPolicy> tuned_policy(const RouterConfig& c, const UnionPolicy*) { return union_policy(c); }
+inline rc::Gen<SaliencyVotePolicy> tuned_policy(const RouterConfig& c, const SaliencyVotePolicy*) {
+  return vote_policy(c);
+}
+inline rc::Gen<BlockDistributionPolicy> tuned_policy(const RouterConfig& c, const BlockDistributionPolicy*) {
+  return blockdist_policy(c);
+}
+
+/// True when P has a tuned_policy of its own (exactly P: a policy derived from one of
+/// the four does not inherit its base's generator).
+template <class P, class = void>
+struct has_tuned_policy : std::false_type {};
+template <class P>
+struct has_tuned_policy<
+    P, std::void_t<decltype(static_cast<rc::Gen<P> (*)(const RouterConfig&, const P*)>(&tuned_policy))>>
+    : std::true_type {};
+
+/// The generator of a built-in policy: its tuned one, else registered_policy.
+template <class P>
+rc::Gen<P> builtin_policy(const RouterConfig& c) {
+  if constexpr (has_tuned_policy<P>::value)
+    return tuned_policy(c, static_cast<const P*>(nullptr));
+  else
+    return registered_policy<P>(c);
+}
 
 }  // namespace coreroute::testing::gen

@@ -26,11 +26,13 @@
 #include <memory>
 #include <iostream>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include <rapidcheck.h>
 
+#include <coreroute/builtin_policies.hpp>
 #include <coreroute/testing/backends.hpp>
 #include <coreroute/testing/generators.hpp>
 #include <coreroute/testing/invariants.hpp>
@@ -272,12 +274,40 @@ bool check_policy(PropertySuite& suite, const std::string& name, PolicyGen<Polic
                                                                              std::move(oracle), o);
 }
 
-/// The oracle of a built-in policy (oracles.hpp) as a CoresetOracle.
+/// True when oracles.hpp has a hand-written oracle for exactly Policy (a policy derived
+/// from one of the built-in ones does not inherit its base's oracle).
+template <class Policy, class = void>
+struct has_builtin_oracle : std::false_type {};
+template <class Policy>
+struct has_builtin_oracle<
+    Policy, std::void_t<decltype(static_cast<oracle::Mask (*)(const reference::BlockScores&, const RouterParams&,
+                                                              const Policy&)>(&oracle::coreset))>> : std::true_type {};
+
+/// The hand-written oracle of a built-in policy (oracles.hpp) as a CoresetOracle, or
+/// an empty one (no "coreset = oracle" property) when the policy has none.
 template <class Policy>
 CoresetOracle<Policy> builtin_oracle() {
-  return [](const reference::BlockScores& sc, const RouterParams& p, const Policy& pol) {
-    return oracle::coreset(sc, p, pol);
-  };
+  if constexpr (has_builtin_oracle<Policy>::value)
+    return [](const reference::BlockScores& sc, const RouterParams& p, const Policy& pol) {
+      return oracle::coreset(sc, p, pol);
+    };
+  else
+    return nullptr;
+}
+
+/// The kit on a registered built-in policy (builtin_policies.hpp): its generator
+/// (gen::builtin_policy), its oracle where oracles.hpp has one, the host backends.
+/// A policy without an oracle is still checked for invariants, parity and bad input.
+template <class Policy>
+bool check_builtin_policy(PropertySuite& suite, const KitOptions& o = {}) {
+  static_assert(is_builtin_v<Policy>, "check_builtin_policy: Policy is not registered in builtin_policies()");
+  if (!has_builtin_oracle<Policy>::value)
+    std::cerr << "note: " << Policy::name
+              << " has no hand-written oracle in oracles.hpp: its coreset is not checked against its definition,"
+                 " only the invariants, backend parity and bad input\n";
+  if (!gen::has_tuned_policy<Policy>::value)
+    std::cerr << "note: " << Policy::name << " is drawn from its registered parameters (gen::registered_policy)\n";
+  return check_policy<Policy>(suite, Policy::name, gen::builtin_policy<Policy>, builtin_oracle<Policy>(), o);
 }
 
 }  // namespace coreroute::testing
