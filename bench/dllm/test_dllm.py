@@ -163,7 +163,7 @@ def test_eval_policies_through_the_reference_cli(trained, data_root, tmp_path):
     for phase in ("full", "generation"):
         u, v = union["routing"][phase]["mean"], vote["routing"][phase]["mean"]
         assert u["unique_experts"] <= u["coreset_size"] + 1e-9
-        if config == "A":   # each token's own top-2 is in the union; with groups (B) Stage 2 may drop them (SPEC 3)
+        if config == "A":   # each token's own top-2 is in the union; with groups (B) Stage 2 may drop them (docs/spec.md section 3)
             assert u["topk_hit_rate"] >= 2 / 8 - 1e-9
         assert v["coreset_size"] == int(0.3 * by_cli["model"]["num_experts"])
         assert v["unique_experts"] <= v["coreset_size"]
