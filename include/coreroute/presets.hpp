@@ -1,5 +1,5 @@
 #pragma once
-// Model presets: the routers of published MoE models (SPEC section 2's RouterConfig,
+// Model presets: the routers of published MoE models (docs/spec.md section 2's RouterConfig,
 // without the learned bias), the block size and expert size used for the metrics,
 // the synthetic generator's calibration (include/coreroute/synthetic.hpp) and the
 // papers' figures. One list, used by the `coreroute` CLI and the benchmarks.

@@ -129,7 +129,7 @@ std::vector<T> read_as(const std::string& path, DType dtype, const std::vector<i
   return v;
 }
 
-/// Ids and coreset exactly; weights exactly for the reference backend, within SPEC section 7's parity
+/// Ids and coreset exactly; weights exactly for the reference backend, within docs/spec.md section 7's parity
 /// tolerance for another.
 void check_route_equals_reference(const std::string& backend) {
   for (const TraceSet& s : {config_a(), config_b()}) {
