@@ -104,10 +104,10 @@ Example example2() {
 }
 
 // True when token n's eligible experts depend on how groups with fewer than two
-// eligible experts rank among themselves (docs/spec.md section 3): today's backends
-// take them by the lower group id, the rule puts a one-expert group (by its r) above
-// an empty one. The generated examples stay clear of that case, so their numbers hold
-// under both; the case itself is tests/test_group_ranking.cpp's.
+// eligible experts rank among themselves (docs/spec.md section 3): the rule before the
+// group-ranking fix took them by the lower group id, the rule puts a one-expert group
+// (by its r) above an empty one. The generated examples stay clear of that case, so
+// their numbers hold under both; the case itself is tests/test_group_ranking.cpp's.
 bool group_rule_matters(const RouterParams& p, const double* r, const std::vector<uint8_t>& mask) {
   if (!p.groups.enabled()) return false;
   const int G = p.groups.n_group, per = p.num_experts / G;

@@ -5,9 +5,8 @@
 // ineligible by an empty group. docs/algorithms.md ("When groups run short") walks
 // through the first case.
 //
-// Enable with the group-ranking fix: today's backends rank every group with fewer than
-// two eligible experts by the lower group id, so the first two cases fail
-// (tests/CMakeLists.txt, option COREROUTE_TEST_GROUP_RANKING).
+// Before this rule every group with fewer than two eligible experts ranked by the lower
+// group id alone, and the first two cases failed.
 #include "test_common.hpp"
 
 using namespace crtest;

@@ -37,44 +37,58 @@ TEST_CASE("token_weight: normalise by the selected sum (0 when it is 0), then sc
   CHECK(token_weight(0.1, 0.3, params(true, 2.5f)) == 0.1 / 0.3 * double(2.5f));
 }
 
-TEST_CASE("group_rank: the two largest eligible r, ties to the lower id, fewer than 2 eligible: invalid",
+TEST_CASE("group_rank: tiers by eligible count (2+, 1, 0), then the two largest r or the one, ties to the lower id",
           "[rules][groups]") {
   const std::vector<double> r = {0.5, 0.9, 0.9, 0.1, /* group 1 */ 0.7, 0.2, 0.3, 0.4};
   const auto all = [](int) { return true; };
   const GroupRank<double> g0 = group_rank(r.data(), 0, 4, all);
-  CHECK(g0.valid);
+  CHECK(g0.tier == 2);
   CHECK(g0.score == 0.9 + 0.9);
   const GroupRank<double> g1 = group_rank(r.data(), 1, 4, [](int i) { return i == 6; });
-  CHECK_FALSE(g1.valid);
+  CHECK(g1.tier == 1);
+  CHECK(g1.score == 0.3);
+  const GroupRank<double> g1_empty = group_rank(r.data(), 1, 4, [](int) { return false; });
+  CHECK(g1_empty.tier == 0);
+  CHECK(g1_empty.score == 0.0);
   TwoBest best;
   for (int i = 0; i < 4; ++i) best.offer(r.data(), i);
   CHECK(best.first == 1);
   CHECK(best.second == 2);
-  // Valid before invalid whatever the scores, then the larger score, then the lower id.
-  CHECK(group_ranks_before(GroupRank<double>{true, -5.0}, 3, GroupRank<double>{false, 0.0}, 0));
-  CHECK(group_ranks_before(GroupRank<double>{true, 1.0}, 3, GroupRank<double>{true, 0.5}, 0));
-  CHECK(group_ranks_before(GroupRank<double>{true, 1.0}, 0, GroupRank<double>{true, 1.0}, 1));
-  CHECK_FALSE(group_ranks_before(GroupRank<double>{true, 1.0}, 1, GroupRank<double>{true, 1.0}, 0));
-  CHECK(group_ranks_before(GroupRank<double>{false, 0.0}, 0, GroupRank<double>{false, 0.0}, 1));
+  // Two before one before none whatever the scores, then the larger score, then the lower id.
+  CHECK(group_ranks_before(GroupRank<double>{2, -5.0}, 3, GroupRank<double>{1, 4.0}, 0));
+  CHECK(group_ranks_before(GroupRank<double>{2, -5.0}, 3, GroupRank<double>{0, 0.0}, 0));
+  CHECK(group_ranks_before(GroupRank<double>{1, -5.0}, 3, GroupRank<double>{0, 0.0}, 0));
+  CHECK_FALSE(group_ranks_before(GroupRank<double>{0, 0.0}, 0, GroupRank<double>{1, -5.0}, 3));
+  CHECK(group_ranks_before(GroupRank<double>{1, 0.5}, 3, GroupRank<double>{1, 0.25}, 0));
+  CHECK(group_ranks_before(GroupRank<double>{1, 0.5}, 0, GroupRank<double>{1, 0.5}, 1));
+  CHECK(group_ranks_before(GroupRank<double>{2, 1.0}, 3, GroupRank<double>{2, 0.5}, 0));
+  CHECK(group_ranks_before(GroupRank<double>{2, 1.0}, 0, GroupRank<double>{2, 1.0}, 1));
+  CHECK_FALSE(group_ranks_before(GroupRank<double>{2, 1.0}, 1, GroupRank<double>{2, 1.0}, 0));
+  CHECK(group_ranks_before(GroupRank<double>{0, 0.0}, 0, GroupRank<double>{0, 0.0}, 1));
+  CHECK_FALSE(group_ranks_before(GroupRank<double>{0, 0.0}, 1, GroupRank<double>{0, 0.0}, 0));
 }
 
 TEST_CASE("the CUDA double path's group_key orders groups as group_ranks_before", "[rules][groups][cuda]") {
   std::mt19937 g(7);
-  std::uniform_int_distribution<int> pick(0, 5);
+  std::uniform_int_distribution<int> pick(0, 5), tier_of(0, 2);
   const double values[] = {-1.5, -0.0, 0.0, 0.25, 0.25, 3.0};
-  int compared = 0;
+  int compared = 0, by_tier[3] = {0, 0, 0};
   for (int t = 0; t < 20000; ++t) {
-    const GroupRank<double> a{pick(g) != 0, values[pick(g)]}, b{pick(g) != 0, values[pick(g)]};
+    const int ta = tier_of(g), tb = tier_of(g);
+    const GroupRank<double> ra{ta, ta ? values[pick(g)] : 0.0}, rb{tb, tb ? values[pick(g)] : 0.0};
     const int ga = pick(g), gb = pick(g);
     if (ga == gb) continue;
-    const GroupRank<double> ra{a.valid, a.valid ? a.score : 0.0}, rb{b.valid, b.valid ? b.score : 0.0};
-    INFO("a = (" << ra.valid << ", " << ra.score << ", " << ga << "), b = (" << rb.valid << ", " << rb.score << ", "
-                 << gb << ")");
+    INFO("a = (" << ra.tier << ", " << ra.score << ", " << ga << "), b = (" << rb.tier << ", " << rb.score << ", " << gb
+                 << ")");
     REQUIRE(key_less(group_key(rb, gb), group_key(ra, ga)) == group_ranks_before(ra, ga, rb, gb));
-    REQUIRE(key_less(WideKey{}, group_key(ra, ga)));  // every group's key beats "no key"
+    REQUIRE(key_less(GroupKey{}, group_key(ra, ga)));  // every group's key beats "no key"
+    if (ta == tb) ++by_tier[ta];
     ++compared;
   }
   CHECK(compared > 10000);
+  CHECK(by_tier[0] > 1000);  // same-tier comparisons of every tier were exercised
+  CHECK(by_tier[1] > 1000);
+  CHECK(by_tier[2] > 1000);
 }
 
 TEST_CASE("the CUDA fast path's two-largest scan and group key agree with group_rank", "[rules][groups][cuda]") {
@@ -83,7 +97,7 @@ TEST_CASE("the CUDA fast path's two-largest scan and group key agree with group_
   // shares merged pairwise, against the shared rule on the same values in double.
   std::mt19937 gen(11);
   std::uniform_int_distribution<int> level(0, 12), coin(0, 3), groups_of(1, 8), per_of(1, 8), step_of(0, 3);
-  int rows = 0, invalid = 0, ties = 0;
+  int rows = 0, ties = 0, by_tier[3] = {0, 0, 0}, same_tier_ties[3] = {0, 0, 0};
   for (int t = 0; t < 3000; ++t) {
     const int G = groups_of(gen), per = per_of(gen), step = 1 << step_of(gen), M = G * per;
     std::vector<float> r(static_cast<size_t>(M));
@@ -95,7 +109,7 @@ TEST_CASE("the CUDA fast path's two-largest scan and group key agree with group_
       r[size_t(i)] = eligible[size_t(i)] ? v : -kInf;
       rd[size_t(i)] = double(v);
     }
-    std::vector<uint32_t> key(static_cast<size_t>(G));
+    std::vector<uint64_t> key(static_cast<size_t>(G));
     std::vector<GroupRank<double>> rank(static_cast<size_t>(G));
     for (int g = 0; g < G; ++g) {
       std::vector<float> v1(static_cast<size_t>(step), -kInf), v2(static_cast<size_t>(step), -kInf);
@@ -108,16 +122,14 @@ TEST_CASE("the CUDA fast path's two-largest scan and group key agree with group_
       rank[size_t(g)] = group_rank(rd.data(), g, per, [&](int i) { return eligible[size_t(i)]; });
       key[size_t(g)] = fast_group_key(v1[0], v2[0]);
       INFO("G = " << G << ", per = " << per << ", step = " << step << ", group " << g);
-      REQUIRE((key[size_t(g)] == 1u) == !rank[size_t(g)].valid);
-      if (rank[size_t(g)].valid) {
-        TwoBest best;
-        for (int i = g * per; i < (g + 1) * per; ++i)
-          if (eligible[size_t(i)]) best.offer(rd.data(), i);
-        REQUIRE(double(v1[0]) == rd[size_t(best.first)]);
-        REQUIRE(double(v2[0]) == rd[size_t(best.second)]);
-      } else {
-        ++invalid;
-      }
+      REQUIRE(fast_group_tier(key[size_t(g)]) == rank[size_t(g)].tier);
+      REQUIRE(key[size_t(g)] > 0u);  // above "no key"
+      TwoBest best;
+      for (int i = g * per; i < (g + 1) * per; ++i)
+        if (eligible[size_t(i)]) best.offer(rd.data(), i);
+      REQUIRE(double(v1[0]) == (best.first >= 0 ? rd[size_t(best.first)] : -kInf));
+      REQUIRE(double(v2[0]) == (best.second >= 0 ? rd[size_t(best.second)] : -kInf));
+      ++by_tier[rank[size_t(g)].tier];
     }
     // The fast path picks the largest key, equal keys to the lower group: that order is
     // group_ranks_before's wherever the float sums are exact (they are here: dyadic values).
@@ -128,12 +140,18 @@ TEST_CASE("the CUDA fast path's two-largest scan and group key agree with group_
         INFO("G = " << G << ", groups " << a << " and " << b);
         REQUIRE(fast_before == group_ranks_before(rank[size_t(a)], a, rank[size_t(b)], b));
         ties += key[size_t(a)] == key[size_t(b)] ? 1 : 0;
+        if (key[size_t(a)] == key[size_t(b)]) ++same_tier_ties[rank[size_t(a)].tier];
       }
     ++rows;
   }
   CHECK(rows == 3000);
-  CHECK(invalid > 100);  // both kinds of group, and exact ties, were exercised
+  CHECK(by_tier[0] > 100);  // groups with 0, 1 and 2+ eligible experts, and exact ties
+  CHECK(by_tier[1] > 100);  // within each tier, were exercised
+  CHECK(by_tier[2] > 100);
   CHECK(ties > 100);
+  CHECK(same_tier_ties[0] > 100);
+  CHECK(same_tier_ties[1] > 100);
+  CHECK(same_tier_ties[2] > 100);
 }
 
 TEST_CASE("metric edge cases: empty blocks, zero count vectors, zero reference outputs", "[rules][metrics]") {

@@ -18,12 +18,23 @@ struct PublishedFigure {
   std::string source;
 };
 
+/// A measured fit of one MoE layer's time on one GPU (docs/performance.md):
+/// L = c + b * T + a * N * K microseconds, T unique experts of a block, N its tokens,
+/// K experts per token. The CLI's modeled time uses it where a preset has one.
+struct LayerCostFit {
+  double c = 0, b = 0, a = 0;  ///< microseconds: constant, per expert, per token-slot
+  std::string gpu;             ///< the GPU measured, e.g. "H100"
+  std::string source;          ///< the results file of the fit
+  bool measured() const { return b > 0; }
+};
+
 struct ModelPreset {
   std::string name, model;
   RouterConfig config;       ///< without the bias (drawn by the generator, or given by the user)
   bool expert_bias = false;  ///< the model routes with a learned expert bias (selection only)
   int tokens = 32;           ///< N, the block size
   double expert_bytes = 0;   ///< one expert's weights, for the bytes-read metric
+  LayerCostFit layer_cost;   ///< the measured MoE-layer fit, where one exists
   // Synthetic generator model (include/coreroute/synthetic.hpp).
   int hidden = 32, output_dim = 8;
   double shared = 0, temperature = 1, bias_std = 0;
@@ -41,6 +52,8 @@ inline std::vector<ModelPreset> make_model_presets() {
   moe.config.top_k = 8;
   moe.config.score = ScoreFunction::softmax;
   moe.expert_bytes = kLladaMoeExpertBytes;
+  // bench/results/moe_layer-h100.md: hand-written kernels, 560 blocks, N = 8..128.
+  moe.layer_cost = {21.27, 4.081, 0.0539, "H100", "bench/results/moe_layer-h100.md"};
   // Calibrated: vanilla touches ~59 distinct experts per block of 32 (seeds 1-3).
   moe.shared = 0.10;
   moe.temperature = 1.5;
@@ -58,6 +71,8 @@ inline std::vector<ModelPreset> make_model_presets() {
   mini.config.scaling = 2.5f;
   mini.expert_bias = true;
   mini.expert_bytes = kLlada2MiniExpertBytes;
+  // The same runs; c includes the model's shared expert.
+  mini.layer_cost = {9.38, 2.298, 0.0702, "H100", "bench/results/moe_layer-h100.md"};
   // Calibrated: vanilla ~77 (the published 70-84), DES-Seq k=2/3 ~27/37.
   mini.shared = 0.50;
   mini.temperature = 1.0;
@@ -76,6 +91,7 @@ inline std::vector<ModelPreset> make_model_presets() {
   v3.model = "DeepSeek-V3-style (M=256, K=8, sigmoid+bias, groups 8/4, scaling 2.5)";
   v3.expert_bytes = 3.0 * 7168 * 2048 * 2;  // 88 MB in bf16, as the other presets (the released FP8 weights: half)
   v3.published.clear();
+  v3.layer_cost = {};  // not measured: other expert sizes than LLaDA2.0-mini's
   return {moe, mini, v3};
 }
 }  // namespace detail

@@ -28,7 +28,7 @@ Workload synthetic_workload(const Preset& p, const DemoOptions& o) {
   w.config = s.config;
   w.model_top_k = s.config.top_k;
   w.expert_bytes = p.expert_bytes;
-  w.cost_ratio = RouterOptions{}.cost_ratio;
+  w.cost = cost_model(&p, RouterOptions{}.cost_ratio, false);
   w.backend = parse_backend(o.backend);
   return w;
 }
@@ -41,6 +41,7 @@ Table table_of(const Preset& p, const Workload& w, std::vector<Result> rows, con
   t.tokens = w.trace.tokens;
   t.experts = int(w.trace.experts);
   t.model_top_k = w.model_top_k;
+  t.cost_model = describe_cost(w.cost);
   t.has_outputs = t.has_bytes = true;
   t.rows = std::move(rows);
   for (Result& r : t.rows)

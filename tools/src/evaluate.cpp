@@ -28,8 +28,9 @@ Result Evaluator::evaluate(const Run& r, const Routing& routed) const {
   double cost = 0, cost0 = 0;
   for (size_t b = 0; b < out.blocks.size(); ++b) {
     const double n = double(routed.valid_tokens[b]);
-    cost += out.blocks[b].unique_experts + w_.cost_ratio * n * double(r.top_k);
-    cost0 += vanilla_unique_[b] + w_.cost_ratio * n * double(w_.model_top_k);
+    const LayerCostFit& f = w_.cost;
+    cost += f.c + f.b * out.blocks[b].unique_experts + f.a * n * double(r.top_k);
+    cost0 += f.c + f.b * vanilla_unique_[b] + f.a * n * double(w_.model_top_k);
   }
   out.relative_time = cost0 > 0 ? cost / cost0 : 1.0;
   return out;

@@ -1,9 +1,11 @@
 #pragma once
 // Runs policies on a workload and measures them against vanilla routing with the
 // model's K (docs/spec.md section 5), plus the modeled MoE-layer time of docs/spec.md section 1:
-//   L = b * T + a * N * K   (b: read one expert's weights, a: one token-expert GEMM)
-// so relative time = sum_b (T_b + r N_b K) / sum_b (T0_b + r N_b K0), r = a / b.
-// With bf16 experts, a / b = bandwidth / FLOP rate whatever the expert's size.
+//   L = c + b * T + a * N * K   (c: what routing does not change, b: read one expert's
+//   weights, a: one token-expert GEMM)
+// so relative time = sum_b (c + b T_b + a N_b K) / sum_b (c + b T0_b + a N_b K0). A preset's
+// c, b, a are its measured fit (docs/performance.md); otherwise c = 0, b = 1 and a = a/b,
+// which with bf16 experts is bandwidth / FLOP rate whatever the expert's size.
 #include <string>
 #include <vector>
 

@@ -1,6 +1,7 @@
 #include "options.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <iomanip>
 #include <sstream>
 #include <iostream>
@@ -50,9 +51,10 @@ void add_router_options(CLI::App& app, RouterOptions& o) {
       ->type_name("FILE");
   o.bytes_opt =
       app.add_option("--expert-bytes", o.expert_bytes, "Bytes of one expert's weights (metrics)")->type_name("BYTES");
-  app.add_option("--cost-ratio", o.cost_ratio,
-                 "a/b of the cost model b*T + a*N*K (default: an H100's bandwidth / bf16 FLOP rate)")
-      ->type_name("r");
+  o.cost_ratio_opt = app.add_option("--cost-ratio", o.cost_ratio,
+                                    "a/b of the generic cost model b*T + a*N*K, instead of a preset's measured fit "
+                                    "(default without one: an H100's bandwidth / bf16 FLOP rate)")
+                         ->type_name("r");
   app.add_option("--backend", o.backend, "Routing backend")->type_name("reference|kokkos|cuda");
   app.add_option("--max-memory", o.max_memory,
                  "Refuse a run whose arrays would take more than this many bytes (suffix K, M, G; default 2G)")
@@ -140,6 +142,24 @@ ModelPreset model_of(const std::string& preset, const std::string& hf_config, st
   return find_preset(preset);
 }
 
+LayerCostFit cost_model(const ModelPreset* model, double ratio, bool ratio_given) {
+  if (model && model->layer_cost.measured() && !ratio_given) return model->layer_cost;
+  LayerCostFit generic;
+  generic.b = 1;
+  generic.a = ratio;
+  return generic;
+}
+
+std::string describe_cost(const LayerCostFit& cost) {
+  char line[256];
+  if (!cost.gpu.empty())
+    std::snprintf(line, sizeof line, "the fit measured on an %s (%s): L = %.4g + %.4g*T + %.4g*N*K us",
+                  cost.gpu.c_str(), cost.source.c_str(), cost.c, cost.b, cost.a);
+  else
+    std::snprintf(line, sizeof line, "the generic L = b*T + a*N*K with a/b = %.4g (--cost-ratio)", cost.a / cost.b);
+  return line;
+}
+
 Workload load_workload(const RouterOptions& o, const MemoryPlan& plan) {
   Workload w;
   w.backend = parse_backend(o.backend);  // before the files: an unusable backend fails fast
@@ -163,7 +183,7 @@ Workload load_workload(const RouterOptions& o, const MemoryPlan& plan) {
   require(w.expert_bytes >= 0 && std::isfinite(w.expert_bytes), "--expert-bytes", w.expert_bytes,
           "must be finite and >= 0");
   require(o.cost_ratio >= 0 && std::isfinite(o.cost_ratio), "--cost-ratio", o.cost_ratio, "must be finite and >= 0");
-  w.cost_ratio = o.cost_ratio;
+  w.cost = cost_model(has_model ? &model : nullptr, o.cost_ratio, given(o.cost_ratio_opt));
 
   // Shapes first, from the headers alone: nothing is allocated before the bound.
   const TraceShape shape = trace_shape(o.trace);

@@ -30,7 +30,7 @@ struct RouterOptions {
   std::string max_memory = "2G";
   // Set when given on the command line, so they override a preset.
   CLI::Option *score_opt = nullptr, *groups_opt = nullptr, *normalize_opt = nullptr, *scaling_opt = nullptr,
-              *top_k_opt = nullptr, *bytes_opt = nullptr, *model_top_k_opt = nullptr;
+              *top_k_opt = nullptr, *bytes_opt = nullptr, *model_top_k_opt = nullptr, *cost_ratio_opt = nullptr;
 };
 
 /// --policy and one flag per parameter of the built-in policies
@@ -56,12 +56,19 @@ struct Workload {
   int output_dim = 0;
   RouterConfig config;  // the model's router (K = --top-k)
   int model_top_k = 0;  // K of the reference routing metrics compare against
-  double expert_bytes = 0, cost_ratio = 0;
+  double expert_bytes = 0;
+  LayerCostFit cost;  // the modeled time's c, b, a (cost_model says which)
   Backend backend = Backend::reference;
 
   LogitsView<float> view() const;
   ExpertOutputsView outputs_view() const;
 };
+
+/// The modeled time of a workload: a preset's measured fit, unless --cost-ratio is
+/// given; else the generic c = 0, b = 1, a = a/b (`ratio`).
+LayerCostFit cost_model(const ModelPreset* model, double ratio, bool ratio_given);
+/// One line saying which model the time column uses.
+std::string describe_cost(const LayerCostFit& cost);
 
 /// Loads the files and builds the config; every bad value throws one clear line.
 /// A model that routes with a learned bias but no --bias prints one warning line.

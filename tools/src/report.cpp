@@ -22,6 +22,7 @@ Table trace_table(const std::string& name, const Workload& w, const std::string&
   t.tokens = w.trace.tokens;
   t.experts = int(w.trace.experts);
   t.model_top_k = w.model_top_k;
+  t.cost_model = describe_cost(w.cost);
   t.has_outputs = !w.outputs.empty();
   t.has_bytes = w.expert_bytes > 0;
   return t;
@@ -166,7 +167,7 @@ void print_table(std::ostream& os, const Table& t) {
      << "  " << t.blocks << " blocks of N = " << t.tokens << " tokens, M = " << t.experts
      << ". Trace-level values are means over blocks (each block weighs the same);\n"
      << "  hit rate and losses are against vanilla routing with K = " << t.model_top_k
-     << "; time = modeled MoE-layer time (b*T + a*N*K) relative to vanilla.\n";
+     << ";\n  time = modeled MoE-layer time relative to vanilla, by " << t.cost_model << ".\n";
   size_t label_width = 20;
   for (const Result& r : t.rows) label_width = std::max(label_width, r.run.label.size());
   const auto row = [&](const std::string& label, const std::string& unique, const std::string& published,
@@ -216,7 +217,7 @@ void write_json(const std::string& path, const std::vector<Table>& tables, bool 
   out["note"] =
       "trace-level metrics are means over blocks, each block weighing the same; hit rate and losses "
       "are against vanilla routing with the model's top_k; relative_time is the modeled MoE-layer time "
-      "b*T + a*N*K relative to vanilla";
+      "c + b*T + a*N*K relative to vanilla, by each table's cost_model";
   out["tables"] = nlohmann::json::array();
   for (const Table& t : tables) {
     nlohmann::json jt = {{"name", t.name},
@@ -225,6 +226,7 @@ void write_json(const std::string& path, const std::vector<Table>& tables, bool 
                          {"tokens", t.tokens},
                          {"experts", t.experts},
                          {"model_top_k", t.model_top_k},
+                         {"cost_model", t.cost_model},
                          {"rows", nlohmann::json::array()}};
     for (const Result& r : t.rows) {
       nlohmann::json jr = {{"policy", r.run.label},

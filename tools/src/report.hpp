@@ -15,6 +15,7 @@ struct Table {
   std::string subtitle;  // model / data description
   int64_t blocks = 0, tokens = 0;
   int experts = 0, model_top_k = 0;
+  std::string cost_model;  // which model the time column uses (describe_cost(LayerCostFit))
   bool has_outputs = false, has_bytes = false, show_published = false, show_pareto = false;
   std::vector<Result> rows;
 };

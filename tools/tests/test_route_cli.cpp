@@ -226,3 +226,40 @@ TEST_CASE("gen writes a trace that route reads back, with its bias") {
   CHECK(mean.at("output_reconstruction_loss").is_number());
   CHECK(mean.at("expert_bytes_read").get<double>() > 0);
 }
+
+TEST_CASE("sweep models the time with a preset's measured fit, or the generic a/b given --cost-ratio") {
+  const std::string dir = "cost_cli_case";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string exe = std::string("\"") + COREROUTE_CLI_EXE + "\"";
+  REQUIRE(
+      std::system((exe + " gen --preset llada2-mini --blocks 3 --seed 5 --out " + dir + "/t.npy > " + dir + "/gen.txt")
+                      .c_str()) == 0);
+  const std::string sweep = exe + " sweep --trace " + dir + "/t.npy --preset llada2-mini --bias " + dir + "/t.bias.npy";
+  REQUIRE(std::system((sweep + " --out " + dir + "/fit > " + dir + "/fit.txt").c_str()) == 0);
+  REQUIRE(std::system((sweep + " --cost-ratio 0.01 --out " + dir + "/generic > " + dir + "/generic.txt").c_str()) == 0);
+  // Every block holds N = 32 tokens, so the sums over blocks are N-weighted means:
+  // (c + b T + a N K) / (c + b T0 + a N K0) with the means of T.
+  const auto check = [&](const std::string& name, double c, double b, double a, const std::string& says) {
+    std::ifstream jf(dir + "/" + name + "/sweep.json");
+    const nlohmann::json j = nlohmann::json::parse(jf);
+    const nlohmann::json& t = j.at("tables").at(0);
+    CHECK(t.at("cost_model").get<std::string>().find(says) != std::string::npos);
+    std::ifstream txt(dir + "/" + name + ".txt");
+    const std::string printed((std::istreambuf_iterator<char>(txt)), std::istreambuf_iterator<char>());
+    CHECK(printed.find(says) != std::string::npos);  // the table says which model
+    const nlohmann::json& rows = t.at("rows");
+    REQUIRE(rows.at(0).at("policy") == "vanilla");
+    const double t0 = rows.at(0).at("mean").at("unique_experts").get<double>();
+    int checked = 0;
+    for (const nlohmann::json& r : rows) {
+      const double T = r.at("mean").at("unique_experts").get<double>(), K = r.at("top_k").get<double>();
+      CAPTURE(name, r.at("policy").get<std::string>());
+      CHECK(r.at("relative_time").get<double>() == Approx((c + b * T + a * 32 * K) / (c + b * t0 + a * 32 * 8)));
+      ++checked;
+    }
+    CHECK(checked > 10);
+  };
+  check("fit", 9.38, 2.298, 0.0702, "H100 (bench/results/moe_layer-h100.md)");
+  check("generic", 0, 1, 0.01, "a/b = 0.01 (--cost-ratio)");
+}

@@ -1,9 +1,10 @@
 #pragma once
 // The group limit of Stage 2 (docs/spec.md section 3), one copy for every backend:
-// experts are split into n_group contiguous groups; a group's score is the sum of its
-// two largest r among eligible experts, and a group with fewer than two eligible
-// experts ranks below every group with two. Groups rank by score, ties to the lower
-// group id (ranking.hpp's rule); a token keeps its topk_group best.
+// experts are split into n_group contiguous groups and ranked in three tiers: groups
+// with two or more eligible experts by the sum of their two largest r, then groups with
+// exactly one by that expert's r, then empty groups; ties to the lower group id
+// (ranking.hpp's rule). A token keeps its topk_group best, so an empty group never
+// displaces a group that holds an expert of the coreset.
 #include <cmath>
 #include <cstdint>
 
@@ -26,11 +27,11 @@ struct TwoBest {
   }
 };
 
-/// A group's rank: `valid` when it has two eligible experts, then its score.
+/// A group's rank: its tier (eligible experts, counted up to 2), then its score.
 template <class T>
 struct GroupRank {
-  bool valid = false;
-  T score = T(0);  ///< r[first] + r[second]; 0 when not valid (never compared then)
+  int tier = 0;    ///< 2: two or more eligible experts, 1: exactly one, 0: none
+  T score = T(0);  ///< tier 2: r[first] + r[second]; tier 1: r[first]; tier 0: 0
 };
 
 /// Group g's rank from the row r of selection scores: its experts [g * per, (g + 1) * per)
@@ -41,23 +42,33 @@ CR_HD inline GroupRank<T> group_rank(const T* r, int g, int per, Eligible&& elig
   for (int i = g * per; i < (g + 1) * per; ++i)
     if (eligible(i)) best.offer(r, i);
   GroupRank<T> out;
-  out.valid = best.second >= 0;
-  out.score = out.valid ? r[best.first] + r[best.second] : T(0);
+  out.tier = best.second >= 0 ? 2 : best.first >= 0 ? 1 : 0;
+  out.score = out.tier == 2 ? r[best.first] + r[best.second] : out.tier == 1 ? r[best.first] : T(0);
   return out;
 }
 
-/// True when group ga (rank a) ranks before group gb (rank b): valid groups first,
+/// True when group ga (rank a) ranks before group gb (rank b): the higher tier first,
 /// then the larger score, then the lower group id.
 template <class T>
 CR_HD inline bool group_ranks_before(const GroupRank<T>& a, int ga, const GroupRank<T>& b, int gb) {
-  return a.valid != b.valid ? a.valid > b.valid : ranks_before(a.score, ga, b.score, gb);
+  return a.tier != b.tier ? a.tier > b.tier : ranks_before(a.score, ga, b.score, gb);
 }
 
-/// group_ranks_before as one WideKey, for a max-reduction (the CUDA backend's double
-/// path): a larger key ranks first. An invalid group's value bits are 1, below every
-/// real score's (ordered bits of a double are > 1) and above "no key" (0).
-CR_HD inline WideKey group_key(const GroupRank<double>& a, int g) {
-  return a.valid ? wide_key(a.score, g) : WideKey{1, 0xFFFFFFFFu - static_cast<uint32_t>(g)};
+/// group_ranks_before as one key, for a max-reduction (the CUDA backend's double path):
+/// the tier, then the score and group as a WideKey. A group's key is larger than
+/// "no key" (all zero): a tier-0 group's score 0 has ordered bits > 0.
+struct GroupKey {
+  uint32_t tier = 0;
+  WideKey key;
+};
+
+CR_HD inline GroupKey group_key(const GroupRank<double>& a, int g) {
+  return {static_cast<uint32_t>(a.tier), wide_key(a.score, g)};
+}
+
+/// Key order = group_ranks_before.
+CR_HD inline bool key_less(const GroupKey& a, const GroupKey& b) {
+  return a.tier < b.tier || (a.tier == b.tier && key_less(a.key, b.key));
 }
 
 // The CUDA fast path's own form (float scores, values only), for speed: a lane keeps
@@ -92,11 +103,17 @@ CR_HD inline void merge_two_largest(float& v1, float& v2, float w1, float w2) {
   v1 = max_of(v1, w1);
 }
 
-/// A group's 32-bit key from its two largest eligible r (v2 = -Inf: fewer than two):
-/// the ordered bits of their sum (> 1 for every float), or 1, which ranks below every
-/// real score; a larger key ranks first, equal keys go to the lower group.
-CR_HD inline uint32_t fast_group_key(float v1, float v2) {
-  return v2 != -INFINITY ? ordered_bits(float(double(v1) + double(v2))) : 1u;
+/// A group's 64-bit key from its two largest eligible r (-Inf: absent): the tier in the
+/// high word (2: two or more, 1: one, 0: empty), then the ordered bits of the sum of the
+/// two, of the one, or 1 for an empty group; a larger key ranks first, equal keys go to
+/// the lower group, and every group's key is larger than "no key" (0).
+CR_HD inline uint64_t fast_group_key(float v1, float v2) {
+  if (v2 != -INFINITY) return (uint64_t(2) << 32) | ordered_bits(float(double(v1) + double(v2)));
+  if (v1 != -INFINITY) return (uint64_t(1) << 32) | ordered_bits(v1);
+  return 1u;
 }
+
+/// The tier of a fast_group_key (0 for an empty group and for "no key").
+CR_HD inline int fast_group_tier(uint64_t key) { return static_cast<int>(key >> 32); }
 
 }  // namespace coreroute::detail

@@ -15,7 +15,8 @@
 // and set, so ids equal the double path's. Otherwise the caller reruns the token in
 // double (route_kernel.cuh). Winners' s and r are then recomputed in double by the
 // double path's own formulas: weights and votes are bit-identical to it. Group scores
-// (sums of two r) are certified the same way with twice the tolerance.
+// are certified the same way: sums of two r with twice the tolerance, a group with one
+// eligible expert by its r with tol, and the tiers (how many eligible) are exact.
 #include <cmath>
 #include <cstdint>
 
@@ -199,13 +200,16 @@ __device__ __forceinline__ float from_ordered(uint32_t bits) {
 /// The `topk_group` best groups as bits (bit g) from their keys: lane g << shift holds
 /// group g's (fast_group_key), other lanes 0; equal keys go to the lowest lane, the lowest
 /// group. False when the boundary between the last chosen and the first other group
-/// is too close to certify (a group's score is within 2 E of the double one).
-__device__ inline bool pick_groups(uint32_t v, int topk_group, int shift, float tol, uint32_t& chosen) {
+/// is too close to certify. Tiers (eligible counts) are exact, so a boundary between
+/// tiers, or between empty groups (ordered by id), is certain; between groups of two
+/// it compares sums of two r (each within 2 E of the double one), between groups of
+/// one a single r (within E, as a top-K boundary: tol).
+__device__ inline bool pick_groups(uint64_t v, int topk_group, int shift, float tol, uint32_t& chosen) {
   const int lane = int(threadIdx.x & 31);
-  uint32_t last = 0, next = 0;
+  uint64_t last = 0, next = 0;
   chosen = 0;
   for (int q = 0; q <= topk_group; ++q) {
-    const uint32_t win = warp_max_u32(v);
+    const uint64_t win = warp_max_key(v);
     const int from = __ffs(__ballot_sync(kFullMask, v == win)) - 1;
     if (lane == from) v = 0;
     if (q == topk_group) {
@@ -215,16 +219,18 @@ __device__ inline bool pick_groups(uint32_t v, int topk_group, int shift, float 
     last = win;
     chosen |= 1u << (from >> shift);
   }
-  if (next <= 1u) return true;  // no group, or one with < 2 experts, beyond: discrete
-  const double a = from_ordered(last), b = from_ordered(next);
-  return a - b > 2.0 * double(tol) + 1.2e-7 * fmax(fabs(a), fabs(b));
+  const int tier = coreroute::detail::fast_group_tier(next);
+  if (tier == 0 || tier != coreroute::detail::fast_group_tier(last)) return true;  // discrete
+  const double a = from_ordered(uint32_t(last)), b = from_ordered(uint32_t(next));
+  return tier == 1 ? a - b > double(tol) : a - b > 2.0 * double(tol) + 1.2e-7 * fmax(fabs(a), fabs(b));
 }
 
 /// Stage 2 group limit on float scores: `in_groups` gets this lane's items (bit k: item
 /// lane + 32 k) in the `topk_group` best groups, `chosen` those groups (bit g). False
 /// where pick_groups cannot certify the choice, or n_group > 32 (then the double path
 /// ranks the groups). `r_row`: this warp's M floats in shared memory, r where eligible,
-/// -Inf elsewhere. A group's score is the sum of its two largest values.
+/// -Inf elsewhere. A group ranks by its tier, then the sum of its two largest values
+/// (tier 2) or its one value (tier 1).
 __device__ inline bool fast_groups(const float* r_row, const RouterParams& p, const GroupLane& gl, float tol,
                                    uint32_t& in_groups, uint32_t& chosen) {
   if (p.groups.n_group > 32) return false;
@@ -237,7 +243,7 @@ __device__ inline bool fast_groups(const float* r_row, const RouterParams& p, co
   }
   __syncwarp();  // the row is rewritten by the next token
   in_groups = 0;
-  const uint32_t key = gl.leader ? coreroute::detail::fast_group_key(v1, v2) : 0u;
+  const uint64_t key = gl.leader ? coreroute::detail::fast_group_key(v1, v2) : 0u;
   if (!pick_groups(key, p.groups.topk_group, gl.shift, tol, chosen)) return false;
   for (uint32_t c = chosen; c; c &= c - 1) {
     // The chosen group g's experts [g per, (g + 1) per) are this lane's items [k_lo, k_hi).

@@ -23,6 +23,7 @@
 
 namespace coreroute::cuda::detail {
 
+using coreroute::detail::GroupKey;
 using coreroute::detail::key_index;
 using coreroute::detail::key_less;
 using coreroute::detail::key_value;
@@ -126,7 +127,8 @@ __device__ CoreLane<CV> core_lane(const int* core_list, int size, const float* b
 /// Stage 2 group limit on a small coreset, as fast_groups chooses: each group's two
 /// largest r among the coreset's experts, kept by shared-memory atomics on ordered bits
 /// (the maximum, and the maximum of min(displaced, new), which is exactly the second
-/// largest whatever the order of the updates). `slots`: 64 words of this warp's.
+/// largest whatever the order of the updates; a slot stays 0 while its group has no such
+/// expert, read as -Inf: the key's tier). `slots`: 64 words of this warp's.
 template <int CV>
 __device__ bool core_groups(const float (&r)[CV], const CoreLane<CV>& cl, const RouterParams& p, float tol,
                             uint32_t* slots, uint32_t& chosen) {
@@ -142,9 +144,10 @@ __device__ bool core_groups(const float (&r)[CV], const CoreLane<CV>& cl, const 
       atomicMax(&slots[32 + cl.g[c]], min(old, k));
     }
   __syncwarp();
-  const uint32_t b1 = slots[lane], b2 = slots[lane + 32];
-  __syncwarp();  // the slots are cleared by the next token
-  const uint32_t v = lane < G ? (b2 ? coreroute::detail::fast_group_key(from_ordered(b1), from_ordered(b2)) : 1u) : 0u;
+  const uint32_t b1 = slots[lane], b2 = slots[lane + 32];  // b2 = 0: fewer than two; b1 = 0: none
+  __syncwarp();                                            // the slots are cleared by the next token
+  const float v1 = b1 ? from_ordered(b1) : -INFINITY, v2 = b2 ? from_ordered(b2) : -INFINITY;
+  const uint64_t v = lane < G ? coreroute::detail::fast_group_key(v1, v2) : 0u;
   return pick_groups(v, p.groups.topk_group, 0, tol, chosen);
 }
 
@@ -291,13 +294,19 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double
   for (int i = t; i < M; i += T) mask[i] = rank[i] < *size ? 1 : 0;
 }
 
+/// Warp maximum of group keys: the tier, then the wide key among the lanes of that tier.
+__device__ __forceinline__ GroupKey warp_max_group_key(const GroupKey& k) {
+  const uint32_t tier = warp_max_u32(k.tier);
+  return {tier, warp_max_key(k.tier == tier ? k.key : WideKey{})};
+}
+
 /// Stage 2 group limit: the `topk_group` best groups of this token as a bitmask
 /// (n_group <= 64), by the rule of coreroute/detail/groups.hpp (group_rank, ranked
 /// through group_key by a warp max-reduction).
 __device__ inline uint64_t select_groups(const double* r_row, const uint8_t* mask, const RouterParams& p) {
   const int M = p.num_experts, G = p.groups.n_group, per = M / G, lane = int(threadIdx.x & 31);
   __syncwarp();
-  WideKey gk[2];
+  GroupKey gk[2];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int g = lane + 32 * h;
@@ -307,14 +316,14 @@ __device__ inline uint64_t select_groups(const double* r_row, const uint8_t* mas
   }
   __syncwarp();  // the row is rewritten by the next token
   uint64_t selected = 0;
-  WideKey prev = top_key();
+  GroupKey prev{~0u, top_key()};
   for (int q = 0; q < p.groups.topk_group; ++q) {
-    WideKey best;
+    GroupKey best;
 #pragma unroll
     for (int h = 0; h < 2; ++h)
       if (key_less(gk[h], prev) && key_less(best, gk[h])) best = gk[h];
-    prev = warp_max_key(best);
-    selected |= 1ull << key_index(prev);
+    prev = warp_max_group_key(best);
+    selected |= 1ull << key_index(prev.key);
   }
   return selected;
 }

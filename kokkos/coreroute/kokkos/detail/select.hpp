@@ -26,28 +26,29 @@ KOKKOS_INLINE_FUNCTION int top_k(const double* r, int M, int k, const Eligible& 
   return got;
 }
 
-/// Stage 2 group limit for one token (docs/spec.md section 3): a group's score is the sum of
-/// its two largest eligible r; a group with fewer than two ranks below every group with
-/// two. Sets keep[g] = 1 for the `topk_group` best groups (ties: lower group id).
+/// Stage 2 group limit for one token (docs/spec.md section 3, coreroute/detail/groups.hpp):
+/// groups with two or more eligible experts rank by the sum of their two largest r, then
+/// groups with one by its r, then empty groups. Sets keep[g] = 1 for the `topk_group`
+/// best groups (ties: lower group id).
 KOKKOS_INLINE_FUNCTION void best_groups(const double* r, const int* in_core, int G, int per, int topk_group,
                                         double* score, int* keep) {
   using coreroute::detail::GroupRank;
   for (int g = 0; g < G; ++g) {
     const GroupRank<double> gr = coreroute::detail::group_rank(r, g, per, [&](int i) { return in_core[i] != 0; });
-    keep[g] = gr.valid ? 1 : 0;  // validity for now, the decision below
+    keep[g] = gr.tier;  // bits 0-1: the tier for now, bit 2: the decision below
     score[g] = gr.score;
   }
-  // A group is kept when fewer than topk_group groups rank before it; validity is
+  // A group is kept when fewer than topk_group groups rank before it; the tier is
   // compared first, so read it before any keep[] is overwritten.
   for (int g = 0; g < G; ++g) {
     int before = 0;
     for (int h = 0; h < G; ++h) {
-      const GroupRank<double> a{(keep[h] & 1) != 0, score[h]}, c{(keep[g] & 1) != 0, score[g]};
+      const GroupRank<double> a{keep[h] & 3, score[h]}, c{keep[g] & 3, score[g]};
       before += coreroute::detail::group_ranks_before(a, h, c, g) ? 1 : 0;
     }
-    keep[g] |= (before < topk_group ? 2 : 0);
+    keep[g] |= (before < topk_group ? 4 : 0);
   }
-  for (int g = 0; g < G; ++g) keep[g] >>= 1;
+  for (int g = 0; g < G; ++g) keep[g] >>= 2;
 }
 
 }  // namespace coreroute::kokkos::detail

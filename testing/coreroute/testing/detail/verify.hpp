@@ -18,8 +18,8 @@ namespace coreroute::testing::detail {
 
 /// One group's Stage 2 rank key: (valid, score), -Inf score when invalid.
 struct GroupKey {
-  int valid = 0;
-  double score = -std::numeric_limits<double>::infinity();
+  int tier = 0;                 // eligible experts, up to 2 (coreroute/detail/groups.hpp)
+  double score = 0;             // tier 2: r[first] + r[second]; tier 1: r[first]
   int first = -1, second = -1;  // its two best eligible experts
 };
 
@@ -35,8 +35,8 @@ struct SameInput {
 
 template <class Same>
 bool group_must_precede(const GroupKey& a, int ia, const GroupKey& b, int ib, bool strict, const Same& same) {
-  if (a.valid != b.valid) return a.valid > b.valid;
-  const bool input_tie = !a.valid || (same(a.first, b.first) && same(a.second, b.second));
+  if (a.tier != b.tier) return a.tier > b.tier;
+  const bool input_tie = a.tier == 0 || (same(a.first, b.first) && (a.tier == 1 || same(a.second, b.second)));
   return must_precede(a.score, ia, b.score, ib, strict && input_tie);
 }
 
@@ -53,7 +53,10 @@ inline std::vector<GroupKey> group_keys(const RouterParams& p, const double* r, 
       } else if (second < 0 || reference::ranks_before(r[i], i, r[second], second))
         second = i;
     }
-    if (second >= 0) keys[size_t(g)] = {1, r[first] + r[second], first, second};
+    if (second >= 0)
+      keys[size_t(g)] = {2, r[first] + r[second], first, second};
+    else if (first >= 0)
+      keys[size_t(g)] = {1, r[first], first, -1};
   }
   return keys;
 }
