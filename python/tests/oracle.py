@@ -90,8 +90,10 @@ def eligible(r_row, mask, groups):
     for g in range(G):
         ids = [i for i in range(g * per, (g + 1) * per) if mask[i]]
         best = sorted(r_row[ids], reverse=True)[:2]
-        keys.append((1 if len(best) == 2 else 0, sum(best) if len(best) == 2 else 0.0))
-    # (valid, score) descending, then the lower group id
+        # tier: eligible experts counted up to 2; score: the two largest r (tier 2), the one r
+        # (tier 1), nothing (tier 0), so an empty group never displaces one holding an expert
+        keys.append((len(best), best[0] + best[1] if len(best) == 2 else (best[0] if best else 0.0)))
+    # (tier, score) descending, then the lower group id
     chosen = sorted(range(G), key=lambda g: (-keys[g][0], -keys[g][1], g))[:tg]
     return np.array([i for g in sorted(chosen) for i in range(g * per, (g + 1) * per) if mask[i]], dtype=np.int64)
 
