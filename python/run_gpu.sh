@@ -10,7 +10,7 @@
 #   route_bench.json     the raw kernel (bench/route_bench.cu), quick shapes
 #   torch_ops_bench.json the ops: eager, graph, vs raw launch, vs PyTorch-native routing
 #   summary.txt          one line per step: ok / FAILED
-# COREROUTE_TORCH_CASES (default 20000) sets the parity cases per policy.
+# COREROUTE_TORCH_CASES (default 20000) sets the parity cases per policy; BUILD_ONLY=1 builds only.
 set -uo pipefail
 out=$(realpath -m "${1:?usage: run_gpu.sh OUT_DIR}")
 mkdir -p "$out"
@@ -61,6 +61,8 @@ raw_pid=$!
 if build > "$out/build.log" 2>&1 && wait $raw_pid; then r=ok; else r=FAILED; wait $raw_pid; fi
 echo "build: $r ($((SECONDS - t0)) s)" | tee -a "$out/summary.txt"
 tail -n 20 "$out/build.log"
+# BUILD_ONLY=1: stop here (a later call of this script finds the build done and goes on).
+[ -z "${BUILD_ONLY:-}" ] || exit 0
 export PYTHONPATH=$PWD/$dir/python
 step ctest_cpu 60 bash -c "cd $dir && ctest --output-on-failure -R python_cpu" > "$out/ctest.log" 2>&1
 step gpu_pytest 240 "$py" python/tests/run_pytest.py --skip-code 77 -m gpu -s -v \
