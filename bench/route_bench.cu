@@ -1,8 +1,10 @@
 // Routing kernel benchmark: every shape of the two published routers, every built-in
 // policy, timed as the median replay of a CUDA graph holding one launch (CUDA events
-// around each replay), with rotating input buffers while the inputs fit in L2. Also
-// times plain launches, the metrics kernel, and the device-to-device copy bandwidth
-// that gives each shape's floor. Writes JSON (argv[1], default stdout).
+// around each replay), with rotating input buffers (enough copies to exceed twice the
+// L2, at most 64: B = 1 inputs stay in L2, as after a router GEMM). Also times plain
+// launches and the metrics kernel, and measures the copy bandwidth (bench/measure.cuh);
+// each shape's floor uses the memcpy figure (the kernel reads and writes). Writes JSON
+// (argv[1], default stdout) with the run's metadata and settings.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <thrust/device_vector.h>
@@ -10,7 +12,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,7 +19,13 @@
 #include <coreroute/cuda.cuh>
 #include <coreroute/presets.hpp>
 
+#include "measure.cuh"
+
 namespace cr = coreroute;
+namespace mb = coreroute_bench;
+using mb::capture_graphs;
+using mb::graph_replay_us;
+using mb::median_us;
 
 #define CHECK(x)                                                                              \
   do {                                                                                        \
@@ -46,79 +53,7 @@ std::vector<Model> models() {
   return {{"llada-moe", moe, 0.4}, {"llada2-mini", mini, 0.15}};
 }
 
-double median(std::vector<float>& v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-
-/// Median microseconds of `reps` calls of run(r), each timed alone with CUDA events
-/// after `warmup` untimed calls.
-template <class F>
-double median_us(F&& run, cudaStream_t s, int warmup, int reps) {
-  cudaEvent_t a, b;
-  CHECK(cudaEventCreate(&a));
-  CHECK(cudaEventCreate(&b));
-  for (int w = 0; w < warmup; ++w) run(w);
-  std::vector<float> t(static_cast<size_t>(reps));
-  for (int r = 0; r < reps; ++r) {
-    CHECK(cudaEventRecord(a, s));
-    run(r);
-    CHECK(cudaEventRecord(b, s));
-    CHECK(cudaEventSynchronize(b));
-    CHECK(cudaEventElapsedTime(&t[size_t(r)], a, b));
-  }
-  CHECK(cudaEventDestroy(a));
-  CHECK(cudaEventDestroy(b));
-  return median(t) * 1000.0;
-}
-
-/// One graph per input copy, each holding the single launch launch(r).
-template <class F>
-std::vector<cudaGraphExec_t> capture(F&& launch, int copies, cudaStream_t s) {
-  std::vector<cudaGraphExec_t> graphs(static_cast<size_t>(copies));
-  for (int r = 0; r < copies; ++r) {
-    cudaGraph_t graph;
-    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-    launch(r);
-    CHECK(cudaStreamEndCapture(s, &graph));
-    CHECK(cudaGraphInstantiate(&graphs[size_t(r)], graph, 0));
-    CHECK(cudaGraphDestroy(graph));
-  }
-  return graphs;
-}
-
-/// Graph replay times (rotating graphs), then frees them: the median of `reps` replays
-/// each timed alone (what one call costs, launch included), and in `back_to_back` the
-/// median over 20 groups of 50 replays issued back to back, per replay (what a call
-/// costs amid others, as inside a model's graph: launch latency overlapped).
-double time_graphs(std::vector<cudaGraphExec_t> graphs, cudaStream_t s, int reps, double* back_to_back = nullptr) {
-  auto replay = [&](int r) { CHECK(cudaGraphLaunch(graphs[size_t(r) % graphs.size()], s)); };
-  const double us = median_us(replay, s, 50, reps);
-  if (back_to_back)
-    *back_to_back = median_us(
-                        [&](int r) {
-                          for (int i = 0; i < 50; ++i) replay(50 * r + i);
-                        },
-                        s, 2, 20) /
-                    50;
-  for (auto& g : graphs) CHECK(cudaGraphExecDestroy(g));
-  return us;
-}
-
 __global__ void empty_kernel() {}
-
-/// Device-to-device copy bandwidth, bytes read + written per second.
-double copy_bandwidth(cudaStream_t s) {
-  const size_t bytes = size_t(1) << 30;
-  void *x, *y;
-  CHECK(cudaMalloc(&x, bytes));
-  CHECK(cudaMalloc(&y, bytes));
-  CHECK(cudaMemset(x, 1, bytes));
-  const double us = median_us([&](int) { CHECK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, s)); }, s, 5, 30);
-  CHECK(cudaFree(x));
-  CHECK(cudaFree(y));
-  return 2.0 * double(bytes) / (us * 1e-6);
-}
 
 template <class T>
 T from_float(float v);
@@ -172,13 +107,13 @@ std::string bench_one(const Shape& sh, const Policy& pol, const char* policy_nam
   cr::cuda::LaunchTuning exact = tune;
   exact.exact_only = true;  // every token ranked in double: what the float keys save
   double b2b_us = 0;
-  const double graph_us = time_graphs(
-      capture([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, tune)); }, copies,
-              s),
+  const double graph_us = graph_replay_us(
+      capture_graphs([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, tune)); },
+                     copies, s),
       s, reps, &b2b_us);
-  const double exact_us = time_graphs(
-      capture([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, exact)); }, copies,
-              s),
+  const double exact_us = graph_replay_us(
+      capture_graphs([&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, exact)); },
+                     copies, s),
       s, reps);
   const double launch_us = median_us(
       [&](int r) { CHECK(cr::cuda::launch_route(view(r), dc.params(), pol, out, s, nullptr, tune)); }, s, 20, 500);
@@ -247,40 +182,51 @@ int main(int argc, char** argv) {
   }
   cudaDeviceProp prop{};
   CHECK(cudaGetDeviceProperties(&prop, 0));
-  int driver = 0, runtime = 0;
-  CHECK(cudaDriverGetVersion(&driver));
-  CHECK(cudaRuntimeGetVersion(&runtime));
   cudaStream_t s;
   CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
-  const double bw = copy_bandwidth(s);
-  std::fprintf(stderr, "%s: copy bandwidth %.1f GB/s (read + write), L2 %d MB\n", prop.name, bw / 1e9,
-               prop.l2CacheSize >> 20);
+  const mb::Bandwidth bw = mb::measure_bandwidth(s);
+  std::fprintf(stderr, "%s: read stream %.1f GB/s, memcpy %.1f GB/s (read + write), L2 %d MB\n", prop.name,
+               bw.stream_read_bytes_per_s / 1e9, bw.memcpy_bytes_per_s / 1e9, prop.l2CacheSize >> 20);
   // The replay time of a graph of one empty kernel: what every graph timing includes.
   double empty_b2b_us = 0;
   const double empty_us =
-      time_graphs(capture([&](int) { empty_kernel<<<1, 32, 0, s>>>(); }, 1, s), s, 2000, &empty_b2b_us);
+      graph_replay_us(capture_graphs([&](int) { empty_kernel<<<1, 32, 0, s>>>(); }, 1, s), s, 2000, &empty_b2b_us);
   std::fprintf(stderr, "empty kernel: graph replay %.2f us, back to back %.2f us\n", empty_us, empty_b2b_us);
   // COREROUTE_BENCH_QUICK=1: B in {1, 1024}, N = 32 only.
   const bool quick = std::getenv("COREROUTE_BENCH_QUICK") != nullptr;
+  const char* warps = std::getenv("COREROUTE_BENCH_WARPS");
+  const char* only = std::getenv("COREROUTE_BENCH_ONLY");
   std::vector<std::string> rows;
   const std::vector<Model> ms = models();
   for (const Model& m : ms)
     for (int64_t B : {1, 64, 1024})
       for (int64_t N : {16, 32, 64, 128})
         if (!quick || (B != 64 && N == 32))
-          bench_shape<float>({&m, B, N, "fp32"}, s, bw, size_t(prop.l2CacheSize), rows);
+          bench_shape<float>({&m, B, N, "fp32"}, s, bw.memcpy_bytes_per_s, size_t(prop.l2CacheSize), rows);
   for (int64_t B : {1, 1024})
-    bench_shape<__nv_bfloat16>({&ms[1], B, 32, "bf16"}, s, bw, size_t(prop.l2CacheSize), rows);
-  const std::time_t now = std::time(nullptr);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    bench_shape<__nv_bfloat16>({&ms[1], B, 32, "bf16"}, s, bw.memcpy_bytes_per_s, size_t(prop.l2CacheSize), rows);
+  const std::string settings =
+      std::string("{\"quick\": ") + (quick ? "true" : "false") +
+      ", \"warps\": " + mb::json_string(warps ? warps : "default") +
+      ", \"only\": " + mb::json_string(only ? only : "all") +
+      ", \"graph_reps\": \"2000 (1000 at B >= 1024)\", \"graph_warmup\": " + std::to_string(mb::kGraphWarmup) +
+      ", \"launch_reps\": 500, \"metrics_reps\": 300, \"input_copies\": \"enough to exceed 2 x L2, at most 64\", "
+      "\"logits\": \"N(0, 2)\"}";
+  const std::string method =
+      "graph us: median of CUDA graph replays (one launch_route per graph, graphs rotated over the input copies), "
+      "each timed alone with CUDA events after warm-up replays; back-to-back: median over 20 groups of 50 replays, "
+      "per replay; launch us: median of plain launches timed alone; floor: bytes read + written / the memcpy "
+      "bandwidth";
   FILE* f = argc > 1 ? std::fopen(argv[1], "w") : stdout;
-  std::fprintf(f, "{\n\"device\": \"%s\", \"sms\": %d, \"l2_bytes\": %d, \"cuda_driver\": %d, \"cuda_runtime\": %d,\n",
-               prop.name, prop.multiProcessorCount, prop.l2CacheSize, driver, runtime);
-  std::fprintf(f,
-               "\"date\": \"%s\", \"copy_bandwidth_bytes_per_s\": %.0f, \"empty_graph_us\": %.3f, "
-               "\"empty_graph_back_to_back_us\": %.3f,\n\"results\": [\n",
-               date, bw, empty_us, empty_b2b_us);
+  if (!f) {
+    std::perror(argv[1]);
+    return 1;
+  }
+  std::fprintf(f, "{\n\"meta\": %s,\n\"bandwidth\": %s,\n",
+               mb::metadata_json("bench/route_bench", method, settings).c_str(),
+               mb::bandwidth_json(bw, "memcpy").c_str());
+  std::fprintf(f, "\"empty_graph_us\": %.3f, \"empty_graph_back_to_back_us\": %.3f,\n\"results\": [\n", empty_us,
+               empty_b2b_us);
   for (size_t i = 0; i < rows.size(); ++i) std::fprintf(f, "  %s%s\n", rows[i].c_str(), i + 1 < rows.size() ? "," : "");
   std::fprintf(f, "]\n}\n");
   if (f != stdout) std::fclose(f);

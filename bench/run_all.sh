@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Re-runs everything on a GPU machine: build, the checked API's tests, GPU parity tests,
 # compute-sanitizer (memcheck, racecheck, initcheck, synccheck on a few cases), the kernel
-# benchmark, the PyTorch baselines and the summary. Logs and JSON go to $OUT_DIR (default
-# bench/out). Needs nvcc, cmake, Catch2 (CMAKE_PREFIX_PATH), python3 with torch.
-#   PARITY_SECONDS=120 SAN_CASES=40 STEPS="build api parity sanitize bench" bench/run_all.sh
+# benchmark, the PyTorch baselines and the summary, the MoE-layer benchmark. Logs and JSON
+# go to $OUT_DIR (default bench/out); the result files, named to be copied as they are into
+# bench/results/, go to $OUT_DIR/results: <date>-<gpu>.json (route_bench + PyTorch,
+# summarized) and moe_layer-<date>-<gpu>.json (+ .md and plots). Every result file carries
+# its metadata (device, driver, commit, date, method, settings), written by the tools.
+# Needs nvcc, cmake, python3 with torch; Catch2 and rapidcheck (CMAKE_PREFIX_PATH) only for
+# the api, parity and sanitize steps.
+#   PARITY_SECONDS=120 SAN_CASES=40 STEPS="build api parity sanitize bench moe" bench/run_all.sh
+#   STEPS="build bench moe" bench/run_all.sh      # the benchmarks alone (about 8 minutes on an H200)
 # SAN_POLICIES and SAN_SCORES pick the sanitized groups (default: vote and blockdist, sigmoid).
 # PARITY_CASES=n runs n cases per policy x score group instead of PARITY_SECONDS each, in
 # processes of PARITY_CHUNK cases (default 1000); POLICIES picks the groups. BUILD names a build folder made elsewhere (skip "build").
@@ -11,21 +17,32 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${OUT_DIR:-bench/out}
 SAN_CASES=${SAN_CASES:-40}
-STEPS=${STEPS:-"build api bench sanitize parity"}
+STEPS=${STEPS:-"build api bench moe sanitize parity"}
 BUILD=${BUILD:-build-gpu}
 mkdir -p "$OUT_DIR"
-# The commit of the tree, "+uncommitted" when it has changes (COMMIT overrides, for copies without .git).
-commit=${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
-if [ -z "${COMMIT:-}" ] && [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit+uncommitted"; fi
-echo "commit: $commit"
+# The commit of the tree, "+uncommitted" when it has changes; the tools record it from
+# COREROUTE_COMMIT (set it for copies without .git).
+if [ -z "${COREROUTE_COMMIT:-}" ]; then
+  COREROUTE_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo "not recorded")
+  [ -n "$(git status --porcelain 2>/dev/null)" ] && COREROUTE_COMMIT="$COREROUTE_COMMIT+uncommitted"
+fi
+export COREROUTE_COMMIT
+echo "commit: $COREROUTE_COMMIT"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee "$OUT_DIR/gpu.txt"
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed 's/.*\(H100\|H200\|B200\|A100\).*/\1/' | tr 'A-Z ' 'a-z_')
+tag="$(date -u +%Y-%m-%d)-$gpu"
+mkdir -p "$OUT_DIR/results"
 status=0
-has() { [[ " $STEPS " == *" $1 "* ]]; }  # steps: build api bench sanitize parity parity_groups parity_extra
+has() { [[ " $STEPS " == *" $1 "* ]]; }  # steps: build api bench moe sanitize parity parity_groups parity_extra
 if has build; then
-  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOREROUTE_ENABLE_CUDA=ON -DCOREROUTE_CUDA_TESTS=ON \
+  targets="route_bench moe_layer_bench" tests=OFF
+  if has api || has sanitize || has parity || has parity_groups || has parity_extra; then
+    targets="$targets test_cuda_parity test_cuda_api" tests=ON
+  fi
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOREROUTE_ENABLE_CUDA=ON -DCOREROUTE_CUDA_TESTS=$tests \
     -DCOREROUTE_BUILD_TESTS=OFF -DCOREROUTE_BUILD_PROPTESTS=OFF -DCOREROUTE_BUILD_EXAMPLES=OFF -DCOREROUTE_BUILD_TOOLS=OFF \
     -DCOREROUTE_BUILD_BENCH=ON ${CMAKE_ARGS:-} > "$OUT_DIR/build.log" 2>&1 &&
-  cmake --build "$BUILD" --target test_cuda_parity test_cuda_api route_bench -j"$(nproc)" >> "$OUT_DIR/build.log" 2>&1 ||
+  cmake --build "$BUILD" --target $targets -j"$(nproc)" >> "$OUT_DIR/build.log" 2>&1 ||
     { tail -40 "$OUT_DIR/build.log"; echo "BUILD FAILED"; exit 1; }
 fi
 T=$BUILD/cuda/tests/test_cuda_parity
@@ -36,9 +53,13 @@ fi
 if has bench; then
   "$BUILD/bench/route_bench" "$OUT_DIR/kernel.json" 2> "$OUT_DIR/bench.log" || { tail "$OUT_DIR/bench.log"; status=1; }
   PYTHONUNBUFFERED=1 python3 bench/torch_baseline.py "$OUT_DIR/torch.json" > "$OUT_DIR/torch.log" 2>&1 || { tail "$OUT_DIR/torch.log"; status=1; }
-  python3 bench/summarize.py "$OUT_DIR/kernel.json" "$OUT_DIR/torch.json" "$OUT_DIR/results.json" "$commit" \
-    "$OUT_DIR/performance.png" > "$OUT_DIR/summary.md" 2>&1
+  python3 bench/summarize.py "$OUT_DIR/kernel.json" "$OUT_DIR/torch.json" "$OUT_DIR/results/$tag.json" \
+    "$OUT_DIR/results/$tag.png" > "$OUT_DIR/summary.md" 2>&1 || status=1
   cat "$OUT_DIR/summary.md"
+fi
+if has moe; then  # both shapes, N in {8, ..., 128}; the build above made the binary
+  OUT="$OUT_DIR/results" TAG="$tag" BUILD="$BUILD" bench/moe_layer/run.sh > "$OUT_DIR/moe_layer.log" 2>&1 || status=1
+  tail -n 60 "$OUT_DIR/moe_layer.log"
 fi
 if has sanitize; then
   for tool in memcheck racecheck initcheck synccheck; do

@@ -1,6 +1,10 @@
 """Merges route_bench's JSON and torch_baseline's JSON into one results file, prints
 the table and the targets of the benchmark plan, and draws a plot (if matplotlib).
-Usage: python3 summarize.py KERNEL.json TORCH.json OUT.json COMMIT [PLOT.png]
+Usage: python3 summarize.py KERNEL.json TORCH.json OUT.json [PLOT.png]
+The run's metadata (device, driver, commit, date, method, settings) is route_bench's
+"meta" and torch_baseline's, kept as they wrote them. "speedup_eager" (PyTorch eager over
+our plain launch) mostly measures the Python dispatch of PyTorch's 20-30 small kernels,
+so no target is checked on it; graph against graph is the meaningful ratio.
 """
 import json
 import sys
@@ -9,8 +13,8 @@ import sys
 def main():
     kern = json.load(open(sys.argv[1]))
     torch_rows = json.load(open(sys.argv[2])) if sys.argv[2] != "-" else {"results": []}
-    out, commit = sys.argv[3], sys.argv[4]
-    plot = sys.argv[5] if len(sys.argv) > 5 else None
+    out = sys.argv[3]
+    plot = sys.argv[4] if len(sys.argv) > 4 else None
     tq = {(r["model"], r["policy"], r["B"], r["N"]): r for r in torch_rows["results"]}
     ours = {(r["model"], r["policy"], r["dtype"], r["B"], r["N"]): r for r in kern["results"]}
     lines = ["| model | policy | dtype | B | N | graph us | back-to-back us | double-only us | launch us | vs vanilla | torch graph us | torch eager us | speed-up graph | speed-up eager | floor us | % of floor | metrics us |",
@@ -46,9 +50,6 @@ def main():
             if x and x["speedup_graph"]:
                 checks.append((f"{policy} B={B} N=32 M=256 >= {need}x PyTorch (graph vs graph)", x["speedup_graph"],
                                x["speedup_graph"] >= need))
-            if x and x["speedup_eager"]:
-                checks.append((f"{policy} B={B} N=32 M=256 >= {need}x PyTorch (eager vs eager)", x["speedup_eager"],
-                               x["speedup_eager"] >= need))
     worst = max((x["vs_vanilla"], x) for x in kern["results"] if x["policy"] != "vanilla" and x["vs_vanilla"])
     checks.append((f"coreset policies <= 1.3x vanilla (worst: {worst[1]['model']} {worst[1]['policy']} "
                    f"{worst[1]['dtype']} B={worst[1]['B']} N={worst[1]['N']})", worst[0], worst[0] <= 1.3))
@@ -56,7 +57,6 @@ def main():
         if x["B"] == 1024 and x["dtype"] == "fp32":
             checks.append((f"B=1024 >= 60% of floor: {x['model']} {x['policy']} N={x['N']}", x["fraction_of_floor"],
                            x["fraction_of_floor"] >= 0.6))
-    kern["commit"] = commit
     kern["torch"] = {k: v for k, v in torch_rows.items() if k != "results"}
     kern["targets"] = [dict(target=c[0], value=round(c[1], 4), met=bool(c[2])) for c in checks]
     json.dump(kern, open(out, "w"), indent=1)
@@ -88,7 +88,7 @@ def main():
                 ax.set_title(model)
                 ax.grid(True, which="both", alpha=0.3)
             axes[1].legend(fontsize=6, ncol=2)
-            fig.suptitle(f"coreroute CUDA routing vs PyTorch, {kern['device']}, {kern['date']}")
+            fig.suptitle(f"coreroute CUDA routing vs PyTorch, {kern['meta']['device']}, {kern['meta']['date']}")
             fig.tight_layout()
             fig.savefig(plot, dpi=110)
         except ImportError:  # no matplotlib: a plain SVG of the same curves
@@ -130,7 +130,7 @@ def svg_plot(kern, path):
                                f'stroke-width="4"/>')
     legend = ("colour: B = 1 blue, 64 orange, 1024 green; line: vanilla solid, vote dashed, blockdist dotted; "
               "wide pale: PyTorch vote (graph)")
-    out.append(f'<text x="{W}" y="{H + 25}" text-anchor="middle">{legend}; {kern["device"]}, {kern["date"]}</text>')
+    out.append(f'<text x="{W}" y="{H + 25}" text-anchor="middle">{legend}; {kern["meta"]["device"]}, {kern["meta"]["date"]}</text>')
     out.append("</svg>")
     open(path, "w").write("\n".join(out) + "\n")
 

@@ -5,10 +5,16 @@
     capture-safe (masks instead of data-dependent shapes) so it can be timed both
     eagerly and as a CUDA graph;
 (b) plain token-level routing with torch.topk (the "vanilla" rows).
-Timing: CUDA events around each call (eager) or each graph replay; medians.
+Timing: CUDA events around each call (eager) or each graph replay; medians. The eager
+time mostly measures the Python dispatch of PyTorch's 20-30 small kernels (it moves by
+tens of percent between runs); graph replay against graph replay is the meaningful ratio.
+The file records device, driver, commit (env COREROUTE_COMMIT), date, method and settings.
 Usage: python3 torch_baseline.py OUT.json
 """
+import datetime
 import json
+import os
+import re
 import sys
 
 import torch
@@ -56,6 +62,18 @@ def route(x, cfg, policy, bias):
     return ids.int(), w * cfg["scaling"]
 
 
+EAGER_REPS, GRAPH_REPS = (200, 100), (1000, 300)  # (B < 1024, B >= 1024)
+
+
+def driver_release():
+    """The kernel driver's release (e.g. 580.159.04), as bench/measure.cuh reads it."""
+    try:
+        m = re.search(r" (\d+\.\d+(?:\.\d+)?) ", open("/proc/driver/nvidia/version").readline())
+        return m.group(1) if m else "not recorded"
+    except OSError:
+        return "not recorded"
+
+
 def median_us(fn, reps):
     start = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     end = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
@@ -81,7 +99,7 @@ def main():
             for N in (16, 32, 64, 128):
                 x = torch.randn(B, N, cfg["M"], device="cuda") * 2
                 for policy in ("vanilla", "union", "vote", "blockdist"):
-                    eager = median_us(lambda: route(x, cfg, policy, bias), 100 if B >= 1024 else 200)
+                    eager = median_us(lambda: route(x, cfg, policy, bias), EAGER_REPS[B >= 1024])
                     g = torch.cuda.CUDAGraph()
                     s = torch.cuda.Stream()
                     s.wait_stream(torch.cuda.current_stream())
@@ -91,14 +109,23 @@ def main():
                     torch.cuda.current_stream().wait_stream(s)
                     with torch.cuda.graph(g):
                         route(x, cfg, policy, bias)
-                    graph = median_us(g.replay, 300 if B >= 1024 else 1000)
+                    graph = median_us(g.replay, GRAPH_REPS[B >= 1024])
                     rows.append(dict(model=name, policy=policy, B=B, N=N, M=cfg["M"], K=cfg["K"],
                                      eager_median_us=round(eager, 3), graph_median_us=round(graph, 3)))
                     print(f"torch {name:11s} {policy:9s} B={B:<4d} N={N:<3d} eager {eager:9.2f} us  graph {graph:9.2f} us",
                           flush=True)
                     del g
     with open(out, "w") as f:
-        json.dump(dict(torch=torch.__version__, device=torch.cuda.get_device_name(), results=rows), f, indent=1)
+        meta = dict(tool="bench/torch_baseline.py", device=torch.cuda.get_device_name(), driver=driver_release(),
+                    torch=torch.__version__, torch_cuda=torch.version.cuda,
+                    commit=os.environ.get("COREROUTE_COMMIT") or "not recorded",
+                    date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    method="median of calls (eager) or of CUDA graph replays, each timed alone with CUDA events "
+                           "after 10 warm-up calls",
+                    settings=dict(eager_reps=f"{EAGER_REPS[0]} ({EAGER_REPS[1]} at B >= 1024)",
+                                  graph_reps=f"{GRAPH_REPS[0]} ({GRAPH_REPS[1]} at B >= 1024)", seed=0,
+                                  logits="N(0, 2)"))
+        json.dump(dict(meta=meta, torch=torch.__version__, device=meta["device"], results=rows), f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
 // MoE-layer benchmark: a bf16 SwiGLU expert layer run for one block of N tokens routed
 // by each policy, reading only the experts the routing uses, driven by the routing's
 // dispatch layout. Two implementations side by side (the hand-written tensor-core
-// kernel of expert_gemm.cuh and cuBLAS grouped GEMM), both checked against a float
-// reference; weights of several layers cycled so that L2 cannot hold them. Routing
-// comes from the synthetic preset traces (include/coreroute/synthetic.hpp), the CPU reference
-// (its dispatch layout drives the layer) and the CUDA backend (timed, and its layout
-// compared with the reference's). Writes JSON (argv[1]); bench/moe_layer/summarize.py
-// fits and plots it.
+// kernel of expert_gemm.cuh and cuBLAS grouped GEMM), both checked on every block
+// against a float reference (the worst per-token relative error); weights of several
+// layers cycled so that L2 cannot hold them. Routing comes from the synthetic preset
+// traces (include/coreroute/synthetic.hpp), the CPU reference (its dispatch layout
+// drives the layer) and the CUDA backend (its layout compared with the reference's, and
+// its kernel timed on every block by route_bench's method, bench/measure.cuh, so that
+// the layer is reported with and without routing). Writes JSON (argv[1]) with the run's
+// metadata; bench/moe_layer/summarize.py fits, checks the targets and plots it.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -26,11 +28,13 @@
 #include <coreroute/reference.hpp>
 #include <coreroute/synthetic.hpp>
 
+#include "../measure.cuh"
 #include "cublas_layer.cuh"
 #include "expert_gemm.cuh"
 #include "reference_layer.cuh"
 
 namespace cr = coreroute;
+namespace mb = coreroute_bench;
 using moe_bench::bf16;
 
 // While a graph is being captured a failure only marks the capture as failed (the
@@ -58,9 +62,10 @@ inline void fail_or_mark(const char* file, int line, const char* what, const cha
 
 namespace {
 
-constexpr int kBlocks = 16;  // blocks of each trace, each timed alone
-constexpr int kReplays = 9;  // timed graph replays per block (median)
-constexpr double kMaxRelErr = 1e-2;
+constexpr int kBlocks = 16;          // blocks of each trace, each timed alone
+constexpr int kReplays = 9;          // timed graph replays per block (median)
+constexpr int kRouteReps = 500;      // timed routing graph replays per block (median)
+constexpr double kMaxRelErr = 1e-2;  // per token: ||out_t - ref_t|| / ||ref_t||
 
 struct Shape {
   const char* preset;
@@ -151,19 +156,6 @@ double time_calls(const std::function<void(int)>& call, int calls, cudaStream_t 
   if (exec) CHECK(cudaGraphExecDestroy(exec));
   if (graph) CHECK(cudaGraphDestroy(graph));
   return median(t);
-}
-
-/// Device-to-device copy bandwidth, bytes read + written per second.
-double copy_bandwidth(cudaStream_t s) {
-  const size_t bytes = size_t(2) << 30;
-  void *x = device_alloc<char>(bytes), *y = device_alloc<char>(bytes);
-  CHECK(cudaMemset(x, 1, bytes));
-  CHECK(cudaDeviceSynchronize());
-  const double us =
-      time_calls([&](int) { CHECK(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, s)); }, 1, s, nullptr);
-  CHECK(cudaFree(x));
-  CHECK(cudaFree(y));
-  return 2.0 * double(bytes) / (us * 1e-6);
 }
 
 /// One shape's weights for every layer, and the scratch of one block of up to N tokens.
@@ -285,9 +277,10 @@ void cublas_layer(const Model& m, const Block& bk, const moe_bench::GroupedShape
   CHECK(cudaGetLastError());
 }
 
-/// ||out - ref|| / ||ref|| of one layer call on block b, layer 0; NaN if any output is
-/// not finite. Every buffer the call writes is poisoned (NaN) first.
-double check_layer(const Model& m, const Block& bk, int b, const std::function<void()>& call, cudaStream_t s) {
+/// The worst per-token relative error ||out_t - ref_t|| / ||ref_t|| of one layer call on
+/// block b at layer l; NaN if any output is not finite. Every buffer the call writes is
+/// poisoned (NaN) first.
+double check_layer(const Model& m, const Block& bk, int b, int l, const std::function<void()>& call, cudaStream_t s) {
   const int N = bk.N, K = bk.K, H = m.H, I = m.I, rows = N * K + N;
   CHECK(cudaMemsetAsync(bk.out, 0xFF, size_t(N) * H * sizeof(bf16), s));
   CHECK(cudaMemsetAsync(bk.act, 0xFF, size_t(rows) * I * sizeof(bf16), s));
@@ -297,24 +290,30 @@ double check_layer(const Model& m, const Block& bk, int b, const std::function<v
   call();
   const int32_t* ids = bk.ids + int64_t(b) * N * K;
   moe_bench::reference_act_kernel<<<N * K + (m.sh_gu ? N : 0), 256, 0, s>>>(
-      bk.x + int64_t(b) * N * H, ids, m.gu_layer(0), m.sh_gu_layer(0), N, K, H, I, bk.ract);
+      bk.x + int64_t(b) * N * H, ids, m.gu_layer(l), m.sh_gu_layer(l), N, K, H, I, bk.ract);
   CHECK(cudaGetLastError());
-  moe_bench::reference_out_kernel<<<N, 256, 0, s>>>(bk.ract, ids, bk.weights + int64_t(b) * N * K, m.d_layer(0),
-                                                    m.sh_d_layer(0), N, K, H, I, bk.ref);
+  moe_bench::reference_out_kernel<<<N, 256, 0, s>>>(bk.ract, ids, bk.weights + int64_t(b) * N * K, m.d_layer(l),
+                                                    m.sh_d_layer(l), N, K, H, I, bk.ref);
   CHECK(cudaGetLastError());
   std::vector<bf16> out(size_t(N) * H);
   std::vector<float> ref(size_t(N) * H);
   CHECK(cudaMemcpyAsync(out.data(), bk.out, out.size() * sizeof(bf16), cudaMemcpyDeviceToHost, s));
   CHECK(cudaMemcpyAsync(ref.data(), bk.ref, ref.size() * sizeof(float), cudaMemcpyDeviceToHost, s));
   CHECK(cudaStreamSynchronize(s));
-  double num = 0, den = 0;
-  for (size_t i = 0; i < out.size(); ++i) {
-    const double o = double(__bfloat162float(out[i])), r = double(ref[i]);
-    if (!std::isfinite(o) || !std::isfinite(r)) return NAN;
-    num += (o - r) * (o - r);
-    den += r * r;
+  double worst = 0;
+  for (int t = 0; t < N; ++t) {
+    double num = 0, den = 0;
+    for (int h = 0; h < H; ++h) {
+      const size_t i = size_t(t) * H + h;
+      const double o = double(__bfloat162float(out[i])), r = double(ref[i]);
+      if (!std::isfinite(o) || !std::isfinite(r)) return NAN;
+      num += (o - r) * (o - r);
+      den += r * r;
+    }
+    if (!(den > 0)) return NAN;  // a zero reference row: the inputs are broken
+    worst = std::max(worst, std::sqrt(num / den));
   }
-  return den > 0 ? std::sqrt(num / den) : NAN;
+  return worst;
 }
 
 /// Blocks whose CUDA-backend dispatch layout equals the reference's exactly.
@@ -369,9 +368,10 @@ void run_policy(Context& ctx, const Model& m, Block& bk, const cr::Synthetic& sy
   randomize(bk.x, size_t(kBlocks) * N * m.H, seed, 1.0f);  // fresh inputs for every run
 
   // The CUDA backend's routing of the same trace: its layout against the reference's,
-  // and the time of one block's routing (graph of back-to-back launches).
+  // and each block's routing time, dispatch layout included (what the layer consumes),
+  // by route_bench's method: a graph of one launch, replays each timed alone.
   int cuda_equal = -1;  // -1: the CUDA backend refused or failed (reported, not fatal)
-  double route_us = -1;
+  std::vector<double> route_us;
   try {
     cr::cuda::DeviceConfig dc(cfg);
     CHECK(cudaDeviceSynchronize());
@@ -396,9 +396,13 @@ void run_policy(Context& ctx, const Model& m, Block& bk, const cr::Synthetic& sy
     };
     cuda_equal = layouts_equal(D, back(c_nu, kBlocks), back(c_ue, size_t(kBlocks) * M),
                                back(c_of, size_t(kBlocks) * (M + 1)), back(c_tk, NK), back(c_sl, NK));
-    const cr::LogitsView<float> one = cr::make_logits_view(d_logits, 1, N, M);
-    route_us = time_calls([&](int) { CHECK(cr::cuda::launch_route(one, dc.params(), pol, ro, ctx.stream, &dout)); }, 20,
-                          ctx.stream, nullptr);
+    for (int b = 0; b < kBlocks; ++b) {
+      const cr::LogitsView<float> one = cr::make_logits_view(d_logits + int64_t(b) * N * M, 1, N, M);
+      route_us.push_back(mb::graph_replay_us(
+          mb::capture_graphs([&](int) { CHECK(cr::cuda::launch_route(one, dc.params(), pol, ro, ctx.stream, &dout)); },
+                             1, ctx.stream),
+          ctx.stream, kRouteReps));
+    }
     for (void* p :
          std::initializer_list<void*>{c_ids, c_cs, c_valid, c_inv, c_w, c_core, c_nu, c_ue, c_ct, c_of, c_tk, c_sl})
       CHECK(cudaFree(p));
@@ -416,13 +420,14 @@ void run_policy(Context& ctx, const Model& m, Block& bk, const cr::Synthetic& sy
     T[size_t(b)] = used;
   }
 
-  // Correctness: first and last block, both paths.
+  // Correctness: every block, both paths, block b at layer b % L (every layer's weights).
   double err_hand = 0, err_blas = 0;
-  for (int b : {0, kBlocks - 1}) {
+  for (int b = 0; b < kBlocks; ++b) {
+    const int l = b % m.L;
     const double eh = check_layer(
-        m, bk, b, [&] { hand_layer(m, bk, b, 0, ctx.stream); }, ctx.stream);
+        m, bk, b, l, [&] { hand_layer(m, bk, b, l, ctx.stream); }, ctx.stream);
     const double ec = check_layer(
-        m, bk, b, [&] { cublas_layer(m, bk, shapes[size_t(b)], ctx.blas, b, 0, ctx.stream); }, ctx.stream);
+        m, bk, b, l, [&] { cublas_layer(m, bk, shapes[size_t(b)], ctx.blas, b, l, ctx.stream); }, ctx.stream);
     err_hand = std::isnan(eh) ? eh : std::max(err_hand, eh);
     err_blas = std::isnan(ec) ? ec : std::max(err_blas, ec);
     if (std::isnan(eh) || std::isnan(ec)) break;
@@ -450,17 +455,19 @@ void run_policy(Context& ctx, const Model& m, Block& bk, const cr::Synthetic& sy
   ctx.json << (ctx.first_run ? "" : ",\n") << "    {\"shape\": \"" << m.shape.preset << "\", \"policy\": \"" << label
            << "\", \"describe\": \"" << pol.describe() << "\", \"N\": " << N << ", \"K\": " << K
            << ", \"T_mean\": " << mean(T) << ", \"hand_us_mean\": " << mean(hand_us)
-           << ", \"cublas_us_mean\": " << mean(blas_us) << ", \"route_us\": " << route_us
+           << ", \"cublas_us_mean\": " << mean(blas_us)
+           << ", \"route_us_mean\": " << (route_us.empty() ? std::string("null") : std::to_string(mean(route_us)))
            << ", \"err_hand\": " << (std::isnan(err_hand) ? std::string("null") : std::to_string(err_hand))
            << ", \"err_cublas\": " << (std::isnan(err_blas) ? std::string("null") : std::to_string(err_blas))
            << ", \"check_pass\": " << (pass ? "true" : "false") << ", \"cuda_layout_equal_blocks\": " << cuda_equal
-           << ", \"T\": " << arr(T) << ", \"hand_us\": " << arr(hand_us) << ", \"cublas_us\": " << arr(blas_us) << "}";
+           << ", \"T\": " << arr(T) << ", \"hand_us\": " << arr(hand_us) << ", \"cublas_us\": " << arr(blas_us)
+           << ", \"route_us\": " << (route_us.empty() ? std::string("null") : arr(route_us)) << "}";
   ctx.first_run = false;
-  std::fprintf(
-      stderr,
-      "%-12s N=%3d %-22s T=%6.1f hand %8.1f us  cublas %8.1f us  route %5.1f us  err %.2e/%.2e %s  cuda layout %d/%d\n",
-      m.shape.preset, N, label.c_str(), mean(T), mean(hand_us), mean(blas_us), route_us, err_hand, err_blas,
-      pass ? "ok" : "FAIL", cuda_equal, kBlocks);
+  std::fprintf(stderr,
+               "%-12s N=%3d %-22s T=%6.1f hand %8.1f us (with routing %8.1f)  cublas %8.1f us  route %5.1f us  "
+               "err %.2e/%.2e %s  cuda layout %d/%d\n",
+               m.shape.preset, N, label.c_str(), mean(T), mean(hand_us), mean(hand_us) + mean(route_us), mean(blas_us),
+               route_us.empty() ? -1.0 : mean(route_us), err_hand, err_blas, pass ? "ok" : "FAIL", cuda_equal, kBlocks);
 }
 
 /// The policies of the issue, in table order: fn(label, K, policy).
@@ -615,14 +622,29 @@ int main(int argc, char** argv) {
 
   cudaDeviceProp prop{};
   CHECK(cudaGetDeviceProperties(&prop, 0));
-  const double bw = copy_bandwidth(ctx.stream);
+  const mb::Bandwidth bw = mb::measure_bandwidth(ctx.stream);
   const double sync_us = counts_sync_us(ctx.stream, 256);
-  std::fprintf(stderr, "%s: %d SMs, L2 %.0f MB, copy bandwidth %.0f GB/s (read + write), counts copy + sync %.1f us\n",
-               prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6, bw / 1e9, sync_us);
+  std::fprintf(stderr,
+               "%s: %d SMs, L2 %.0f MB, read stream %.0f GB/s, memcpy %.0f GB/s (read + write), counts copy + sync "
+               "%.1f us\n",
+               prop.name, prop.multiProcessorCount, prop.l2CacheSize / 1e6, bw.stream_read_bytes_per_s / 1e9,
+               bw.memcpy_bytes_per_s / 1e9, sync_us);
+  std::ostringstream settings;
+  settings << "{\"block_sizes\": [";
+  for (size_t i = 0; i < sizes.size(); ++i) settings << (i ? ", " : "") << sizes[i];
+  settings << "], \"blocks_per_run\": " << kBlocks << ", \"layer_replays\": " << kReplays
+           << ", \"layer_warmup\": 2, \"route_reps\": " << kRouteReps << ", \"route_warmup\": " << mb::kGraphWarmup
+           << ", \"max_rel_err\": " << kMaxRelErr << ", \"trace_seed\": 1}";
+  const char* method =
+      "layer: per block, a CUDA graph of one call per layer (consecutive calls never share weights), median of the "
+      "timed replays / calls; routing: per block, launch_route with the dispatch layout in a graph of one launch, "
+      "median of replays each timed alone (logits of one block, in L2); with routing = layer + routing; check: the "
+      "worst per-token relative error over every block, both paths, against a float reference (NaN fails)";
 
   ctx.json
-      << "{\n  \"device\": \"" << prop.name << "\", \"sms\": " << prop.multiProcessorCount
-      << ", \"l2_bytes\": " << prop.l2CacheSize << ", \"copy_bw_bytes_per_s\": " << bw
+      << "{\n  \"meta\": " << mb::metadata_json("bench/moe_layer/moe_layer_bench", method, settings.str())
+      << ",\n  \"bandwidth\": " << mb::bandwidth_json(bw, "stream_read") << ",\n  \"device\": \"" << prop.name
+      << "\", \"sms\": " << prop.multiProcessorCount << ", \"l2_bytes\": " << prop.l2CacheSize
       << ", \"counts_sync_us\": " << sync_us << ", \"blocks_per_run\": " << kBlocks
       << ", \"max_rel_err\": " << kMaxRelErr << ",\n  \"shapes\": {"
       << "\"llada-moe\": {\"M\": 64, \"H\": 2048, \"I\": 1024, \"K\": 8, \"shared_expert\": false, \"layers\": 16, "

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole MoE-layer measurement on a GPU machine: build, correctness checks, timing,
-# fit, plots. Results go to $OUT (default bench/results): moe_layer-<gpu>.json (raw
-# data + analysis), moe_layer-<gpu>.md (summary), two plots, the log.
+# fit, targets, plots. Results go to $OUT (default bench/results): moe_layer-<tag>.json
+# (raw data + analysis, with the run's metadata), moe_layer-<tag>.md (summary), two plots,
+# the log. TAG defaults to the GPU's name; COREROUTE_COMMIT (default: git's HEAD, with
+# "+uncommitted" when the tree has changes) is recorded in the JSON by the benchmark.
 #   bench/moe_layer/run.sh            # every block size (8..128), both shapes
 #   SIZES=32 bench/moe_layer/run.sh   # one block size (a quick run)
 set -uo pipefail
@@ -13,7 +15,12 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed 's/.*\(H
 tag=${TAG:-$gpu}
 log="$OUT/moe_layer-$tag.log"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv > "$log" 2>&1
-echo "commit: ${COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}" >> "$log"
+if [ -z "${COREROUTE_COMMIT:-}" ]; then
+  COREROUTE_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo "not recorded")
+  [ -n "$(git status --porcelain 2>/dev/null)" ] && COREROUTE_COMMIT="$COREROUTE_COMMIT+uncommitted"
+fi
+export COREROUTE_COMMIT
+echo "commit: $COREROUTE_COMMIT" >> "$log"
 if cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCOREROUTE_ENABLE_CUDA=ON -DCOREROUTE_BUILD_BENCH=ON \
      -DCOREROUTE_BUILD_TESTS=OFF -DCOREROUTE_BUILD_PROPTESTS=OFF -DCOREROUTE_BUILD_EXAMPLES=OFF \
      -DCOREROUTE_BUILD_TOOLS=OFF >> "$log" 2>&1 && cmake --build "$BUILD" --target moe_layer_bench >> "$log" 2>&1; then
