@@ -260,9 +260,34 @@ def kind_ops_table(files):
     return lines
 
 
+def kind_routing_peers(files):
+    """bench/routing_table.py's file: our policies beside the engines' kernels of the same run, per shape."""
+    d = load(files[0])
+    shapes = {}
+    for r in d["rows"]:
+        shapes.setdefault((r["model"], r["dtype"], r["B"], r["N"]), []).append(r)
+    lines = ["| model | dtype | tokens | our vanilla us | fastest peer (same routing) us | vanilla / peer | "
+             "DES-Seq / vanilla | DES-Vote / vanilla | dMoE / vanilla |", "|---" * 9 + "|"]
+    for (model, dtype, B, N), rows in sorted(shapes.items()):
+        ours = {r["implementation"].split(":", 1)[1]: r["graph_us"] for r in rows
+                if r["implementation"].startswith("coreroute:")}
+        peers = [r for r in rows if not r["implementation"].startswith("coreroute:") and r["same_routing"]]
+        if "vanilla" not in ours or not peers:
+            continue
+        best = min(peers, key=lambda r: r["graph_us"])
+        v = ours["vanilla"]
+        ratio = lambda p: f"{ours[p] / v:.2f}" if p in ours else "-"  # noqa: E731
+        lines.append(f"| {model} | {dtype} | {B * N} | {v:.2f} | {best['implementation']} {best['graph_us']:.2f} | "
+                     f"{v / best['graph_us']:.2f} | {ratio('union')} | {ratio('vote')} | {ratio('blockdist')} |")
+    lines += ["", f"Graph us: one call in a CUDA graph, each replay timed alone; commit {d['rows'][0]['commit']}. "
+                  "Peers compute vanilla routing; only those computing the model's routing are compared."]
+    return lines
+
+
 KINDS = {"meta": kind_meta, "route-table": kind_route_table, "route-targets": kind_route_targets,
          "route-compare": kind_route_compare, "route-machine": kind_route_machine, "moe-targets": kind_moe_targets,
          "moe-fit": kind_moe_fit, "moe-T": kind_moe_t, "ops-table": kind_ops_table,
+         "routing-peers": kind_routing_peers,
          "moe-table-llada2-mini": lambda f: kind_moe_table(f, "llada2-mini"),
          "moe-table-llada-moe": lambda f: kind_moe_table(f, "llada-moe")}
 
