@@ -5,14 +5,21 @@ blocks of N = 32 tokens, and every policy:
   op_eager_us      wall time per call of coreroute.route(..., checked=False), back to
                    back (Python + dispatcher + allocation + launch; the GPU time when
                    that is longer), median of 7 runs of `reps` calls;
+  op_direct_us     the same through torch.ops.coreroute.route.default with positional
+                   arguments (no Python wrapper: dispatcher + the op's C++ + launch);
+  wrapper_us       op_eager_us - op_direct_us: what the Python wrapper adds;
   op_graph_us      median replay of a CUDA graph holding one op call (CUDA events);
   torch_eager_us / torch_graph_us: the same policy written in PyTorch
                    (bench/torch_baseline.py's route), eager wall time and graph replay;
   raw_launch_us / raw_graph_us: the raw launch and its graph from route_bench's JSON
-                   (bench/route_bench.cu, same shapes, fp32), when given.
+                   (bench/route_bench.cu, same shapes, fp32), when given;
+                   eager_overhead_us = op_eager_us - raw_launch_us (target: <= 10 us),
+                   split into wrapper_us and dispatch_us = op_direct_us - raw_launch_us.
 Ratios are against numbers measured in the same run. Writes OUT.json and OUT.md (the
 table for docs/performance.md). Usage:
   python3 torch_ops_bench.py OUT.json [ROUTE_BENCH.json]
+  python3 torch_ops_bench.py --cpu-overhead   (no GPU: the host cost per call of the
+      wrapper, the direct call and the meta kernel on tiny CPU inputs, medians in us)
 """
 import json
 import os
@@ -38,6 +45,16 @@ def op_args(cfg, policy):
         params["min_experts"] = min(16, cfg["M"])
     return dict(top_k=cfg["K"], policy=policy, score=cfg["score"], groups=cfg["groups"],
                 normalize=cfg["normalize"], scaling=cfg["scaling"], checked=False, **params)
+
+
+def direct_args(logits, bias, kw):
+    """The positional arguments of torch.ops.coreroute.route for coreroute.route(logits, bias=bias, **kw)."""
+    n_group, topk_group = kw["groups"] or (0, 0)
+    beta, top_p = kw.get("beta"), kw.get("top_p")
+    return (logits, kw["top_k"], kw["policy"], kw["score"], bias, n_group, topk_group, kw["normalize"],
+            float(kw["scaling"]), None, None, kw.get("k_local"), kw.get("core"),
+            None if beta is None else float(beta), None if top_p is None else float(top_p), kw.get("min_experts"),
+            False, kw["checked"])
 
 
 def wall_us(fn, reps):
