@@ -8,6 +8,9 @@ blocks of N = 32 tokens, and every policy:
   op_direct_us     the same through torch.ops.coreroute.route.default with positional
                    arguments (no Python wrapper: dispatcher + the op's C++ + launch);
   wrapper_us       op_eager_us - op_direct_us: what the Python wrapper adds;
+  host_us / host_direct_us: host time per call of the two, the GPU held busy meanwhile
+                   (torch.cuda._sleep before the timed calls), so never waited for:
+                   the host cost alone, at every B, whatever the kernel's time;
   op_graph_us      median replay of a CUDA graph holding one op call (CUDA events);
   torch_eager_us / torch_graph_us: the same policy written in PyTorch
                    (bench/torch_baseline.py's route), eager wall time and graph replay;
@@ -30,6 +33,8 @@ import time
 import torch
 
 import coreroute
+
+route_op = torch.ops.coreroute.route.default
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 import torch_baseline  # noqa: E402
@@ -71,6 +76,23 @@ def wall_us(fn, reps):
     return statistics.median(runs)
 
 
+def host_us(fn, reps=200):
+    """Median over 7 runs of the host time per call of `reps` calls queued behind a GPU sleep
+    (long enough that the host never waits for the GPU during the timed calls)."""
+    for _ in range(20):
+        fn()
+    torch.cuda.synchronize()
+    runs = []
+    for _ in range(7):
+        torch.cuda._sleep(200_000_000)  # ~0.1 s of GPU clock cycles
+        t = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        runs.append((time.perf_counter() - t) / reps * 1e6)
+        torch.cuda.synchronize()
+    return statistics.median(runs)
+
+
 def graph_us(fn, reps):
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
@@ -84,7 +106,34 @@ def graph_us(fn, reps):
     return torch_baseline.median_us(g.replay, reps)
 
 
+def cpu_overhead():
+    """Host cost per call on the CPU op (no GPU needed): tiny inputs, so that the routing
+    itself is a small part; the wrapper, the direct call, the meta kernel (the op's C++
+    checks and shapes without a kernel) and torch.empty(0) as a yardstick. Medians in us."""
+    torch.set_num_threads(1)
+    x, xm = torch.randn(1, 1, 8), torch.empty(1, 32, 64, device="meta")
+    kw = dict(top_k=2, policy="vanilla", score="softmax", groups=None, normalize=False, scaling=1.0, checked=False)
+    args, margs = direct_args(x, None, kw), direct_args(xm, None, dict(kw, top_k=8))
+    cases = {"coreroute.route [1,1,8]": lambda: coreroute.route(x, top_k=2, checked=False),
+             "torch.ops.coreroute.route.default [1,1,8]": lambda: route_op(*args),
+             "coreroute.route meta [1,32,64]": lambda: coreroute.route(xm, top_k=8, checked=False),
+             "torch.ops.coreroute.route.default meta [1,32,64]": lambda: route_op(*margs),
+             "torch.empty(0)": lambda: torch.empty(0)}
+    for name, fn in cases.items():
+        for _ in range(500):
+            fn()
+        runs = []
+        for _ in range(15):
+            t = time.perf_counter()
+            for _ in range(2000):
+                fn()
+            runs.append((time.perf_counter() - t) / 2000 * 1e6)
+        print(f"{name:50s} {statistics.median(runs):8.2f} us")
+
+
 def main():
+    if sys.argv[1:2] == ["--cpu-overhead"]:
+        return cpu_overhead()
     out = sys.argv[1] if len(sys.argv) > 1 else "torch_ops_bench.json"
     raw = {}
     if len(sys.argv) > 2 and os.path.exists(sys.argv[2]):
@@ -101,16 +150,22 @@ def main():
             for policy in ("vanilla", "union", "vote", "blockdist"):
                 kw = op_args(cfg, policy)
                 op = lambda: coreroute.route(x, bias=bias, **kw)  # noqa: E731
+                args = direct_args(x, bias, kw)
+                direct = lambda: route_op(*args)  # noqa: E731
                 native = lambda: torch_baseline.route(x, cfg, policy, bias)  # noqa: E731
                 reps = 200 if B >= 1024 else 1000
                 row = dict(model=name, policy=policy, B=B, N=N, M=cfg["M"], K=cfg["K"], dtype="fp32",
-                           op_eager_us=round(wall_us(op, reps), 3), op_graph_us=round(graph_us(op, reps), 3),
+                           op_eager_us=round(wall_us(op, reps), 3), op_direct_us=round(wall_us(direct, reps), 3),
+                           host_us=round(host_us(op), 3), host_direct_us=round(host_us(direct), 3),
+                           op_graph_us=round(graph_us(op, reps), 3),
                            torch_eager_us=round(wall_us(native, reps // 2), 3),
                            torch_graph_us=round(graph_us(native, reps), 3))
+                row["wrapper_us"] = round(row["op_eager_us"] - row["op_direct_us"], 3)
                 r = raw.get((name, policy, B, N))
                 if r:
                     row.update(raw_launch_us=r["launch_median_us"], raw_graph_us=r["graph_median_us"],
                                eager_overhead_us=round(row["op_eager_us"] - r["launch_median_us"], 3),
+                               dispatch_us=round(row["op_direct_us"] - r["launch_median_us"], 3),
                                graph_ratio=round(row["op_graph_us"] / r["graph_median_us"], 3))
                 row["speedup_vs_torch_graph"] = round(row["torch_graph_us"] / row["op_graph_us"], 2)
                 rows.append(row)
@@ -123,8 +178,8 @@ def main():
 
 def markdown(rows):
     """The table for docs/performance.md (medians in us; '-' where route_bench gave none)."""
-    cols = ["model", "policy", "B", "op_eager_us", "raw_launch_us", "eager_overhead_us", "op_graph_us",
-            "raw_graph_us", "graph_ratio", "torch_eager_us", "torch_graph_us", "speedup_vs_torch_graph"]
+    cols = ["model", "policy", "B", "op_eager_us", "raw_launch_us", "eager_overhead_us", "wrapper_us", "dispatch_us",
+            "host_us", "host_direct_us", "op_graph_us", "raw_graph_us", "graph_ratio", "torch_eager_us", "torch_graph_us", "speedup_vs_torch_graph"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |")
