@@ -68,12 +68,10 @@ def _groups(groups):
         raise ValueError(f"coreroute: groups = {groups!r}: must be None or (n_group, topk_group)") from None
 
 
-_NO_DISPATCH = (None,) * 6
-
-
 def _result(out, with_dispatch):
-    # tuple.__new__ through _make: no per-field keyword handling of Routing(...).
-    return Routing._make(out if with_dispatch else out[:5] + _NO_DISPATCH)
+    if with_dispatch:
+        return Routing(*out)
+    return Routing(out[0], out[1], out[2], out[3], out[4])
 
 
 def route(logits, *, top_k, policy="vanilla", score="softmax", bias=None, groups=None, normalize=False,
@@ -103,7 +101,7 @@ def route_in_coreset(logits, coreset, *, top_k, score="softmax", bias=None, grou
     """Stage 2 alone: routes every token into the given coreset mask, bool [B, M]."""
     n_group, topk_group = (0, 0) if groups is None else _groups(groups)
     out = _route_in_coreset_op(logits, coreset, top_k, score, bias, n_group, topk_group, normalize, float(scaling),
-                                block_size, tokens, with_dispatch, checked)
+                               block_size, tokens, with_dispatch, checked)
     return _result(out, with_dispatch)
 
 
@@ -126,7 +124,7 @@ def metrics(routing, reference, *, block_size=None, tokens=None, expert_bytes=0.
     ids and tokens are checked with a read-back; the host path always checks.
     `mean` is computed on the host (a synchronisation); `per_block` stays on the device."""
     per_block = _metrics_op(routing.ids, routing.weights, routing.coreset_size, reference.ids, reference.weights,
-                             routing.coreset.shape[-1], block_size, tokens, float(expert_bytes), outputs, checked)
+                            routing.coreset.shape[-1], block_size, tokens, float(expert_bytes), outputs, checked)
     if per_block.shape[0] == 0:
         mean = dict(zip(METRIC_FIELDS, (0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0)))
     else:
