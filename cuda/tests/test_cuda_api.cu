@@ -22,6 +22,7 @@
 #include <coreroute/cuda.cuh>
 #include <coreroute/cuda/testing.cuh>
 #include <coreroute/reference.hpp>
+#include <coreroute/testing/bad_policies.hpp>
 
 #include "test_common.hpp"
 
@@ -429,31 +430,11 @@ TEST_CASE("host checks: route names the policy parameter", "[host]") {
   CHECK_THAT(error_of([&] { crcuda::route(x, dc, u, no_outputs()); }), Contains("UnionPolicy.k_local = 3"));
 }
 
-namespace user_policies {  // named: nvcc flags unused members of an unnamed namespace's policy
-/// A user policy whose local_k is out of range: rejected by name before any device work.
-struct BadLocalK {
-  static constexpr bool needs_votes = true;
-  static constexpr const char* name = "bad_local_k";
-  int k = -3;
-  CR_HD int local_k(const RouterParams&) const { return k; }
-  template <class T>
-  CR_HD T vote(T, int) const {
-    return T(1);
-  }
-  template <class T>
-  CR_HD bool keep(int, T v, T, T, int) const {
-    return v > T(0);
-  }
-  void validate(const RouterConfig&) const {}
-  std::string describe() const { return "bad_local_k"; }
-};
-}  // namespace user_policies
-
 TEST_CASE("host checks: route rejects a user policy's local_k outside [1, num_experts]", "[host]") {
   const crcuda::DeviceConfig dc(host_config(8, 2));
   const auto x = make_logits_view<float>(nullptr, 1, 4, 8);
   for (int k : {-3, 0, 9})
-    CHECK_THAT(error_of([&] { crcuda::route(x, dc, user_policies::BadLocalK{k}, no_outputs()); }),
+    CHECK_THAT(error_of([&] { crcuda::route(x, dc, coreroute::testing::BadLocalK{k}, no_outputs()); }),
                Contains("bad_local_k.local_k() = " + std::to_string(k)) && Contains("[1, num_experts = 8]"));
 }
 

@@ -62,30 +62,33 @@ inline RouterParams params_of(const RouterConfig& c, const float* bias = nullptr
 /// Checks every rule of docs/spec.md section 2; throws coreroute::invalid_argument naming
 /// the parameter and its value.
 inline void validate(const RouterConfig& c) {
+  using detail::fail;
   using detail::require;
   require(c.num_experts >= 1, "num_experts", c.num_experts, "must be >= 1");
-  require(c.top_k >= 1 && c.top_k <= c.num_experts, "top_k", c.top_k,
-          "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
+  if (!(c.top_k >= 1 && c.top_k <= c.num_experts))
+    fail("top_k", c.top_k, "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
   require(c.score == ScoreFunction::softmax || c.score == ScoreFunction::sigmoid, "score", static_cast<int>(c.score),
           "must be softmax or sigmoid");
-  require(c.expert_bias.empty() || c.expert_bias.size() == static_cast<size_t>(c.num_experts), "expert_bias.size()",
-          c.expert_bias.size(), "must be 0 or num_experts = " + std::to_string(c.num_experts));
+  if (!(c.expert_bias.empty() || c.expert_bias.size() == static_cast<size_t>(c.num_experts)))
+    fail("expert_bias.size()", c.expert_bias.size(), "must be 0 or num_experts = " + std::to_string(c.num_experts));
   for (size_t i = 0; i < c.expert_bias.size(); ++i)
-    require(std::isfinite(c.expert_bias[i]), "expert_bias[" + std::to_string(i) + "]", c.expert_bias[i],
-            "must be finite");
+    if (!std::isfinite(c.expert_bias[i]))
+      fail("expert_bias[" + std::to_string(i) + "]", c.expert_bias[i], "must be finite");
   require(std::isfinite(c.scaling) && c.scaling > 0, "scaling", c.scaling, "must be finite and > 0");
   const GroupLimit& g = c.groups;
   if (g.n_group != 0 || g.topk_group != 0) {
     require(g.n_group >= 1, "groups.n_group", g.n_group, "must be >= 1 (or 0 with topk_group = 0 for no groups)");
-    require(c.num_experts % g.n_group == 0, "groups.n_group", g.n_group,
-            "must divide num_experts = " + std::to_string(c.num_experts));
+    if (c.num_experts % g.n_group != 0)
+      fail("groups.n_group", g.n_group, "must divide num_experts = " + std::to_string(c.num_experts));
     const int per_group = c.num_experts / g.n_group;
-    require(per_group >= 2, "groups.n_group", g.n_group,
-            "must leave >= 2 experts per group (num_experts = " + std::to_string(c.num_experts) + ")");
-    require(g.topk_group >= 1 && g.topk_group <= g.n_group, "groups.topk_group", g.topk_group,
-            "must be in [1, n_group = " + std::to_string(g.n_group) + "]");
-    require(c.top_k <= g.topk_group * per_group, "top_k", c.top_k,
-            "must be <= topk_group * num_experts / n_group = " + std::to_string(g.topk_group * per_group));
+    if (per_group < 2)
+      fail("groups.n_group", g.n_group,
+           "must leave >= 2 experts per group (num_experts = " + std::to_string(c.num_experts) + ")");
+    if (!(g.topk_group >= 1 && g.topk_group <= g.n_group))
+      fail("groups.topk_group", g.topk_group, "must be in [1, n_group = " + std::to_string(g.n_group) + "]");
+    if (c.top_k > g.topk_group * per_group)
+      fail("top_k", c.top_k,
+           "must be <= topk_group * num_experts / n_group = " + std::to_string(g.topk_group * per_group));
   }
 }
 

@@ -21,8 +21,11 @@ template <class V>
   throw invalid_argument(os.str());
 }
 
-template <class V>
-void require(bool ok, const std::string& param, const V& value, const std::string& rule) {
+/// Throws unless `ok`. Name and rule are taken as given (a literal stays a pointer) and
+/// made strings only on failure: checks run on every call of the hot entry points, so a
+/// rule built from numbers is written `if (!ok) fail(...)` instead, never built eagerly.
+template <class P, class V, class R>
+void require(bool ok, const P& param, const V& value, const R& rule) {
   if (!ok) fail(param, value, rule);
 }
 

@@ -67,8 +67,8 @@ struct UnionPolicy {
     return v > T(0);
   }
   void validate(const RouterConfig& c) const {
-    detail::require(k_local >= 1 && k_local <= c.top_k, "UnionPolicy.k_local", k_local,
-                    "must be in [1, top_k = " + std::to_string(c.top_k) + "]");
+    if (!(k_local >= 1 && k_local <= c.top_k))
+      detail::fail("UnionPolicy.k_local", k_local, "must be in [1, top_k = " + std::to_string(c.top_k) + "]");
   }
   std::string describe() const { return "union(k_local=" + std::to_string(k_local) + ")"; }
 };
@@ -114,8 +114,9 @@ struct SaliencyVotePolicy : SaliencyVotes {
   }
   void validate(const RouterConfig& c) const {
     if (core != 0) {
-      detail::require(core >= 1 && core <= c.num_experts, "SaliencyVotePolicy.core", core,
-                      "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
+      if (!(core >= 1 && core <= c.num_experts))
+        detail::fail("SaliencyVotePolicy.core", core,
+                     "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
       detail::require(beta == 0, "SaliencyVotePolicy.beta", beta, "must be 0 when core is set");
     } else {
       detail::require(beta > 0 && beta <= 1, "SaliencyVotePolicy.beta", beta,
@@ -147,8 +148,9 @@ struct BlockDistributionPolicy : SaliencyVotes {
   }
   void validate(const RouterConfig& c) const {
     detail::require(top_p > 0 && top_p <= 1, "BlockDistributionPolicy.top_p", top_p, "must be in (0, 1]");
-    detail::require(min_experts >= 0 && min_experts <= c.num_experts, "BlockDistributionPolicy.min_experts",
-                    min_experts, "must be in [0, num_experts = " + std::to_string(c.num_experts) + "]");
+    if (!(min_experts >= 0 && min_experts <= c.num_experts))
+      detail::fail("BlockDistributionPolicy.min_experts", min_experts,
+                   "must be in [0, num_experts = " + std::to_string(c.num_experts) + "]");
   }
   std::string describe() const {
     std::ostringstream os;
@@ -184,8 +186,8 @@ template <class P>
 void require_valid_local_k(const P& pol, const RouterConfig& c) {
   if (!P::needs_votes) return;
   const int k = pol.local_k(params_of(c));
-  require(k >= 1 && k <= c.num_experts, std::string(P::name) + ".local_k()", k,
-          "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
+  if (!(k >= 1 && k <= c.num_experts))
+    fail(std::string(P::name) + ".local_k()", k, "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
 }
 
 /// A vote must be finite and >= 0: a negative vote would make `before` decrease, a NaN

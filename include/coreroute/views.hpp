@@ -71,8 +71,8 @@ template <class T>
 void validate_shape(const LogitsView<T>& x, const RouterConfig& c, const int32_t* host_tokens) {
   require(x.blocks >= 0, "logits.blocks", x.blocks, "must be >= 0");
   require(x.tokens >= 0, "logits.tokens", x.tokens, "must be >= 0");
-  require(x.experts == c.num_experts, "logits.experts", x.experts,
-          "must equal num_experts = " + std::to_string(c.num_experts));
+  if (x.experts != c.num_experts)
+    fail("logits.experts", x.experts, "must equal num_experts = " + std::to_string(c.num_experts));
   if (x.blocks == 0 || x.tokens == 0) return;
   require(x.tokens <= INT32_MAX / (c.top_k > 0 ? c.top_k : 1), "logits.tokens", x.tokens,
           "too large for int32 slot indices");
@@ -92,15 +92,17 @@ void validate_shape(const LogitsView<T>& x, const RouterConfig& c, const int32_t
       inside = counts[d] <= left / strides[d];
       if (inside) left -= counts[d] * strides[d];
     }
-    require(inside, "logits.extent", x.extent,
-            "is too small for the shape [" + std::to_string(x.blocks) + ", " + std::to_string(x.tokens) + ", " +
-                std::to_string(x.experts) + "] with strides [" + std::to_string(x.stride_block) + ", " +
-                std::to_string(x.stride_token) + ", " + std::to_string(x.stride_expert) + "]");
+    if (!inside)
+      fail("logits.extent", x.extent,
+           "is too small for the shape [" + std::to_string(x.blocks) + ", " + std::to_string(x.tokens) + ", " +
+               std::to_string(x.experts) + "] with strides [" + std::to_string(x.stride_block) + ", " +
+               std::to_string(x.stride_token) + ", " + std::to_string(x.stride_expert) + "]");
   }
   if (host_tokens)
     for (int64_t b = 0; b < x.blocks; ++b)
-      require(host_tokens[b] >= 0 && host_tokens[b] <= x.tokens, "tokens_per_block[" + std::to_string(b) + "]",
-              host_tokens[b], "must be in [0, tokens = " + std::to_string(x.tokens) + "]");
+      if (!(host_tokens[b] >= 0 && host_tokens[b] <= x.tokens))
+        fail("tokens_per_block[" + std::to_string(b) + "]", host_tokens[b],
+             "must be in [0, tokens = " + std::to_string(x.tokens) + "]");
 }
 }  // namespace detail
 

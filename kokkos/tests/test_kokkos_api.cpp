@@ -12,6 +12,7 @@
 
 #include <coreroute/kokkos.hpp>
 #include <coreroute/reference.hpp>
+#include <coreroute/testing/bad_policies.hpp>
 #include <coreroute/testing/tolerance.hpp>
 
 #include "random_cases.hpp"
@@ -123,36 +124,16 @@ TEST_CASE("A strided subview routes as the reference", "[api]") {
   require_same(kokkos::to_host(kokkos::route(ExecSpace(), strided, kokkos::TokensView<ExecSpace>(), in.c, pol)), want);
 }
 
-namespace {
-/// A user policy whose local_k is out of range: the checked API must reject it by name.
-struct BadLocalK {
-  static constexpr bool needs_votes = true;
-  static constexpr const char* name = "bad_local_k";
-  int k = -3;
-  CR_HD int local_k(const RouterParams&) const { return k; }
-  template <class T>
-  CR_HD T vote(T, int) const {
-    return T(1);
-  }
-  template <class T>
-  CR_HD bool keep(int, T v, T, T, int) const {
-    return v > T(0);
-  }
-  void validate(const RouterConfig&) const {}
-  std::string describe() const { return "bad_local_k"; }
-};
-}  // namespace
-
 TEST_CASE("A user policy's local_k and a view's extent are checked as the reference does", "[api]") {
   Batch in(llada2_like(), 2, 4, 3);
   const auto none = kokkos::TokensView<ExecSpace>();
   for (int k : {-3, 0, 33}) {
-    const std::string want = error_of([&] { reference::route(in.view(), in.c, BadLocalK{k}); });
+    const std::string want = error_of([&] { reference::route(in.view(), in.c, testing::BadLocalK{k}); });
     CHECK_THAT(want, Catch::Matchers::Contains("bad_local_k.local_k() = " + std::to_string(k)));
     CHECK(error_of([&] {
-            kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), none, in.c, BadLocalK{k});
+            kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), none, in.c, testing::BadLocalK{k});
           }) == want);
-    CHECK(error_of([&] { kokkos::route(ExecSpace(), in.view(), in.c, BadLocalK{k}); }) == want);
+    CHECK(error_of([&] { kokkos::route(ExecSpace(), in.view(), in.c, testing::BadLocalK{k}); }) == want);
   }
   LogitsView<float> v = in.view();
   v.extent = int64_t(in.x.size()) - 1;  // one element short of what the shape addresses

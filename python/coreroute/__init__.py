@@ -22,6 +22,12 @@ __all__ = ["route", "route_in_coreset", "metrics", "Routing", "Metrics", "METRIC
 _here = _os.path.dirname(_os.path.abspath(__file__))
 torch.ops.load_library(_os.path.join(_here, "libcoreroute_torch.so"))
 _ops = torch.ops.coreroute
+# The ops' one overload each, looked up once: a call then skips the namespace and packet
+# attribute lookups and the overload resolution (host time per call, see
+# python/bench/torch_ops_bench.py). OpOverloads, so torch.compile and torch.fx see the op.
+_route_op = _ops.route.default
+_route_in_coreset_op = _ops.route_in_coreset.default
+_metrics_op = _ops.metrics.default
 
 POLICIES = ("vanilla", "union", "vote", "blockdist")
 
@@ -83,19 +89,19 @@ def route(logits, *, top_k, policy="vanilla", score="softmax", bias=None, groups
       on CUDA this reads back to the host, so pass checked=False inside a CUDA graph.
     Bad input raises ValueError naming the parameter and its value.
     """
-    n_group, topk_group = _groups(groups)
-    out = _ops.route(logits, top_k, policy, score, bias, n_group, topk_group, normalize, float(scaling),
-                     block_size, tokens, k_local, core, None if beta is None else float(beta),
-                     None if top_p is None else float(top_p), min_experts, with_dispatch, checked)
+    n_group, topk_group = (0, 0) if groups is None else _groups(groups)
+    out = _route_op(logits, top_k, policy, score, bias, n_group, topk_group, normalize, float(scaling), block_size,
+                    tokens, k_local, core, None if beta is None else float(beta), None if top_p is None else float(top_p),
+                    min_experts, with_dispatch, checked)
     return _result(out, with_dispatch)
 
 
 def route_in_coreset(logits, coreset, *, top_k, score="softmax", bias=None, groups=None, normalize=False,
                      scaling=1.0, block_size=None, tokens=None, with_dispatch=False, checked=True):
     """Stage 2 alone: routes every token into the given coreset mask, bool [B, M]."""
-    n_group, topk_group = _groups(groups)
-    out = _ops.route_in_coreset(logits, coreset, top_k, score, bias, n_group, topk_group, normalize, float(scaling),
-                                block_size, tokens, with_dispatch, checked)
+    n_group, topk_group = (0, 0) if groups is None else _groups(groups)
+    out = _route_in_coreset_op(logits, coreset, top_k, score, bias, n_group, topk_group, normalize, float(scaling),
+                               block_size, tokens, with_dispatch, checked)
     return _result(out, with_dispatch)
 
 
@@ -117,8 +123,8 @@ def metrics(routing, reference, *, block_size=None, tokens=None, expert_bytes=0.
     [T, M, d]) for the output reconstruction loss; without them it is NaN. checked (CUDA):
     ids and tokens are checked with a read-back; the host path always checks.
     `mean` is computed on the host (a synchronisation); `per_block` stays on the device."""
-    per_block = _ops.metrics(routing.ids, routing.weights, routing.coreset_size, reference.ids, reference.weights,
-                             routing.coreset.shape[-1], block_size, tokens, float(expert_bytes), outputs, checked)
+    per_block = _metrics_op(routing.ids, routing.weights, routing.coreset_size, reference.ids, reference.weights,
+                            routing.coreset.shape[-1], block_size, tokens, float(expert_bytes), outputs, checked)
     if per_block.shape[0] == 0:
         mean = dict(zip(METRIC_FIELDS, (0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0)))
     else:

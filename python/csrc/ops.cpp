@@ -13,6 +13,8 @@
 // where a bad token gets ids -1, weight 0 and is counted in invalid_tokens.
 // Bad input raises ValueError naming the parameter and its value.
 #include <ATen/ATen.h>
+#include <ATen/EmptyTensor.h>
+#include <c10/core/CPUAllocator.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -43,6 +45,7 @@ using Opt = c10::optional<T>;
 #endif
 
 #ifdef COREROUTE_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -101,7 +104,7 @@ RouterConfig config_of(int64_t M, int64_t top_k, const std::string& score, int64
                        bool normalize, double scaling) {
   RouterConfig c;
   c.num_experts = int(M);
-  require(top_k >= 1 && top_k <= M, "top_k", top_k, "must be in [1, num_experts = " + std::to_string(M) + "]");
+  if (!(top_k >= 1 && top_k <= M)) fail("top_k", top_k, "must be in [1, num_experts = " + std::to_string(M) + "]");
   c.top_k = int(top_k);
   c.score = score_of(score);
   require(n_group >= 0 && n_group <= std::numeric_limits<int>::max(), "groups.n_group", n_group, "out of range");
@@ -135,8 +138,8 @@ AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t>
     any = VanillaPolicy{};
   } else if (name == "union") {
     require(k_local.has_value(), "k_local", "None", "is required with policy='union'");
-    require(*k_local >= 1 && *k_local <= c.top_k, "k_local", *k_local,
-            "must be in [1, top_k = " + std::to_string(c.top_k) + "]");
+    if (!(*k_local >= 1 && *k_local <= c.top_k))
+      fail("k_local", *k_local, "must be in [1, top_k = " + std::to_string(c.top_k) + "]");
     UnionPolicy u;
     u.k_local = int(*k_local);
     any = u;
@@ -144,8 +147,8 @@ AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t>
     require(core.has_value() != beta.has_value(), "core/beta", core.has_value() ? "both given" : "None",
             "policy='vote' takes exactly one of core and beta");
     if (core) {
-      require(*core >= 1 && *core <= c.num_experts, "core", *core,
-              "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
+      if (!(*core >= 1 && *core <= c.num_experts))
+        fail("core", *core, "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
       any = SaliencyVotePolicy::with_core(int(*core));
     } else {
       require(*beta > 0 && *beta <= 1, "beta", *beta, "must be in (0, 1]");
@@ -156,8 +159,8 @@ AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t>
     b.top_p = top_p.value_or(0.6);
     require(b.top_p > 0 && b.top_p <= 1, "top_p", b.top_p, "must be in (0, 1]");
     const int64_t m = min_experts.value_or(std::min(16, c.num_experts));
-    require(m >= 0 && m <= c.num_experts, "min_experts", m,
-            "must be in [0, num_experts = " + std::to_string(c.num_experts) + "]");
+    if (!(m >= 0 && m <= c.num_experts))
+      fail("min_experts", m, "must be in [0, num_experts = " + std::to_string(c.num_experts) + "]");
     b.min_experts = int(m);
     any = b;
   } else {
@@ -168,8 +171,13 @@ AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t>
 }
 
 void require_device(const at::Tensor& t, const at::Tensor& logits, const char* name) {
-  require(t.device() == logits.device(), std::string(name) + ".device", t.device(),
-          "must be the logits' device (" + logits.device().str() + ")");
+  if (t.device() != logits.device())
+    fail(std::string(name) + ".device", t.device(), "must be the logits' device (" + logits.device().str() + ")");
+}
+
+/// `t` as `dtype`, contiguous; no dispatcher call when it already is (the common case).
+at::Tensor as_contiguous(const at::Tensor& t, at::ScalarType dtype) {
+  return t.scalar_type() == dtype && t.is_contiguous() ? t : t.to(dtype).contiguous();
 }
 
 // ---------------------------------------------------------------------------------
@@ -200,10 +208,10 @@ Dtype dtype_of(const at::Tensor& logits) {
 /// Shapes, dtypes and devices of every input; strides taken as they are. A stride of
 /// 0 (an expanded tensor) on an axis longer than 1 is the one case copied (contiguous),
 /// as the backends need distinct rows; an axis of length 1 takes any stride.
-Inputs prepare(const at::Tensor& logits, const Opt<at::Tensor>& bias, Opt<int64_t> block_size,
-               const Opt<at::Tensor>& tokens, const RouterConfig* c) {
+Inputs prepare(const at::Tensor& logits, const Geometry& g, const Opt<at::Tensor>& bias,
+               const Opt<at::Tensor>& tokens) {
   Inputs in;
-  in.g = geometry_of(logits, block_size, tokens.has_value());
+  in.g = g;
   dtype_of(logits);
   in.logits = logits;
   const bool expanded = [&] {
@@ -223,19 +231,19 @@ Inputs prepare(const at::Tensor& logits, const Opt<at::Tensor>& bias, Opt<int64_
     in.se = stride(2);
   }
   if (bias) {
-    require(bias->dim() == 1 && bias->size(0) == in.g.M, "bias.shape", bias->sizes(),
-            "must be [num_experts] = [" + std::to_string(in.g.M) + "]");
+    if (!(bias->dim() == 1 && bias->size(0) == in.g.M))
+      fail("bias.shape", bias->sizes(), "must be [num_experts] = [" + std::to_string(in.g.M) + "]");
     require(at::isFloatingType(bias->scalar_type()), "bias.dtype", bias->scalar_type(), "must be a floating type");
     require_device(*bias, logits, "bias");
-    in.bias = bias->to(at::kFloat).contiguous();
+    in.bias = as_contiguous(*bias, at::kFloat);
   }
   if (tokens) {
-    require(tokens->dim() == 1 && tokens->size(0) == in.g.B, "tokens.shape", tokens->sizes(),
-            "must be [B] = [" + std::to_string(in.g.B) + "]");
+    if (!(tokens->dim() == 1 && tokens->size(0) == in.g.B))
+      fail("tokens.shape", tokens->sizes(), "must be [B] = [" + std::to_string(in.g.B) + "]");
     require(at::isIntegralType(tokens->scalar_type(), /*includeBool=*/false), "tokens.dtype", tokens->scalar_type(),
             "must be an integer type");
     require_device(*tokens, logits, "tokens");
-    in.tokens = tokens->to(at::kInt).contiguous();
+    in.tokens = as_contiguous(*tokens, at::kInt);
   } else if (in.g.token_major && in.g.last_block_rows != in.g.N && in.g.B > 0) {
     // The partial last block, as tokens per block; a fill kernel on the device, so
     // no host copy (capturable).
@@ -243,32 +251,48 @@ Inputs prepare(const at::Tensor& logits, const Opt<at::Tensor>& bias, Opt<int64_
     t.narrow(0, in.g.B - 1, 1).fill_(in.g.last_block_rows);
     in.tokens = t;
   }
-  (void)c;
   return in;
 }
 
 /// The op's outputs; ids/weights padded to [B*N, K] (token-major) before the view.
+/// Each its own allocation: outputs that shared one would alias each other, which the
+/// schema does not declare (and which the meta kernel's fresh outputs would not match).
 struct Outputs {
-  at::Tensor ids, weights, coreset, coreset_size, invalid_tokens, valid_tokens;
+  at::Tensor ids, weights, coreset, coreset_size, invalid_tokens;
   at::Tensor num_used, used_experts, counts, offsets, token, slot;
 };
 
-Outputs allocate(const Geometry& g, int64_t K, bool with_dispatch, const at::TensorOptions& opt) {
+/// Makes the outputs as at::empty would (contiguous, uninitialised, every element
+/// written by the kernel), without its dispatcher round trip per tensor: eleven of
+/// them are host time on every call. CUDA: the caller holds a guard of the logits'
+/// device, on which the caching allocator then allocates (on the current stream).
+Outputs allocate(const Geometry& g, int64_t K, bool with_dispatch, bool cuda) {
+  c10::Allocator* alloc = nullptr;
+  c10::DispatchKeySet keys(c10::DispatchKey::CPU);
+  if (cuda) {
+#ifdef COREROUTE_TORCH_CUDA
+    alloc = c10::cuda::CUDACachingAllocator::get();
+    keys = c10::DispatchKeySet(c10::DispatchKey::CUDA);
+#endif
+  } else {
+    alloc = c10::GetCPUAllocator();
+  }
+  const auto empty = [&](at::IntArrayRef sizes, at::ScalarType dtype) {
+    return at::Tensor(at::detail::empty_generic(sizes, alloc, keys, dtype, {}));
+  };
   Outputs o;
-  const auto i32 = opt.dtype(at::kInt);
-  o.ids = at::empty({g.B, g.N, K}, i32);
-  o.weights = at::empty({g.B, g.N, K}, opt.dtype(at::kFloat));
-  o.coreset = at::empty({g.B, g.M}, opt.dtype(at::kBool));
-  o.coreset_size = at::empty({g.B}, i32);
-  o.invalid_tokens = at::empty({g.B}, i32);
-  o.valid_tokens = at::empty({g.B}, i32);
+  o.ids = empty({g.B, g.N, K}, at::kInt);
+  o.weights = empty({g.B, g.N, K}, at::kFloat);
+  o.coreset = empty({g.B, g.M}, at::kBool);
+  o.coreset_size = empty({g.B}, at::kInt);
+  o.invalid_tokens = empty({g.B}, at::kInt);
   const int64_t b = with_dispatch ? g.B : 0;
-  o.num_used = at::empty({b}, i32);
-  o.used_experts = at::empty({b, g.M}, i32);
-  o.counts = at::empty({b, g.M}, i32);
-  o.offsets = at::empty({b, g.M + 1}, i32);
-  o.token = at::empty({b, g.N * K}, i32);
-  o.slot = at::empty({b, g.N * K}, i32);
+  o.num_used = empty({b}, at::kInt);
+  o.used_experts = empty({b, g.M}, at::kInt);
+  o.counts = empty({b, g.M}, at::kInt);
+  o.offsets = empty({b, g.M + 1}, at::kInt);
+  o.token = empty({b, g.N * K}, at::kInt);
+  o.slot = empty({b, g.N * K}, at::kInt);
   return o;
 }
 
@@ -368,8 +392,8 @@ LogitsView<T> view_of(const Inputs& in, const int32_t* host_tokens) {
 /// out-of-range value would read outside the logits.
 void check_tokens(const int32_t* t, const Geometry& g) {
   for (int64_t b = 0; t && b < g.B; ++b)
-    require(t[b] >= 0 && t[b] <= g.N, "tokens[" + std::to_string(b) + "]", t[b],
-            "must be in [0, N = " + std::to_string(g.N) + "]");
+    if (!(t[b] >= 0 && t[b] <= g.N))
+      fail("tokens[" + std::to_string(b) + "]", t[b], "must be in [0, N = " + std::to_string(g.N) + "]");
 }
 
 template <class V>
@@ -383,7 +407,6 @@ void write_cpu(const Routing& R, bool with_dispatch, Outputs& o) {
   copy_into(R.coreset, o.coreset);  // 0/1 bytes are valid bools
   copy_into(R.coreset_size, o.coreset_size);
   copy_into(R.invalid_tokens, o.invalid_tokens);
-  copy_into(R.valid_tokens, o.valid_tokens);
   if (!with_dispatch) return;
   const DispatchLayout d = reference::dispatch_of(R);
   copy_into(d.num_used, o.num_used);
@@ -471,10 +494,9 @@ void check_values_cuda(const Inputs& in, const RouterConfig& c) {
 
 void route_cuda(const Inputs& in, const RouterConfig& c, const AnyPolicy& pol, const at::Tensor* coreset_in,
                 bool checked, bool with_dispatch, Outputs& o) {
-  require(c.groups.n_group <= kCudaMaxGroups, "groups.n_group", c.groups.n_group,
-          "must be <= " + std::to_string(kCudaMaxGroups) + " on CUDA");
-  const c10::cuda::CUDAGuard guard(in.logits.device());
-  if (checked) check_values_cuda(in, c);
+  if (c.groups.n_group > kCudaMaxGroups)
+    fail("groups.n_group", c.groups.n_group, "must be <= " + std::to_string(kCudaMaxGroups) + " on CUDA");
+  if (checked) check_values_cuda(in, c);  // under route_impl's guard of the logits' device
   CudaLaunch l;
   l.dtype = dtype_of(in.logits);
   l.logits = in.logits.data_ptr();
@@ -493,7 +515,7 @@ void route_cuda(const Inputs& in, const RouterConfig& c, const AnyPolicy& pol, c
   l.weights = o.weights.data_ptr<float>();
   l.coreset = reinterpret_cast<uint8_t*>(o.coreset.data_ptr<bool>());
   l.coreset_size = o.coreset_size.data_ptr<int32_t>();
-  l.valid_tokens = o.valid_tokens.data_ptr<int32_t>();
+  l.valid_tokens = nullptr;  // rows routed per block: not an output of the op
   l.invalid_tokens = o.invalid_tokens.data_ptr<int32_t>();
   if (with_dispatch) {
     l.num_used = o.num_used.data_ptr<int32_t>();
@@ -540,14 +562,19 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
             g0.N, "too large: N * top_k must fit int32 slot indices");
     if (coreset_in) {
       require(coreset_in->scalar_type() == at::kBool, "coreset.dtype", coreset_in->scalar_type(), "must be bool");
-      require(coreset_in->dim() == 2 && coreset_in->size(0) == g0.B && coreset_in->size(1) == g0.M, "coreset.shape",
-              coreset_in->sizes(), "must be [B, M] = [" + std::to_string(g0.B) + ", " + std::to_string(g0.M) + "]");
+      if (!(coreset_in->dim() == 2 && coreset_in->size(0) == g0.B && coreset_in->size(1) == g0.M))
+        fail("coreset.shape", coreset_in->sizes(),
+             "must be [B, M] = [" + std::to_string(g0.B) + ", " + std::to_string(g0.M) + "]");
       require_device(*coreset_in, logits, "coreset");
     }
-    const Inputs in = prepare(logits, bias, block_size, tokens, &c);
-    Outputs o = allocate(in.g, top_k, with_dispatch, logits.options());
+    const Inputs in = prepare(logits, g0, bias, tokens);
+#ifdef COREROUTE_TORCH_CUDA
+    c10::cuda::OptionalCUDAGuard guard;  // the allocations and the launch on the logits' device
+    if (kind == Kind::cuda) guard.set_device(logits.device());
+#endif
+    Outputs o = allocate(in.g, top_k, with_dispatch, kind == Kind::cuda);
     at::Tensor mask;
-    if (coreset_in) mask = coreset_in->contiguous();
+    if (coreset_in) mask = coreset_in->contiguous();  // no copy when it already is
     if (kind == Kind::cpu) {
       const Routing R = route_cpu(
           in, c, pol, coreset_in ? reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>()) : nullptr, checked);
@@ -568,9 +595,8 @@ Result route_op(const at::Tensor& logits, int64_t top_k, const std::string& poli
                 const Opt<at::Tensor>& bias, int64_t n_group, int64_t topk_group, bool normalize, double scaling,
                 Opt<int64_t> block_size, const Opt<at::Tensor>& tokens, Opt<int64_t> k_local, Opt<int64_t> core,
                 Opt<double> beta, Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch, bool checked) {
-  return route_impl(kind, logits, nullptr, top_k, std::string(policy), std::string(score), bias, n_group, topk_group,
-                    normalize, scaling, block_size, tokens, k_local, core, beta, top_p, min_experts, with_dispatch,
-                    checked);
+  return route_impl(kind, logits, nullptr, top_k, policy, score, bias, n_group, topk_group, normalize, scaling,
+                    block_size, tokens, k_local, core, beta, top_p, min_experts, with_dispatch, checked);
 }
 
 template <Kind kind>
@@ -578,9 +604,10 @@ Result route_in_coreset_op(const at::Tensor& logits, const at::Tensor& coreset, 
                            const Opt<at::Tensor>& bias, int64_t n_group, int64_t topk_group, bool normalize,
                            double scaling, Opt<int64_t> block_size, const Opt<at::Tensor>& tokens, bool with_dispatch,
                            bool checked) {
-  return route_impl(kind, logits, &coreset, top_k, "vanilla", std::string(score), bias, n_group, topk_group, normalize,
-                    scaling, block_size, tokens, Opt<int64_t>{}, Opt<int64_t>{}, Opt<double>{}, Opt<double>{},
-                    Opt<int64_t>{}, with_dispatch, checked);
+  static const std::string vanilla = "vanilla";
+  return route_impl(kind, logits, &coreset, top_k, vanilla, score, bias, n_group, topk_group, normalize, scaling,
+                    block_size, tokens, Opt<int64_t>{}, Opt<int64_t>{}, Opt<double>{}, Opt<double>{}, Opt<int64_t>{},
+                    with_dispatch, checked);
 }
 
 // ---------------------------------------------------------------------------------
@@ -613,8 +640,9 @@ Routing routing_of(const at::Tensor& ids_in, const at::Tensor& weights_in, const
   const int64_t rows = g.token_major ? g.T : g.B * g.N;
   const int32_t* id = ids.data_ptr<int32_t>();
   for (int64_t i = 0; i < rows * K; ++i)
-    require(id[i] >= -1 && id[i] < M, name + "ids[" + std::to_string(i / K) + ", " + std::to_string(i % K) + "]", id[i],
-            "must be -1 or in [0, M = " + std::to_string(M) + ")");
+    if (!(id[i] >= -1 && id[i] < M))
+      fail(name + "ids[" + std::to_string(i / K) + ", " + std::to_string(i % K) + "]", id[i],
+           "must be -1 or in [0, M = " + std::to_string(M) + ")");
   std::copy(id, id + rows * K, R.ids.begin());
   std::copy(weights.data_ptr<float>(), weights.data_ptr<float>() + rows * K, R.weights.begin());
   for (int64_t b = 0; b < g.B; ++b)

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -21,9 +20,11 @@
 #include "arrays.hpp"
 #include "backend.hpp"
 #include "npy.hpp"
+#include "npy_read.hpp"
 
 using namespace coreroute;
 using namespace coreroute::cli;
+using coreroute::cli::testing::read_as;
 
 namespace {
 
@@ -117,16 +118,6 @@ std::string run_route(const TraceSet& s, const std::string& file, const std::str
   CAPTURE(cmd);
   REQUIRE(std::system(cmd.c_str()) == 0);
   return out;
-}
-
-template <class T>
-std::vector<T> read_as(const std::string& path, DType dtype, const std::vector<int64_t>& shape) {
-  const NpyArray a = read_npy(path);
-  REQUIRE(a.dtype == dtype);
-  REQUIRE(a.shape == shape);
-  std::vector<T> v(size_t(a.count()));
-  if (!v.empty()) std::memcpy(v.data(), a.bytes.data(), a.bytes.size());
-  return v;
 }
 
 /// Ids and coreset exactly; weights exactly for the reference backend, within docs/spec.md section 7's parity

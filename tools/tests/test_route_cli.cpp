@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -17,9 +16,11 @@
 #include "arrays.hpp"
 #include "backend.hpp"
 #include "npy.hpp"
+#include "npy_read.hpp"
 
 using namespace coreroute;
 using namespace coreroute::cli;
+using coreroute::cli::testing::read_as;
 
 namespace {
 
@@ -111,16 +112,6 @@ std::string flags_of(const RouterConfig& c) {
      << " --scaling " << c.scaling;
   if (c.groups.enabled()) os << " --groups " << c.groups.n_group << ":" << c.groups.topk_group;
   return os.str();
-}
-
-template <class T>
-std::vector<T> read_as(const std::string& path, DType dtype, const std::vector<int64_t>& shape) {
-  const NpyArray a = read_npy(path);
-  REQUIRE(a.dtype == dtype);
-  REQUIRE(a.shape == shape);
-  std::vector<T> v(size_t(a.count()));
-  if (!v.empty()) std::memcpy(v.data(), a.bytes.data(), a.bytes.size());
-  return v;
 }
 
 /// Routes 40 random traces with `coreroute route --backend <backend>` and compares

@@ -21,8 +21,9 @@ inline void require_comparable(const Routing& R, const Routing& R0) {
   require(R.experts == R0.experts, "routing.experts", R.experts,
           "must equal the reference's " + std::to_string(R0.experts));
   for (int64_t b = 0; b < R.blocks; ++b)
-    require(R.valid_tokens[size_t(b)] == R0.valid_tokens[size_t(b)], "routing.valid_tokens[" + std::to_string(b) + "]",
-            R.valid_tokens[size_t(b)], "must equal the reference's " + std::to_string(R0.valid_tokens[size_t(b)]));
+    if (R.valid_tokens[size_t(b)] != R0.valid_tokens[size_t(b)])
+      coreroute::detail::fail("routing.valid_tokens[" + std::to_string(b) + "]", R.valid_tokens[size_t(b)],
+                              "must equal the reference's " + std::to_string(R0.valid_tokens[size_t(b)]));
 }
 
 /// The expert outputs, when given, must be there and have a dimension.

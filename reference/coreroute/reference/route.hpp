@@ -273,8 +273,8 @@ Routing route_in_coreset(const LogitsView<T>& x, const RouterConfig& c, const ui
   validate(x, c, VanillaPolicy{});
   coreroute::detail::require(coreset != nullptr || x.blocks == 0, "coreset", "null", "must point to B*M flags");
   for (int64_t i = 0; i < x.blocks * x.experts; ++i)
-    coreroute::detail::require(coreset[i] <= 1, "coreset[" + std::to_string(i) + "]", int(coreset[i]),
-                               "must be 0 or 1");
+    if (coreset[i] > 1)
+      coreroute::detail::fail("coreset[" + std::to_string(i) + "]", int(coreset[i]), "must be 0 or 1");
   return route_in_coreset_unchecked(x, params_of(c), coreset);
 }
 
