@@ -24,9 +24,10 @@ def main():
     if len(sys.argv) != 4:
         raise SystemExit(__doc__)
     ours, peers = (json.load(open(p)) for p in sys.argv[1:3])
-    if "meta" not in ours:
-        raise SystemExit(f"routing_table.py: {sys.argv[1]} has no 'meta' (written by an older route_bench)")
-    commit = ours["meta"]["commit"]
+    # The commit: route_bench's meta, or (older files) the one bench/summarize.py recorded.
+    commit = ours["meta"]["commit"] if "meta" in ours else ours.get("commit")
+    if not commit:
+        raise SystemExit(f"routing_table.py: {sys.argv[1]} records no commit")
     rows = []
     shapes = set()
     for name, peer in peers["peers"].items():
@@ -45,7 +46,7 @@ def main():
                          "same_routing": True, "graph_us": r["graph_median_us"],
                          "back_to_back_us": r["graph_back_to_back_us"], "commit": commit})
     rows.sort(key=lambda r: (r["model"], r["dtype"], r["B"], r["implementation"]))
-    meta = {"route_bench": ours["meta"], "peers": {k: peers[k] for k in peers if k != "peers"},
+    meta = {"route_bench": ours.get("meta", {k: ours[k] for k in ("device", "cuda_driver", "date") if k in ours}), "peers": {k: peers[k] for k in peers if k != "peers"},
             "empty_graph_us": {"route_bench": ours.get("empty_graph_us"),
                                "peers": peers["launch_floor"]["median_us"]}}
     with open(sys.argv[3], "w") as f:
