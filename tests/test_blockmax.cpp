@@ -49,7 +49,8 @@ static_assert(is_policy_v<NegativeMaxPolicy>);
 
 }  // namespace
 
-TEST_CASE("the aggregation: sum by default, maximum by choice; NaN never decides a maximum", "[blockmax][aggregation]") {
+TEST_CASE("the aggregation: sum by default, maximum by choice; NaN never decides a maximum",
+          "[blockmax][aggregation]") {
   static_assert(vote_aggregation_v<UnionPolicy> == VoteAggregation::sum);
   static_assert(vote_aggregation_v<BlockDistributionPolicy> == VoteAggregation::sum);
   static_assert(vote_aggregation_v<BlockMaxPolicy> == VoteAggregation::max);

@@ -177,7 +177,9 @@ struct SaliencyVotePolicy : SaliencyVotes {
   CR_HD bool keep(int q, T, T, T, int M) const {
     return q < core_for(M);
   }
-  void validate(const RouterConfig& c) const { detail::require_fixed_size("SaliencyVotePolicy", "core", core, beta, c); }
+  void validate(const RouterConfig& c) const {
+    detail::require_fixed_size("SaliencyVotePolicy", "core", core, beta, c);
+  }
   std::string describe() const {
     std::ostringstream os;
     if (core > 0)

@@ -130,8 +130,8 @@ void only_for(const Opt<V>& v, const char* name, const std::string& policy, cons
               const char* other_owner = nullptr) {
   if (v.has_value() && policy != owner && (!other_owner || policy != other_owner))
     fail(name, *v,
-         std::string("is only for policy='") + owner + "'" + (other_owner ? std::string(" or '") + other_owner + "'" : "") +
-             " (policy is '" + policy + "')");
+         std::string("is only for policy='") + owner + "'" +
+             (other_owner ? std::string(" or '") + other_owner + "'" : "") + " (policy is '" + policy + "')");
 }
 
 /// The policy and its parameters, named as the Python keywords (= the CLI's flags).
@@ -830,8 +830,8 @@ TORCH_LIBRARY(coreroute, m) {
   m.def(
       "route_in_coreset(Tensor logits, Tensor coreset, int top_k, str score='softmax', Tensor? bias=None, "
       "int n_group=0, int topk_group=0, bool normalize=False, float scaling=1.0, int? block_size=None, "
-      "Tensor? tokens=None, bool with_dispatch=False, bool checked=True, str group_score='top2') -> "
-      COREROUTE_ROUTE_RESULT);
+      "Tensor? tokens=None, bool with_dispatch=False, bool checked=True, str group_score='top2') "
+      "-> " COREROUTE_ROUTE_RESULT);
   m.def(
       "metrics(Tensor ids, Tensor weights, Tensor coreset_size, Tensor ref_ids, Tensor ref_weights, "
       "int num_experts, int? block_size=None, Tensor? tokens=None, float expert_bytes=0.0, "

@@ -36,8 +36,9 @@ struct SweepOptions {
 void check_flags(const SweepOptions& o) {
   for (const SweepOptions::Flag& flag : o.family_flags) {
     const auto& f = o.ranges.families;
-    const bool used = std::any_of(flag.families.begin(), flag.families.end(),
-                                  [&](const std::string& family) { return std::find(f.begin(), f.end(), family) != f.end(); });
+    const bool used = std::any_of(flag.families.begin(), flag.families.end(), [&](const std::string& family) {
+      return std::find(f.begin(), f.end(), family) != f.end();
+    });
     if (flag.opt->count() == 0 || f.empty() || used) continue;
     std::string names;
     for (const std::string& family : flag.families) names += (names.empty() ? "" : " and ") + family;

@@ -115,8 +115,7 @@ ModelPreset parse_hf_config(const std::string& text, const std::string& path) {
       if (n_group > 1)
         r.bad("topk_method", "greedy contradicts n_group = " + std::to_string(n_group) + " (greedy has no groups)");
     } else if (m == "group_limited_greedy") {
-      if (n_group <= 1)
-        r.bad("topk_method", "group_limited_greedy needs n_group > 1 (it limits tokens to groups)");
+      if (n_group <= 1) r.bad("topk_method", "group_limited_greedy needs n_group > 1 (it limits tokens to groups)");
       p.config.groups.group_score = GroupScoreRule::max;
     } else {
       r.bad("topk_method", "unknown top-k method (noaux_tc|group_limited_greedy|greedy)");

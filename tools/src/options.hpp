@@ -24,7 +24,7 @@ namespace coreroute::cli {
 /// Everything the router flags say, before the trace (and so M) is known.
 struct RouterOptions {
   std::string trace, preset, hf_config, score = "softmax", bias, groups, group_score = "top2", tokens, outputs,
-      backend = "reference";
+                                        backend = "reference";
   int top_k = 8, model_top_k = 0;
   bool normalize = false;
   double scaling = 1.0, expert_bytes = 0, cost_ratio = 3.35 / 989.0;

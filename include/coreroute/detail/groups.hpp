@@ -113,7 +113,8 @@ CR_HD inline void merge_two_largest(float& v1, float& v2, float w1, float w2) {
 /// group; a larger key ranks first, equal keys go to the lower group, and every group's
 /// key is larger than "no key" (0).
 CR_HD inline uint64_t fast_group_key(float v1, float v2, GroupScoreRule rule) {
-  if (rule == GroupScoreRule::top2 && v2 != -INFINITY) return (uint64_t(2) << 32) | ordered_bits(float(double(v1) + double(v2)));
+  if (rule == GroupScoreRule::top2 && v2 != -INFINITY)
+    return (uint64_t(2) << 32) | ordered_bits(float(double(v1) + double(v2)));
   if (v1 != -INFINITY) return (uint64_t(1) << 32) | ordered_bits(v1);
   return 1u;
 }

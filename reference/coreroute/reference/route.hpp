@@ -155,7 +155,8 @@ inline void eligible_experts(const RouterParams& p, const double* r, const uint8
   const int G = p.groups.n_group, per = M / G;
   ws.groups.resize(size_t(G));
   for (int g = 0; g < G; ++g)
-    ws.groups[size_t(g)] = {coreroute::detail::group_rank(r, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; }), g};
+    ws.groups[size_t(g)] = {
+        coreroute::detail::group_rank(r, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; }), g};
   std::partial_sort(ws.groups.begin(), ws.groups.begin() + p.groups.topk_group, ws.groups.end(),
                     [](const GroupScore& a, const GroupScore& b) {
                       return coreroute::detail::group_ranks_before(a.rank, a.id, b.rank, b.id);

@@ -170,7 +170,7 @@ struct FloatRouter {
     for (int i = 0; i < M; ++i) keys[size_t(i)] = coreroute::detail::rank_key(votes[size_t(i)], i);
     std::sort(keys.begin(), keys.end(), [](uint64_t a, uint64_t b) { return a > b; });
     const auto counted = [&](float v) { return v == none ? 0.0f : v; };  // an expert without votes adds 0
-    std::vector<float> before(static_cast<size_t>(M) + 1, 0.0f);  // exclusive scan, as a block scan would
+    std::vector<float> before(static_cast<size_t>(M) + 1, 0.0f);         // exclusive scan, as a block scan would
     for (int q = 0; q < M; ++q)
       before[size_t(q) + 1] = before[size_t(q)] + counted(coreroute::detail::key_value(keys[size_t(q)]));
     float total = 0.0f;
@@ -191,7 +191,8 @@ struct FloatRouter {
       const int G = p.groups.n_group, per = M / G;
       std::vector<coreroute::detail::GroupRank<float>> rank(static_cast<size_t>(G));
       for (int g = 0; g < G; ++g)
-        rank[size_t(g)] = coreroute::detail::group_rank(rn, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; });
+        rank[size_t(g)] =
+            coreroute::detail::group_rank(rn, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; });
       std::vector<uint8_t> keep_group(static_cast<size_t>(G), 0);
       for (int t = 0; t < p.groups.topk_group; ++t) {
         int best = -1;

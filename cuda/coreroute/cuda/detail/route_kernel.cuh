@@ -318,7 +318,8 @@ __device__ inline uint64_t select_groups(const double* r_row, const uint8_t* mas
   for (int h = 0; h < 2; ++h) {
     const int g = lane + 32 * h;
     if (g >= G) continue;
-    const auto rank = coreroute::detail::group_rank(r_row, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; });
+    const auto rank =
+        coreroute::detail::group_rank(r_row, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; });
     gk[h] = coreroute::detail::group_key(rank, g);
   }
   __syncwarp();  // the row is rewritten by the next token

@@ -227,8 +227,7 @@ struct BlockRouter {
       return top_k(
           r, M, shape.K, [in_core](int i) { return in_core[i] != 0; }, out_ids);
     const int per = M / p.groups.n_group;
-    best_groups(r, in_core, p.groups.n_group, per, p.groups.topk_group, p.groups.group_score, group_score,
-                group_keep);
+    best_groups(r, in_core, p.groups.n_group, per, p.groups.topk_group, p.groups.group_score, group_score, group_keep);
     return top_k(
         r, M, shape.K, [in_core, group_keep, per](int i) { return in_core[i] != 0 && group_keep[i / per] != 0; },
         out_ids);

@@ -34,8 +34,7 @@ KOKKOS_INLINE_FUNCTION void best_groups(const double* r, const int* in_core, int
                                         GroupScoreRule rule, double* score, int* keep) {
   using coreroute::detail::GroupRank;
   for (int g = 0; g < G; ++g) {
-    const GroupRank<double> gr =
-        coreroute::detail::group_rank(r, g, per, rule, [&](int i) { return in_core[i] != 0; });
+    const GroupRank<double> gr = coreroute::detail::group_rank(r, g, per, rule, [&](int i) { return in_core[i] != 0; });
     keep[g] = gr.tier;  // bits 0-1: the tier for now, bit 2: the decision below
     score[g] = gr.score;
   }
