@@ -156,6 +156,9 @@ def vote_bounds(r, policy, top_k, k_local=None, **_):
     """Per expert, the least and the most votes any conforming backend may count: a
     token's top-K boundary at a near-tie may fall either way (docs/spec.md section 7)."""
     M = r.shape[1]
+    if policy == "blockmax":  # every expert's maximum r: no boundary to move
+        V = r.max(axis=0) if len(r) else np.full(M, -np.inf)
+        return V, V.copy()
     lo, hi = np.zeros(M), np.zeros(M)
     k = k_local if policy == "union" else top_k
     for row in r:
