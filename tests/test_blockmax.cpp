@@ -47,6 +47,17 @@ struct NegativeMaxPolicy {
 };
 static_assert(is_policy_v<NegativeMaxPolicy>);
 
+/// A policy that says its vote ignores the position, but whose vote does depend on it:
+/// the reference's checked path must refuse it (backends skip the ranking on the promise).
+struct BrokenPromisePolicy : BlockMaxPolicy {
+  static constexpr const char* name = "brokenpromise";
+  template <class T>
+  CR_HD T vote(T r, int q) const {
+    return r - T(q);
+  }
+};
+static_assert(is_policy_v<BrokenPromisePolicy> && !vote_uses_position_v<BrokenPromisePolicy>);
+
 }  // namespace
 
 TEST_CASE("the aggregation: sum by default, maximum by choice; NaN never decides a maximum",
@@ -238,6 +249,15 @@ TEST_CASE("vote aggregation by maximum in a user policy: unvoted experts rank la
   CHECK(coreset_of(R, 0) == std::vector<int>{0, 1, 3});
   CHECK(ids_of(R, 0, 0) == std::vector<int>{3});
   CHECK(ids_of(R, 0, 1) == std::vector<int>{1});
+}
+
+TEST_CASE("a policy that says vote_uses_position = false is held to it", "[aggregation][errors]") {
+  const Batch x = random_batch(10, 1, 3, 8);
+  BrokenPromisePolicy broken;
+  broken.capacity = 2;
+  CHECK_THAT(error_of([&] { reference::route(x.view(), config(8, 2), broken); }),
+             Contains("differs from the vote at q = 0, but the policy says vote_uses_position = false"));
+  CHECK_NOTHROW(reference::route(x.view(), config(8, 2), BlockMaxPolicy::with_capacity(2)));
 }
 
 TEST_CASE("BlockMaxPolicy: capacity or beta, checked by validate() naming the parameter", "[blockmax][errors]") {

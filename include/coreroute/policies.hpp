@@ -22,6 +22,9 @@
 //   std::string describe() const;                               // host
 // and may provide
 //   static constexpr VoteAggregation aggregation;               // default: sum
+//   static constexpr bool vote_uses_position;                   // default: true
+// (false promises that vote(r, q) does not depend on q: a backend may then skip ranking
+// a token's experts when local_k = M; the reference's checked path verifies the promise)
 // `keep` must be monotone in q (once false, false at every later rank): backends
 // evaluate it for all ranks in parallel and take the prefix. A vote must be finite,
 // and >= 0 when summed. A policy written this way runs unchanged on the reference,
@@ -103,6 +106,21 @@ inline void require_fixed_size(const std::string& what, const char* fixed_name, 
 /// The vote aggregation of policy P: P::aggregation, or sum where P does not say.
 template <class P>
 inline constexpr VoteAggregation vote_aggregation_v = detail::aggregation_of<P>::value;
+
+namespace detail {
+template <class P, class = void>
+struct uses_position {
+  static constexpr bool value = true;
+};
+template <class P>
+struct uses_position<P, std::void_t<decltype(P::vote_uses_position)>> {
+  static constexpr bool value = P::vote_uses_position;
+};
+}  // namespace detail
+
+/// Whether P's vote(r, q) may depend on the position q: P::vote_uses_position, or true.
+template <class P>
+inline constexpr bool vote_uses_position_v = detail::uses_position<P>::value;
 
 /// Token-level routing: the coreset is every expert.
 struct VanillaPolicy {
@@ -222,6 +240,7 @@ struct BlockDistributionPolicy : SaliencyVotes {
 struct BlockMaxPolicy {
   static constexpr bool needs_votes = true;
   static constexpr VoteAggregation aggregation = VoteAggregation::max;
+  static constexpr bool vote_uses_position = false;  // every expert gets its r, whatever its rank
   static constexpr const char* name = "blockmax";
   int capacity = 0;  ///< > 0: fixed coreset size
   double beta = 0;   ///< used when capacity == 0
@@ -309,5 +328,6 @@ static_assert(is_policy_v<VanillaPolicy> && is_policy_v<UnionPolicy> && is_polic
               is_policy_v<BlockDistributionPolicy> && is_policy_v<BlockMaxPolicy>);
 static_assert(vote_aggregation_v<SaliencyVotePolicy> == VoteAggregation::sum &&
               vote_aggregation_v<BlockMaxPolicy> == VoteAggregation::max);
+static_assert(vote_uses_position_v<SaliencyVotePolicy> && !vote_uses_position_v<BlockMaxPolicy>);
 
 }  // namespace coreroute

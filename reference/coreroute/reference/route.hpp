@@ -113,7 +113,13 @@ void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol
     for (int q = 0; q < got; ++q) {
       const int e = ws.chosen[size_t(q)];
       const double v = pol.vote(r[e], q);
-      if (check_block >= 0) coreroute::detail::require_valid_vote<Policy>(v, r[e], q, check_block, int64_t(n));
+      if (check_block >= 0) {
+        coreroute::detail::require_valid_vote<Policy>(v, r[e], q, check_block, int64_t(n));
+        if (!vote_uses_position_v<Policy> && !(v == pol.vote(r[e], 0)))
+          coreroute::detail::fail(std::string(Policy::name) + ".vote(r = " + std::to_string(r[e]) + ", q = " +
+                                      std::to_string(q) + ")",
+                                  v, "differs from the vote at q = 0, but the policy says vote_uses_position = false");
+      }
       votes[e] = coreroute::detail::add_vote(agg, votes[e], v);
     }
   }

@@ -193,6 +193,16 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
   if (stat && lane == 0) *stat = ok ? token_stat(st) : double2{0.0, 0.0};
   if (!ok) return;  // casts no vote
   selection_scores(s, bias, M, r);
+  if constexpr (!vote_uses_position_v<Policy>) {
+    if (kq >= M) {  // every expert votes and its rank does not matter: no ranking (lanes own distinct experts)
+#pragma unroll
+      for (int k = 0; k < Row<VPT>::count(M); ++k) {
+        const int i = lane + 32 * k;
+        if (i < M) my_votes[i] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[i], pol.vote(r[k], 0));
+      }
+      return;
+    }
+  }
   WideKey prev = top_key();
   for (int q = 0; q < kq; ++q) {
     double sv;

@@ -148,10 +148,17 @@ struct BlockRouter {
     const int b = team.league_rank();
     const int M = shape.M, slots = shape.slots(), k = shape.local_k;
     if constexpr (Policy::needs_votes) {
+      // A vote that ignores its position, cast for every expert: no ranking needed (the
+      // votes land per expert in token order either way).
+      constexpr bool unranked = !vote_uses_position_v<Policy>;
       Kokkos::parallel_for(Kokkos::TeamThreadRange(team, Nv), [&](int n) {
-        if (valid(n))
+        if (!valid(n)) return;
+        int* chosen = sel.data() + size_t(n) * slots;
+        if (unranked && k >= M)
+          for (int i = 0; i < M; ++i) chosen[i] = i;
+        else
           top_k(
-              r.data() + size_t(n) * M, M, k, [](int) { return true; }, sel.data() + size_t(n) * slots);
+              r.data() + size_t(n) * M, M, k, [](int) { return true; }, chosen);
       });
       team.team_barrier();
     }
