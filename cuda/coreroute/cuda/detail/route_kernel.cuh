@@ -198,7 +198,8 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
 #pragma unroll
       for (int k = 0; k < Row<VPT>::count(M); ++k) {
         const int i = lane + 32 * k;
-        if (i < M) my_votes[i] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[i], pol.vote(r[k], 0));
+        if (i < M)
+          my_votes[i] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[i], pol.vote(r[k], 0));
       }
       return;
     }
