@@ -170,6 +170,9 @@ void bench_shape(const Shape& sh, cudaStream_t s, double bw, size_t l2, std::vec
   if (selected(sh, "union")) rows.push_back(bench_one<T>(sh, uni, "union", s, bw, l2, false));
   if (selected(sh, "vote")) rows.push_back(bench_one<T>(sh, vote, "vote", s, bw, l2, true));
   if (selected(sh, "blockdist")) rows.push_back(bench_one<T>(sh, dist, "blockdist", s, bw, l2, false));
+  // vote's coreset size, by the block maximum: every token ranks all M experts in Stage 1
+  const auto blockmax = cr::BlockMaxPolicy::with_beta(sh.model->beta);
+  if (selected(sh, "blockmax")) rows.push_back(bench_one<T>(sh, blockmax, "blockmax", s, bw, l2, false));
 }
 
 }  // namespace

@@ -117,9 +117,11 @@ int main() {
   permute_property<UnionPolicy>(suite, "union", ct::gen::union_policy);
   permute_property<SaliencyVotePolicy>(suite, "vote", ct::gen::vote_policy);
   permute_property<BlockDistributionPolicy>(suite, "blockdist", ct::gen::blockdist_policy);
+  permute_property<BlockMaxPolicy>(suite, "blockmax", ct::gen::registered_policy<BlockMaxPolicy>);
   relabel_property<VanillaPolicy>(suite, "vanilla", ct::gen::vanilla_policy);
   relabel_property<SaliencyVotePolicy>(suite, "vote", ct::gen::vote_policy);
   relabel_property<BlockDistributionPolicy>(suite, "blockdist", ct::gen::blockdist_policy);
+  relabel_property<BlockMaxPolicy>(suite, "blockmax", ct::gen::registered_policy<BlockMaxPolicy>);
 
   suite.check("softmax: adding a constant to a token's logits changes nothing", [] {
     ct::gen::CaseOptions o;

@@ -66,3 +66,43 @@ TEST_CASE("a one-expert group still ranks below every group with two", "[group_r
   CHECK(ids_of(R, 0, 0) == std::vector<int>{0, 1});
   CHECK_THAT(weights_of(R, 0, 0), approx({0.5f, 0.5f}, 1e-6f));
 }
+
+TEST_CASE("group score max (DeepSeek-V2): a group ranks by its best eligible expert alone", "[group_ranking][max]") {
+  // The last case by the max rule: group 3's expert 6 (logit 3) beats group 0's best
+  // (logit 0), so the token keeps group 3 and gets 6, then -1 (one eligible expert).
+  std::vector<uint8_t> mask(8, 0);
+  mask[0] = mask[1] = mask[6] = 1;
+  const Batch one = block_of({{0, 0, 0, 0, 0, 0, 3, 0}});
+  RouterConfig c = grouped(2, 4, 1);
+  c.groups.group_score = GroupScoreRule::max;
+  const Routing R = reference::route_in_coreset(one.view(), c, mask.data());
+  CHECK(ids_of(R, 0, 0) == std::vector<int>{6, -1});
+  CHECK_THAT(weights_of(R, 0, 0), approx({1.0f, 0.0f}, 1e-6f));
+}
+
+TEST_CASE("group score max against top2 on vanilla routing, hand-computed", "[group_ranking][max]") {
+  // Groups {0..3} {4..7}, keep 1, K = 2, softmax. Group 0 has logits 2.0 and 1.9, group 1
+  // has 2.5 and -5: top2 sums e^2 + e^1.9 = 14.08 > e^2.5 + e^-5 = 12.19 (over the row's
+  // sum), so group 0; max compares e^2 = 7.39 < e^2.5 = 12.18, so group 1. Then expert
+  // 4, and 5 (logit -5 ties 6 and 7: the lower id).
+  const Batch x = block_of({{2.0f, 1.9f, -5.0f, -5.0f, 2.5f, -5.0f, -5.0f, -5.0f}});
+  RouterConfig c = config(8, 2);
+  c.groups = {2, 1};
+  CHECK(ids_of(reference::route(x.view(), c, VanillaPolicy{}), 0, 0) == std::vector<int>{0, 1});
+  c.groups.group_score = GroupScoreRule::max;
+  const Routing R = reference::route(x.view(), c, VanillaPolicy{});
+  CHECK(ids_of(R, 0, 0) == std::vector<int>{4, 5});
+  // Unnormalised weights: the softmax scores e^2.5 / Z and e^-5 / Z, Z the row's sum.
+  const double Z = std::exp(2.0) + std::exp(1.9) + std::exp(2.5) + 5 * std::exp(-5.0);
+  CHECK_THAT(weights_of(R, 0, 0), approx({float(std::exp(2.5) / Z), float(std::exp(-5.0) / Z)}));
+  // Equal maxima in two groups: the lower group id.
+  const Batch tie = block_of({{1.0f, 0.0f, 0.0f, 0.0f, 1.0f, 0.9f, 0.9f, 0.9f}});
+  CHECK(ids_of(reference::route(tie.view(), c, VanillaPolicy{}), 0, 0) == std::vector<int>{0, 1});
+}
+
+TEST_CASE("group score: checked, and only top2 or max", "[group_ranking][max]") {
+  RouterConfig c = config(8, 2);
+  c.groups = {2, 1};
+  c.groups.group_score = static_cast<GroupScoreRule>(7);
+  CHECK_THAT(error_of([&] { validate(c); }), Contains("groups.group_score = 7: must be top2 or max"));
+}

@@ -1,9 +1,11 @@
-// Worked example 1 of docs/algorithms.md, number by number, through the public API.
+// Worked examples 1 and 3 of docs/algorithms.md, number by number, through the public API.
 // The expected values are hand-computed (4 decimals), independently of the document:
 // the document's tables are rendered from the code (tests/docs_examples.cpp, test
 // docs_worked_examples), so code, document and these values cannot drift apart
 // unnoticed. N = 4 tokens, M = 8 experts, K = 2, softmax, normalised weights.
 #include "test_common.hpp"
+
+#include <algorithm>
 
 using namespace crtest;
 
@@ -173,4 +175,33 @@ TEST_CASE("worked example: BlockDistributionPolicy top_p = 0.6", "[worked_exampl
                    0.75,
                    0.0545,
                    0.8528});
+}
+
+TEST_CASE("worked example 3: block maxima, their ranking and the capacity-3 and capacity-4 coresets",
+          "[worked_example][blockmax]") {
+  // docs/algorithms.md, worked example 3: B = each expert's column maximum of s (r = s).
+  const Batch x = example();
+  const RouterConfig c = example_config();
+  reference::BlockScores sc;
+  reference::score_block(x.view(), 0, params_of(c), sc);
+  const double B[8] = {0.4583, 0.1686, 0.3990, 0.4410, 0.1023, 0.4145, 0.1525, 0.0984};
+  for (int i = 0; i < 8; ++i) {
+    double best = -1;
+    for (int n = 0; n < 4; ++n) best = std::max(best, sc.r_row(n)[i]);
+    CAPTURE(i);
+    CHECK(std::fabs(best - B[i]) < kTol);
+  }
+  const Routing R3 = reference::route(x.view(), c, BlockMaxPolicy::with_capacity(3));
+  const Routing R4 = reference::route(x.view(), c, BlockMaxPolicy::with_capacity(4));
+  const Routing R5 = reference::route(x.view(), c, BlockMaxPolicy::with_capacity(5));
+  const Routing R6 = reference::route(x.view(), c, BlockMaxPolicy::with_capacity(6));
+  CHECK(coreset_of(R3, 0) == std::vector<int>{0, 3, 5});
+  CHECK(coreset_of(R4, 0) == std::vector<int>{0, 2, 3, 5});
+  CHECK(coreset_of(R5, 0) == std::vector<int>{0, 1, 2, 3, 5});
+  CHECK(coreset_of(R6, 0) == std::vector<int>{0, 1, 2, 3, 5, 6});  // e6 (0.1525) before e4 (0.1023)
+  BlockDistributionPolicy bd;
+  bd.top_p = 0.6;
+  bd.min_experts = 2;
+  CHECK(R3.ids == reference::route(x.view(), c, bd).ids);
+  CHECK(R4.ids == reference::route(x.view(), c, UnionPolicy{1}).ids);
 }

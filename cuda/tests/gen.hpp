@@ -50,6 +50,7 @@ inline RouterConfig random_config(Rng& g, ScoreFunction score) {
     const int G = divisors[size_t(uniform(g, 0, int(divisors.size()) - 1))];
     const int per = M / G, tg = uniform(g, 1, G);
     c.groups = {G, tg};
+    c.groups.group_score = unit(g) < 0.5 ? GroupScoreRule::max : GroupScoreRule::top2;  // V2 / V3 group scores
     c.top_k = std::min(c.top_k, tg * per);
   }
   if (unit(g) < 0.5) {

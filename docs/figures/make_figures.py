@@ -198,7 +198,7 @@ def t_vs_n_figure():
     svg.save("t_vs_n.svg")
 
 
-FAMILIES = ["top-k", "union", "vote", "blockdist"]
+FAMILIES = ["top-k", "union", "vote", "blockdist", "blockmax"]
 
 
 def pareto_figure():
@@ -217,24 +217,28 @@ def pareto_figure():
             pts = [(ax.X(r["mean"]["unique_experts"]), ax.Y(r["mean"]["topk_hit_rate"])) for r in fr]
             svg.polyline(pts, COLORS[c], 2, "5,3" if fam == "top-k" else None)
             items.append(({"top-k": "top-k (vanilla, smaller K)", "union": "union k_local (DES-Seq)",
-                           "vote": "vote beta (DES-Vote)", "blockdist": "blockdist top_p (dMoE)"}[fam],
+                           "vote": "vote beta (DES-Vote)", "blockdist": "blockdist top_p (dMoE)",
+                           "blockmax": "blockmax beta (SGLang block top-K)"}[fam],
                           COLORS[c], "5,3" if fam == "top-k" else None))
         x, y = ax.X(van["mean"]["unique_experts"]), ax.Y(1.0)
         svg.add(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#000"/>')
         svg.text(x - 8, y + 16, "vanilla", 11, "end")
-        ax.legend(items, x=ax.x0 + ax.w - 190, y=ax.y0 + ax.h - 70)
+        ax.legend(items, x=ax.x0 + ax.w - 190, y=ax.y0 + ax.h - 84)
         del M
     svg.save("pareto.svg")
 
 
 TABLE = [  # (preset, N, [groups of policies shown on one row])
     ("llada-moe", 8, [["vanilla", "top-4"], ["union k=2", "union k=3"], ["vote beta=0.4", "vote beta=0.6"],
-                      ["blockdist p=0.2", "blockdist p=0.5", "blockdist p=0.6"]]),
+                      ["blockdist p=0.2", "blockdist p=0.5", "blockdist p=0.6"],
+                      ["blockmax beta=0.4", "blockmax beta=0.6"]]),
     ("llada-moe", 32, [["vanilla", "top-4"], ["union k=2", "union k=3"], ["vote beta=0.4", "vote beta=0.6"],
-                       ["blockdist p=0.2", "blockdist p=0.5", "blockdist p=0.6", "blockdist p=0.9"]]),
+                       ["blockdist p=0.2", "blockdist p=0.5", "blockdist p=0.6", "blockdist p=0.9"],
+                       ["blockmax beta=0.4", "blockmax beta=0.6"]]),
     ("llada2-mini", 32, [["vanilla", "top-4"], ["union k=2", "union k=3", "union k=8"],
                          ["vote beta=0.1", "vote beta=0.15"],
-                         ["blockdist p=0.2", "blockdist p=0.6", "blockdist p=0.9"]]),
+                         ["blockdist p=0.2", "blockdist p=0.6", "blockdist p=0.9"],
+                         ["blockmax beta=0.1", "blockmax beta=0.15"]]),
 ]
 NAMES = {"llada-moe": "LLaDA-MoE", "llada2-mini": "LLaDA2.0-mini"}
 

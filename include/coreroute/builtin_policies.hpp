@@ -92,7 +92,12 @@ inline auto builtin_policies() {
           with(param("top_p", &BlockDistributionPolicy::top_p, "top-p of the block's vote distribution (default 0.6)"),
                "p", false, "0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"),
           with(param("min_experts", &BlockDistributionPolicy::min_experts, "coreset floor (default min(16, M))"),
-               nullptr, false, nullptr, &detail::min_experts_default)));
+               nullptr, false, nullptr, &detail::min_experts_default)),
+      builtin<BlockMaxPolicy>(
+          "block maximum (SGLang's block top-K): the experts with the largest maximum r over the block",
+          with(param("capacity", &BlockMaxPolicy::capacity, "coreset size c"), "capacity", false, nullptr),
+          with(param("beta", &BlockMaxPolicy::beta, "coreset size max(1, floor(beta*M))"), "beta", false,
+               "0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.8")));
 }
 
 using BuiltinPolicies = decltype(builtin_policies());

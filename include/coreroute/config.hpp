@@ -13,11 +13,18 @@ enum class ScoreFunction : int { softmax = 0, sigmoid = 1 };
 
 inline const char* to_string(ScoreFunction f) { return f == ScoreFunction::softmax ? "softmax" : "sigmoid"; }
 
+/// How Stage 2 scores a group (docs/spec.md section 3): the sum of its two largest
+/// eligible r (DeepSeek-V3, LLaDA2.0) or its largest eligible r (DeepSeek-V2).
+enum class GroupScoreRule : int { top2 = 0, max = 1 };
+
+inline const char* to_string(GroupScoreRule g) { return g == GroupScoreRule::top2 ? "top2" : "max"; }
+
 /// Group-limited routing (DeepSeek-V3 / LLaDA2.0): experts split into `n_group`
 /// contiguous groups, a token keeps its `topk_group` best groups. n_group = 0: off.
 struct GroupLimit {
   int n_group = 0;
   int topk_group = 0;
+  GroupScoreRule group_score = GroupScoreRule::top2;
   CR_HD bool enabled() const { return n_group > 0; }
 };
 
@@ -76,6 +83,8 @@ inline void validate(const RouterConfig& c) {
       fail("expert_bias[" + std::to_string(i) + "]", c.expert_bias[i], "must be finite");
   require(std::isfinite(c.scaling) && c.scaling > 0, "scaling", c.scaling, "must be finite and > 0");
   const GroupLimit& g = c.groups;
+  require(g.group_score == GroupScoreRule::top2 || g.group_score == GroupScoreRule::max, "groups.group_score",
+          static_cast<int>(g.group_score), "must be top2 or max");
   if (g.n_group != 0 || g.topk_group != 0) {
     require(g.n_group >= 1, "groups.n_group", g.n_group, "must be >= 1 (or 0 with topk_group = 0 for no groups)");
     if (c.num_experts % g.n_group != 0)

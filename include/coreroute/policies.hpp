@@ -5,7 +5,10 @@
 // is the same for all of them and lives in the backends:
 //   1. each valid token takes the top-`local_k` experts of r[n,:] over all M experts
 //      (plain top-K, no groups; ties: lower id); the expert at position q of that list
-//      receives `vote(r, q)` from the token; votes are summed over the block: V[i];
+//      receives `vote(r, q)` from the token; the votes an expert receives over the block
+//      are aggregated by the policy's `aggregation`, into V[i]: summed (the default; an
+//      expert without votes has V = 0) or their maximum (an expert without votes has
+//      V = -Inf and adds 0 to `before` and `total`);
 //   2. experts are ranked by V (larger first, ties: lower id); walking that ranking,
 //      the coreset is the longest prefix whose every rank q has
 //      `keep(q, V[e_q], sum_{q'<q} V[e_q'], sum_i V[i], M)` true.
@@ -17,9 +20,15 @@
 //   template <class T> CR_HD bool keep(int q, T v, T before, T total, int M) const;
 //   void validate(const RouterConfig&) const;                   // host; throws
 //   std::string describe() const;                               // host
+// and may provide
+//   static constexpr VoteAggregation aggregation;               // default: sum
+//   static constexpr bool vote_uses_position;                   // default: true
+// (false promises that vote(r, q) does not depend on q: a backend may then skip ranking
+// a token's experts when local_k = M; the reference's checked path verifies the promise)
 // `keep` must be monotone in q (once false, false at every later rank): backends
-// evaluate it for all ranks in parallel and take the prefix. `vote` should be >= 0.
-// A policy written this way runs unchanged on the reference, Kokkos and CUDA.
+// evaluate it for all ranks in parallel and take the prefix. A vote must be finite,
+// and >= 0 when summed. A policy written this way runs unchanged on the reference,
+// Kokkos and CUDA.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -33,6 +42,85 @@
 #include "macros.hpp"
 
 namespace coreroute {
+
+/// How Stage 1 aggregates the votes an expert receives over a block (docs/spec.md section 4).
+enum class VoteAggregation : int { sum = 0, max = 1 };
+
+inline const char* to_string(VoteAggregation a) { return a == VoteAggregation::sum ? "sum" : "max"; }
+
+namespace detail {
+template <class P, class = void>
+struct aggregation_of {
+  static constexpr VoteAggregation value = VoteAggregation::sum;
+};
+template <class P>
+struct aggregation_of<P, std::void_t<decltype(P::aggregation)>> {
+  static constexpr VoteAggregation value = P::aggregation;
+};
+
+/// V of an expert that no token voted for: the aggregation's identity.
+template <class T>
+CR_HD inline T no_vote(VoteAggregation a) {
+  return a == VoteAggregation::max ? -T(INFINITY) : T(0);
+}
+
+/// V after one more vote v. A maximum takes v only when v is larger, so a NaN vote
+/// (never produced by a valid policy) cannot decide it; equal values keep the earlier
+/// one, which is the same number: the maximum does not depend on the order of votes.
+template <class T>
+CR_HD inline T add_vote(VoteAggregation a, T acc, T v) {
+  return a == VoteAggregation::sum ? acc + v : (v > acc ? v : acc);
+}
+
+/// What V adds to `before` and `total`: V, or 0 for an expert that no token voted for.
+template <class T>
+CR_HD inline T counted_vote(VoteAggregation a, T v) {
+  return v == no_vote<T>(a) ? T(0) : v;
+}
+
+/// The coreset size of a fixed-size policy, given directly (`fixed` > 0) or as a fraction
+/// beta of M: max(1, floor(beta * M)), with a 1e-9 allowance so that decimal betas land
+/// where they read (0.29 * 100 is 28.999999999999996 in double, and means 29).
+CR_HD inline int fixed_size_for(int fixed, double beta, int num_experts) {
+  if (fixed > 0) return fixed;
+  const int c = static_cast<int>(floor(beta * num_experts + 1e-9));
+  return c < 1 ? 1 : c;
+}
+
+/// The parameter check of a fixed-size policy: exactly one of `fixed` (in [1, M]) and
+/// `beta` (in (0, 1]) is set. `what` is the policy's type name, for the message.
+inline void require_fixed_size(const char* what, const char* fixed_name, int fixed, double beta,
+                               const RouterConfig& c) {
+  // Names and rules are built only on failure (checks run on every call).
+  const auto name = [&](const char* field) { return std::string(what) + "." + field; };
+  if (fixed != 0) {
+    if (!(fixed >= 1 && fixed <= c.num_experts))
+      fail(name(fixed_name), fixed, "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
+    if (beta != 0) fail(name("beta"), beta, std::string("must be 0 when ") + fixed_name + " is set");
+  } else if (!(beta > 0 && beta <= 1)) {
+    fail(name("beta"), beta, std::string("must be in (0, 1] (or set ") + fixed_name + " in [1, num_experts])");
+  }
+}
+}  // namespace detail
+
+/// The vote aggregation of policy P: P::aggregation, or sum where P does not say.
+template <class P>
+inline constexpr VoteAggregation vote_aggregation_v = detail::aggregation_of<P>::value;
+
+namespace detail {
+template <class P, class = void>
+struct uses_position {
+  static constexpr bool value = true;
+};
+template <class P>
+struct uses_position<P, std::void_t<decltype(P::vote_uses_position)>> {
+  static constexpr bool value = P::vote_uses_position;
+};
+}  // namespace detail
+
+/// Whether P's vote(r, q) may depend on the position q: P::vote_uses_position, or true.
+template <class P>
+inline constexpr bool vote_uses_position_v = detail::uses_position<P>::value;
 
 /// Token-level routing: the coreset is every expert.
 struct VanillaPolicy {
@@ -101,27 +189,14 @@ struct SaliencyVotePolicy : SaliencyVotes {
     return p;
   }
 
-  /// floor(beta * M), with a 1e-9 allowance so that decimal betas land where they
-  /// read: 0.29 * 100 is 28.999999999999996 in double, and means 29.
-  CR_HD int core_for(int num_experts) const {
-    if (core > 0) return core;
-    const int c = static_cast<int>(floor(beta * num_experts + 1e-9));
-    return c < 1 ? 1 : c;
-  }
+  /// max(1, floor(beta * M)) (detail::fixed_size_for).
+  CR_HD int core_for(int num_experts) const { return detail::fixed_size_for(core, beta, num_experts); }
   template <class T>
   CR_HD bool keep(int q, T, T, T, int M) const {
     return q < core_for(M);
   }
   void validate(const RouterConfig& c) const {
-    if (core != 0) {
-      if (!(core >= 1 && core <= c.num_experts))
-        detail::fail("SaliencyVotePolicy.core", core,
-                     "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
-      detail::require(beta == 0, "SaliencyVotePolicy.beta", beta, "must be 0 when core is set");
-    } else {
-      detail::require(beta > 0 && beta <= 1, "SaliencyVotePolicy.beta", beta,
-                      "must be in (0, 1] (or set core in [1, num_experts])");
-    }
+    detail::require_fixed_size("SaliencyVotePolicy", "core", core, beta, c);
   }
   std::string describe() const {
     std::ostringstream os;
@@ -159,6 +234,52 @@ struct BlockDistributionPolicy : SaliencyVotes {
   }
 };
 
+/// Block-maximum routing (SGLang's block top-K for LLaDA2.2): every token votes for every
+/// expert with its r; an expert's block score is the maximum over the block's tokens;
+/// the coreset is the `capacity` best (ties: lower id). `capacity` given directly or as
+/// beta, capacity = max(1, floor(beta * M)), as SaliencyVotePolicy; exactly one is set.
+struct BlockMaxPolicy {
+  static constexpr bool needs_votes = true;
+  static constexpr VoteAggregation aggregation = VoteAggregation::max;
+  static constexpr bool vote_uses_position = false;  // every expert gets its r, whatever its rank
+  static constexpr const char* name = "blockmax";
+  int capacity = 0;  ///< > 0: fixed coreset size
+  double beta = 0;   ///< used when capacity == 0
+
+  static BlockMaxPolicy with_capacity(int c) {
+    BlockMaxPolicy p;
+    p.capacity = c;
+    return p;
+  }
+  static BlockMaxPolicy with_beta(double b) {
+    BlockMaxPolicy p;
+    p.beta = b;
+    return p;
+  }
+
+  CR_HD int local_k(const RouterParams& p) const { return p.num_experts; }  // every expert
+  template <class T>
+  CR_HD T vote(T r, int) const {
+    return r;  // any sign: a maximum needs no clamp
+  }
+  CR_HD int capacity_for(int num_experts) const { return detail::fixed_size_for(capacity, beta, num_experts); }
+  template <class T>
+  CR_HD bool keep(int q, T, T, T, int M) const {
+    return q < capacity_for(M);
+  }
+  void validate(const RouterConfig& c) const {
+    detail::require_fixed_size("BlockMaxPolicy", "capacity", capacity, beta, c);
+  }
+  std::string describe() const {
+    std::ostringstream os;
+    if (capacity > 0)
+      os << "blockmax(capacity=" << capacity << ")";
+    else
+      os << "blockmax(beta=" << beta << ")";
+    return os.str();
+  }
+};
+
 namespace detail {
 template <class P, class = void>
 struct is_policy : std::false_type {};
@@ -190,18 +311,24 @@ void require_valid_local_k(const P& pol, const RouterConfig& c) {
     fail(std::string(P::name) + ".local_k()", k, "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
 }
 
-/// A vote must be finite and >= 0: a negative vote would make `before` decrease, a NaN
-/// would let its bit pattern decide the coreset order. Names block and token.
+/// A vote must be finite, and >= 0 when votes are summed: a negative summed vote would
+/// make `before` decrease, a NaN would let its bit pattern decide the coreset order.
+/// Names block and token.
 template <class P>
 void require_valid_vote(double v, double r, int q, int64_t block, int64_t token) {
-  if (v >= 0 && v < std::numeric_limits<double>::infinity()) return;
+  constexpr bool summed = vote_aggregation_v<P> == VoteAggregation::sum;
+  const double inf = std::numeric_limits<double>::infinity();
+  if ((summed ? v >= 0 : v > -inf) && v < inf) return;
   std::ostringstream os;
   os << P::name << ".vote(r = " << r << ", q = " << q << ") [block " << block << ", token " << token << "]";
-  fail(os.str(), v, "a vote must be finite and >= 0");
+  fail(os.str(), v, summed ? "a vote must be finite and >= 0" : "a vote must be finite");
 }
 }  // namespace detail
 
 static_assert(is_policy_v<VanillaPolicy> && is_policy_v<UnionPolicy> && is_policy_v<SaliencyVotePolicy> &&
-              is_policy_v<BlockDistributionPolicy>);
+              is_policy_v<BlockDistributionPolicy> && is_policy_v<BlockMaxPolicy>);
+static_assert(vote_aggregation_v<SaliencyVotePolicy> == VoteAggregation::sum &&
+              vote_aggregation_v<BlockMaxPolicy> == VoteAggregation::max);
+static_assert(vote_uses_position_v<SaliencyVotePolicy> && !vote_uses_position_v<BlockMaxPolicy>);
 
 }  // namespace coreroute

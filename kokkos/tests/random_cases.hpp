@@ -54,6 +54,7 @@ inline RouterConfig random_config(Rng& g) {
   if (!divisors.empty() && g.coin(0.35)) {
     c.groups.n_group = divisors[size_t(g.uniform(0, int(divisors.size()) - 1))];
     c.groups.topk_group = g.uniform(1, c.groups.n_group);
+    c.groups.group_score = g.coin(0.5) ? GroupScoreRule::max : GroupScoreRule::top2;  // V2 / V3 group scores
   }
   const int k_max = c.groups.enabled() ? c.groups.topk_group * (M / c.groups.n_group) : M;
   c.top_k = g.coin(0.3) ? k_max : g.uniform(1, std::min(k_max, 8));

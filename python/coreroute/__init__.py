@@ -29,7 +29,7 @@ _route_op = _ops.route.default
 _route_in_coreset_op = _ops.route_in_coreset.default
 _metrics_op = _ops.metrics.default
 
-POLICIES = ("vanilla", "union", "vote", "blockdist")
+POLICIES = ("vanilla", "union", "vote", "blockdist", "blockmax")
 
 
 class Routing(NamedTuple):
@@ -74,17 +74,19 @@ def _result(out, with_dispatch):
     return Routing(out[0], out[1], out[2], out[3], out[4])
 
 
-def route(logits, *, top_k, policy="vanilla", score="softmax", bias=None, groups=None, normalize=False,
-          scaling=1.0, block_size=None, tokens=None, k_local=None, core=None, beta=None, top_p=None,
-          min_experts=None, with_dispatch=False, checked=True):
+def route(logits, *, top_k, policy="vanilla", score="softmax", bias=None, groups=None, group_score="top2",
+          normalize=False, scaling=1.0, block_size=None, tokens=None, k_local=None, core=None, beta=None,
+          top_p=None, min_experts=None, capacity=None, with_dispatch=False, checked=True):
     """Routes blocks of tokens (Stage 1: the block's coreset; Stage 2: each token's top-K in it).
 
     logits: [T, M] with block_size (blocks of block_size consecutive rows, the last one
       may be partial), or [B, N, M] with optional tokens [B] (valid rows per block).
       float32, bfloat16 or float16, any strides.
     policy: "vanilla" | "union" (k_local) | "vote" (core or beta) | "blockdist"
-      (top_p = 0.6, min_experts = min(16, M) by default).
-    bias [M]: added to the scores for selection only. groups: (n_group, topk_group).
+      (top_p = 0.6, min_experts = min(16, M) by default) | "blockmax" (capacity or beta:
+      the experts with the largest maximum of score + bias over the block, SGLang's block top-K).
+    bias [M]: added to the scores for selection only. groups: (n_group, topk_group);
+      group_score: "top2" (a group's two best, DeepSeek-V3) or "max" (its best, DeepSeek-V2).
     checked: also check the values (NaN/+Inf logits, tokens in [0, N], finite bias);
       on CUDA this reads back to the host, so pass checked=False inside a CUDA graph.
     Bad input raises ValueError naming the parameter and its value.
@@ -92,16 +94,16 @@ def route(logits, *, top_k, policy="vanilla", score="softmax", bias=None, groups
     n_group, topk_group = (0, 0) if groups is None else _groups(groups)
     out = _route_op(logits, top_k, policy, score, bias, n_group, topk_group, normalize, float(scaling), block_size,
                     tokens, k_local, core, None if beta is None else float(beta), None if top_p is None else float(top_p),
-                    min_experts, with_dispatch, checked)
+                    min_experts, with_dispatch, checked, capacity, group_score)
     return _result(out, with_dispatch)
 
 
-def route_in_coreset(logits, coreset, *, top_k, score="softmax", bias=None, groups=None, normalize=False,
-                     scaling=1.0, block_size=None, tokens=None, with_dispatch=False, checked=True):
+def route_in_coreset(logits, coreset, *, top_k, score="softmax", bias=None, groups=None, group_score="top2",
+                     normalize=False, scaling=1.0, block_size=None, tokens=None, with_dispatch=False, checked=True):
     """Stage 2 alone: routes every token into the given coreset mask, bool [B, M]."""
     n_group, topk_group = (0, 0) if groups is None else _groups(groups)
     out = _route_in_coreset_op(logits, coreset, top_k, score, bias, n_group, topk_group, normalize, float(scaling),
-                               block_size, tokens, with_dispatch, checked)
+                               block_size, tokens, with_dispatch, checked, group_score)
     return _result(out, with_dispatch)
 
 

@@ -11,7 +11,7 @@
 
 namespace coreroute::torch_ops {
 
-using AnyPolicy = std::variant<VanillaPolicy, UnionPolicy, SaliencyVotePolicy, BlockDistributionPolicy>;
+using AnyPolicy = std::variant<VanillaPolicy, UnionPolicy, SaliencyVotePolicy, BlockDistributionPolicy, BlockMaxPolicy>;
 
 enum class Dtype : int { float32 = 0, bfloat16 = 1, float16 = 2 };
 

@@ -100,8 +100,14 @@ ScoreFunction score_of(const std::string& s) {
 }
 
 /// The config without bias values (they may live on the device); validated.
+GroupScoreRule group_score_of(const std::string& s) {
+  if (s == "top2") return GroupScoreRule::top2;
+  if (s == "max") return GroupScoreRule::max;
+  fail("group_score", "'" + s + "'", "must be 'top2' or 'max'");
+}
+
 RouterConfig config_of(int64_t M, int64_t top_k, const std::string& score, int64_t n_group, int64_t topk_group,
-                       bool normalize, double scaling) {
+                       const std::string& group_score, bool normalize, double scaling) {
   RouterConfig c;
   c.num_experts = int(M);
   if (!(top_k >= 1 && top_k <= M)) fail("top_k", top_k, "must be in [1, num_experts = " + std::to_string(M) + "]");
@@ -112,6 +118,9 @@ RouterConfig config_of(int64_t M, int64_t top_k, const std::string& score, int64
           "out of range");
   c.groups.n_group = int(n_group);
   c.groups.topk_group = int(topk_group);
+  c.groups.group_score = group_score_of(group_score);
+  require(c.groups.group_score == GroupScoreRule::top2 || n_group > 0, "group_score", "'max'",
+          "needs group-limited routing (groups=(n_group, topk_group))");
   c.normalize_weights = normalize;
   c.scaling = float(scaling);
   require(std::isfinite(scaling) && c.scaling > 0, "scaling", scaling, "must be finite and > 0");
@@ -120,19 +129,23 @@ RouterConfig config_of(int64_t M, int64_t top_k, const std::string& score, int64
 }
 
 template <class V>
-void only_for(const Opt<V>& v, const char* name, const std::string& policy, const char* owner) {
-  if (v.has_value() && policy != owner)
-    fail(name, *v, std::string("is only for policy='") + owner + "' (policy is '" + policy + "')");
+void only_for(const Opt<V>& v, const char* name, const std::string& policy, const char* owner,
+              const char* other_owner = nullptr) {
+  if (v.has_value() && policy != owner && (!other_owner || policy != other_owner))
+    fail(name, *v,
+         std::string("is only for policy='") + owner + "'" +
+             (other_owner ? std::string(" or '") + other_owner + "'" : "") + " (policy is '" + policy + "')");
 }
 
 /// The policy and its parameters, named as the Python keywords (= the CLI's flags).
 AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t> k_local, Opt<int64_t> core,
-                    Opt<double> beta, Opt<double> top_p, Opt<int64_t> min_experts) {
+                    Opt<double> beta, Opt<double> top_p, Opt<int64_t> min_experts, Opt<int64_t> capacity) {
   only_for(k_local, "k_local", name, "union");
   only_for(core, "core", name, "vote");
-  only_for(beta, "beta", name, "vote");
+  only_for(beta, "beta", name, "vote", "blockmax");
   only_for(top_p, "top_p", name, "blockdist");
   only_for(min_experts, "min_experts", name, "blockdist");
+  only_for(capacity, "capacity", name, "blockmax");
   AnyPolicy any;
   if (name == "vanilla") {
     any = VanillaPolicy{};
@@ -163,8 +176,19 @@ AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t>
       fail("min_experts", m, "must be in [0, num_experts = " + std::to_string(c.num_experts) + "]");
     b.min_experts = int(m);
     any = b;
+  } else if (name == "blockmax") {
+    require(capacity.has_value() != beta.has_value(), "capacity/beta", capacity.has_value() ? "both given" : "None",
+            "policy='blockmax' takes exactly one of capacity and beta");
+    if (capacity) {
+      require(*capacity >= 1 && *capacity <= c.num_experts, "capacity", *capacity,
+              "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
+      any = BlockMaxPolicy::with_capacity(int(*capacity));
+    } else {
+      require(*beta > 0 && *beta <= 1, "beta", *beta, "must be in (0, 1]");
+      any = BlockMaxPolicy::with_beta(*beta);
+    }
   } else {
-    fail("policy", "'" + name + "'", "must be one of 'vanilla', 'union', 'vote', 'blockdist'");
+    fail("policy", "'" + name + "'", "must be one of 'vanilla', 'union', 'vote', 'blockdist', 'blockmax'");
   }
   std::visit([&](const auto& p) { p.validate(c); }, any);
   return any;
@@ -544,20 +568,21 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
                   const std::string& policy, const std::string& score, const Opt<at::Tensor>& bias, int64_t n_group,
                   int64_t topk_group, bool normalize, double scaling, Opt<int64_t> block_size,
                   const Opt<at::Tensor>& tokens, Opt<int64_t> k_local, Opt<int64_t> core, Opt<double> beta,
-                  Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch, bool checked) {
+                  Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch, bool checked, Opt<int64_t> capacity,
+                  const std::string& group_score) {
   try {
     if (kind == Kind::meta) {
       const SymGeometry g = sym_geometry_of(logits, block_size, tokens.has_value(), experts_of(logits));
-      const RouterConfig c = config_of(g.M, top_k, score, n_group, topk_group, normalize, scaling);
-      policy_of(policy, c, k_local, core, beta, top_p, min_experts);
+      const RouterConfig c = config_of(g.M, top_k, score, n_group, topk_group, group_score, normalize, scaling);
+      policy_of(policy, c, k_local, core, beta, top_p, min_experts, capacity);
       dtype_of(logits);
       if (coreset_in)
         require(coreset_in->scalar_type() == at::kBool, "coreset.dtype", coreset_in->scalar_type(), "must be bool");
       return meta_result(g, top_k, with_dispatch, logits.options());
     }
     const Geometry g0 = geometry_of(logits, block_size, tokens.has_value());
-    const RouterConfig c = config_of(g0.M, top_k, score, n_group, topk_group, normalize, scaling);
-    const AnyPolicy pol = policy_of(policy, c, k_local, core, beta, top_p, min_experts);
+    const RouterConfig c = config_of(g0.M, top_k, score, n_group, topk_group, group_score, normalize, scaling);
+    const AnyPolicy pol = policy_of(policy, c, k_local, core, beta, top_p, min_experts, capacity);
     require(g0.N <= std::numeric_limits<int32_t>::max() / top_k, g0.token_major ? "block_size" : "logits.shape[1]",
             g0.N, "too large: N * top_k must fit int32 slot indices");
     if (coreset_in) {
@@ -594,20 +619,22 @@ template <Kind kind>
 Result route_op(const at::Tensor& logits, int64_t top_k, const std::string& policy, const std::string& score,
                 const Opt<at::Tensor>& bias, int64_t n_group, int64_t topk_group, bool normalize, double scaling,
                 Opt<int64_t> block_size, const Opt<at::Tensor>& tokens, Opt<int64_t> k_local, Opt<int64_t> core,
-                Opt<double> beta, Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch, bool checked) {
+                Opt<double> beta, Opt<double> top_p, Opt<int64_t> min_experts, bool with_dispatch, bool checked,
+                Opt<int64_t> capacity, const std::string& group_score) {
   return route_impl(kind, logits, nullptr, top_k, policy, score, bias, n_group, topk_group, normalize, scaling,
-                    block_size, tokens, k_local, core, beta, top_p, min_experts, with_dispatch, checked);
+                    block_size, tokens, k_local, core, beta, top_p, min_experts, with_dispatch, checked, capacity,
+                    group_score);
 }
 
 template <Kind kind>
 Result route_in_coreset_op(const at::Tensor& logits, const at::Tensor& coreset, int64_t top_k, const std::string& score,
                            const Opt<at::Tensor>& bias, int64_t n_group, int64_t topk_group, bool normalize,
                            double scaling, Opt<int64_t> block_size, const Opt<at::Tensor>& tokens, bool with_dispatch,
-                           bool checked) {
+                           bool checked, const std::string& group_score) {
   static const std::string vanilla = "vanilla";
   return route_impl(kind, logits, &coreset, top_k, vanilla, score, bias, n_group, topk_group, normalize, scaling,
                     block_size, tokens, Opt<int64_t>{}, Opt<int64_t>{}, Opt<double>{}, Opt<double>{}, Opt<int64_t>{},
-                    with_dispatch, checked);
+                    with_dispatch, checked, Opt<int64_t>{}, group_score);
 }
 
 // ---------------------------------------------------------------------------------
@@ -827,11 +854,13 @@ TORCH_LIBRARY(coreroute, m) {
       "route(Tensor logits, int top_k, str policy='vanilla', str score='softmax', Tensor? bias=None, "
       "int n_group=0, int topk_group=0, bool normalize=False, float scaling=1.0, int? block_size=None, "
       "Tensor? tokens=None, int? k_local=None, int? core=None, float? beta=None, float? top_p=None, "
-      "int? min_experts=None, bool with_dispatch=False, bool checked=True) -> " COREROUTE_ROUTE_RESULT);
+      "int? min_experts=None, bool with_dispatch=False, bool checked=True, int? capacity=None, "
+      "str group_score='top2') -> " COREROUTE_ROUTE_RESULT);
   m.def(
       "route_in_coreset(Tensor logits, Tensor coreset, int top_k, str score='softmax', Tensor? bias=None, "
       "int n_group=0, int topk_group=0, bool normalize=False, float scaling=1.0, int? block_size=None, "
-      "Tensor? tokens=None, bool with_dispatch=False, bool checked=True) -> " COREROUTE_ROUTE_RESULT);
+      "Tensor? tokens=None, bool with_dispatch=False, bool checked=True, str group_score='top2') "
+      "-> " COREROUTE_ROUTE_RESULT);
   m.def(
       "metrics(Tensor ids, Tensor weights, Tensor coreset_size, Tensor ref_ids, Tensor ref_weights, "
       "int num_experts, int? block_size=None, Tensor? tokens=None, float expert_bytes=0.0, "

@@ -48,11 +48,17 @@ def votes(r, policy, top_k, k_local):
     return V
 
 
-def coreset(r, policy, top_k, k_local=None, core=None, beta=None, top_p=0.6, min_experts=None):
+def coreset(r, policy, top_k, k_local=None, core=None, beta=None, top_p=0.6, min_experts=None, capacity=None):
     """Stage 1 (docs/spec.md section 4): the block's coreset mask [M] and its votes."""
     M = r.shape[1]
     if policy == "vanilla":
         return np.ones(M, bool), np.zeros(M)
+    if policy == "blockmax":  # every expert's maximum r over the block (-inf without rows)
+        V = r.max(axis=0) if len(r) else np.full(M, -np.inf)
+        c = capacity if capacity is not None else max(1, int(np.floor(beta * M + 1e-9)))
+        mask = np.zeros(M, bool)
+        mask[ranked(V)[:c]] = True
+        return mask, V
     V = votes(r, policy, top_k, k_local)
     order = ranked(V)
     mask = np.zeros(M, bool)
@@ -79,7 +85,7 @@ def coreset(r, policy, top_k, k_local=None, core=None, beta=None, top_p=0.6, min
     return mask, V
 
 
-def eligible(r_row, mask, groups):
+def eligible(r_row, mask, groups, group_score="top2"):
     """E_n: the coreset, within the token's topk_group best groups (docs/spec.md section 3)."""
     M = len(r_row)
     if not groups:
@@ -89,7 +95,7 @@ def eligible(r_row, mask, groups):
     keys = []
     for g in range(G):
         ids = [i for i in range(g * per, (g + 1) * per) if mask[i]]
-        best = sorted(r_row[ids], reverse=True)[:2]
+        best = sorted(r_row[ids], reverse=True)[:2 if group_score == "top2" else 1]
         # tier: eligible experts counted up to 2; score: the two largest r (tier 2), the one r
         # (tier 1), nothing (tier 0), so an empty group never displaces one holding an expert
         keys.append((len(best), best[0] + best[1] if len(best) == 2 else (best[0] if best else 0.0)))
@@ -98,10 +104,10 @@ def eligible(r_row, mask, groups):
     return np.array([i for g in sorted(chosen) for i in range(g * per, (g + 1) * per) if mask[i]], dtype=np.int64)
 
 
-def stage2(s_row, r_row, mask, top_k, groups, normalize, scaling):
+def stage2(s_row, r_row, mask, top_k, groups, normalize, scaling, group_score="top2"):
     ids = np.full(top_k, -1, np.int64)
     w = np.zeros(top_k)
-    E = eligible(r_row, mask, groups)
+    E = eligible(r_row, mask, groups, group_score)
     chosen = ranked(r_row[E], E)[:top_k] if len(E) else np.array([], np.int64)
     ids[:len(chosen)] = chosen
     w[:len(chosen)] = s_row[chosen]
@@ -112,7 +118,7 @@ def stage2(s_row, r_row, mask, top_k, groups, normalize, scaling):
 
 
 def route(x, *, top_k, policy="vanilla", score="softmax", bias=None, groups=None, normalize=False, scaling=1.0,
-          tokens=None, coreset_in=None, **params):
+          tokens=None, coreset_in=None, group_score="top2", **params):
     """x [B, N, M] (numpy, any float) -> ids [B, N, K], weights [B, N, K], coreset [B, M]."""
     x = np.asarray(x, np.float64)
     B, N, M = x.shape
@@ -130,7 +136,7 @@ def route(x, *, top_k, policy="vanilla", score="softmax", bias=None, groups=None
             mask, _ = coreset(r, policy, top_k, **params)
         cs[b] = mask
         for n in range(n_valid):
-            ids[b, n], w[b, n] = stage2(s[n], r[n], mask, top_k, groups, normalize, scaling)
+            ids[b, n], w[b, n] = stage2(s[n], r[n], mask, top_k, groups, normalize, scaling, group_score)
     return ids, w, cs
 
 
@@ -150,6 +156,9 @@ def vote_bounds(r, policy, top_k, k_local=None, **_):
     """Per expert, the least and the most votes any conforming backend may count: a
     token's top-K boundary at a near-tie may fall either way (docs/spec.md section 7)."""
     M = r.shape[1]
+    if policy == "blockmax":  # every expert's maximum r: no boundary to move
+        V = r.max(axis=0) if len(r) else np.full(M, -np.inf)
+        return V, V.copy()
     lo, hi = np.zeros(M), np.zeros(M)
     k = k_local if policy == "union" else top_k
     for row in r:

@@ -12,6 +12,7 @@ POLICY_PARAMS = {
     "union": [dict(k_local=1), dict(k_local=2)],
     "vote": [dict(core=3), dict(beta=0.4)],
     "blockdist": [dict(top_p=0.6, min_experts=2), dict(top_p=0.3), dict(top_p=0.9, min_experts=0)],
+    "blockmax": [dict(capacity=3), dict(beta=0.4), dict(capacity=1)],
 }
 # (M, K, groups, bias, normalize, scaling): small and model-like routers.
 CONFIGS = [
@@ -19,6 +20,7 @@ CONFIGS = [
     (16, 4, (4, 2), True, True, 2.5),
     (64, 8, None, True, False, 1.0),
     (32, 4, (8, 3), False, True, 1.0),
+    (32, 4, (8, 3, "max"), True, True, 1.0),  # DeepSeek-V2 group scores
 ]
 
 
@@ -55,8 +57,10 @@ def check(r, x, kw, tokens=None, coreset_in=None):
 
 
 def kwargs_of(policy, p, M, K, groups, bias, normalize, scaling, seed):
-    kw = dict(top_k=K, policy=policy, score="softmax", groups=groups, normalize=normalize, scaling=scaling,
-              **params_for(policy, p, K))
+    group_score = groups[2] if groups and len(groups) > 2 else "top2"
+    groups = groups[:2] if groups else groups
+    kw = dict(top_k=K, policy=policy, score="softmax", groups=groups, group_score=group_score, normalize=normalize,
+              scaling=scaling, **params_for(policy, p, K))
     if bias:
         kw["bias"] = (torch.randn(M, generator=torch.Generator().manual_seed(seed + 99)) * 0.1).numpy()
     return kw
@@ -213,6 +217,10 @@ BAD = [
     (dict(top_k=2, policy="blockdist", top_p=0.0), "top_p = 0"),
     (dict(top_k=2, policy="blockdist", min_experts=9), "min_experts = 9"),
     (dict(top_k=2, k_local=1), "k_local = 1: is only for policy='union'"),
+    (dict(top_k=2, policy="blockmax"), "capacity/beta"),
+    (dict(top_k=2, policy="blockmax", capacity=9), "capacity = 9"),
+    (dict(top_k=2, policy="blockmax", beta=0.0), "beta = 0"),
+    (dict(top_k=2, policy="vote", core=2, capacity=2), "capacity = 2: is only for policy='blockmax'"),
     (dict(top_k=2, groups=(3, 1)), "groups.n_group = 3"),
     (dict(top_k=2, groups=(4, 5)), "groups.topk_group = 5"),
     (dict(top_k=2, scaling=0.0), "scaling = 0"),
@@ -330,3 +338,72 @@ def test_gate_blocks_per_sequence_and_pads():
     ids, ws = coreroute.pad_ids(idx.int(), w, 3)
     assert torch.equal(ids[idx == -1], torch.full_like(ids[idx == -1], 3)) and (ws[idx == -1] == 0).all()
     assert torch.equal(ids[idx >= 0], idx[idx >= 0].int()) and torch.equal(ws, w)
+
+
+def sglang_block_topk(logits, bias, block_size, capacity, top_k, renormalize):
+    """The block top-K of SGLang's LLaDA2.2 routing, as its tests' reference states it, in
+    plain PyTorch (float64): r = sigmoid(x) + bias; a block's score for expert i is the
+    maximum of r[n, i] over the block's rows; the block keeps the `capacity` experts of
+    largest block score (ties: lower id); each row takes its top-K of r among them;
+    weights are the unbiased sigmoid scores of the picks, normalised. (SGLang adds 1e-20
+    to the sum; coreroute does not, docs/algorithms.md, so they differ only when every
+    picked score underflows.)"""
+    T, M = logits.shape
+    s = torch.sigmoid(logits.double())
+    r = s + bias.double()
+    ids = torch.empty(T, top_k, dtype=torch.long)
+    weights = torch.empty(T, top_k, dtype=torch.float64)
+    for start in range(0, T, block_size):
+        rb, sb = r[start:start + block_size], s[start:start + block_size]
+        block_score = rb.max(dim=0).values
+        keep = torch.sort(-block_score, stable=True).indices[:capacity]  # stable: lower id first on ties
+        masked = torch.full_like(rb, float("-inf"))
+        masked[:, keep] = rb[:, keep]
+        picks = torch.sort(-masked, dim=1, stable=True).indices[:, :top_k]
+        w = sb.gather(1, picks)
+        if renormalize:
+            w = w / w.sum(dim=1, keepdim=True)
+        ids[start:start + block_size], weights[start:start + block_size] = picks, w
+    return ids, weights
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_blockmax_equals_sglang_block_topk(ties):
+    T, M, K, bs = 37, 32, 4, 8  # 5 blocks, the last one of 5 rows
+    cases = 0
+    for seed in range(6):
+        g = torch.Generator().manual_seed(500 + seed)
+        x = torch.randn(T, M, generator=g) * 2
+        if ties:  # coarse logits: equal block scores, decided by the lower id
+            x = (x * 2).round() / 2
+        bias = (torch.randn(M, generator=g) * 0.1).float()
+        if ties:
+            bias = (bias * 8).round() / 8
+        for capacity in (K, 6, 13, M):
+            for renormalize in (True, False):
+                want_ids, want_w = sglang_block_topk(x, bias, bs, capacity, K, renormalize)
+                r = coreroute.route(x, top_k=K, policy="blockmax", capacity=capacity, score="sigmoid", bias=bias,
+                                    block_size=bs, normalize=renormalize)
+                assert r.ids.shape == (T, K) and r.coreset.shape == (5, M)
+                np.testing.assert_array_equal(r.ids.numpy(), want_ids.numpy().astype(np.int32))
+                assert oracle.close(r.weights.numpy(), want_w.numpy()).all()
+                assert (r.coreset_size == capacity).all()
+                cases += 1
+    assert cases == 48
+    # beta: capacity = floor(beta * M) = 6
+    r = coreroute.route(x, top_k=K, policy="blockmax", beta=0.2, score="sigmoid", bias=bias, block_size=bs)
+    np.testing.assert_array_equal(r.ids.numpy(), sglang_block_topk(x, bias, bs, 6, K, False)[0].numpy())
+
+
+def test_group_score_max_ranks_groups_by_their_best_expert():
+    # Two groups of 4 (softmax): group 0 holds the two next-best experts (sum of two larger),
+    # group 1 the single best one. top2 keeps group 0; max (DeepSeek-V2) keeps group 1.
+    x = torch.tensor([[[2.0, 1.9, -5.0, -5.0, 2.5, -5.0, -5.0, -5.0]]])
+    top2 = coreroute.route(x, top_k=2, groups=(2, 1))
+    by_max = coreroute.route(x, top_k=2, groups=(2, 1), group_score="max")
+    assert top2.ids.tolist() == [[[0, 1]]]
+    assert by_max.ids.tolist() == [[[4, 5]]]
+    with pytest.raises(ValueError, match="group_score = 'sum'"):
+        coreroute.route(x, top_k=2, groups=(2, 1), group_score="sum")
+    with pytest.raises(ValueError, match="group_score = 'max': needs group-limited routing"):
+        coreroute.route(x, top_k=2, group_score="max")

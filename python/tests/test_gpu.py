@@ -31,6 +31,7 @@ POLICIES = {
     "union": dict(k_local=2),
     "vote": dict(beta=0.3),
     "blockdist": dict(top_p=0.6),
+    "blockmax": dict(beta=0.3),
 }
 # (M, K, groups, bias, score, normalize, scaling, dtype, token_major): the fast path's
 # lane widths (M <= 512), the shared-memory path (M > 512), groups, bias, both scores.
@@ -44,6 +45,8 @@ CONFIGS = [
     (256, 8, (8, 4), True, "sigmoid", True, 2.5, torch.bfloat16, False),
     (256, 8, None, False, "softmax", True, 1.0, torch.float32, True),
     (512, 8, (16, 4), False, "sigmoid", False, 1.0, torch.float32, False),
+    (256, 8, (8, 4, "max"), True, "sigmoid", True, 2.5, torch.float32, False),  # DeepSeek-V2 group scores
+    (64, 6, (8, 3, "max"), False, "softmax", True, 1.0, torch.bfloat16, True),
     (1024, 8, None, True, "softmax", False, 1.0, torch.float32, False),
 ]
 
@@ -92,8 +95,8 @@ def check_parity(x, kw, tokens, token_major, rep):
     """CUDA op vs CPU op on one batch x [B, N, M] (docs/spec.md section 7)."""
     B, N, M = x.shape
     K = kw["top_k"]
-    args = dict(top_k=K, policy=kw["policy"], score=kw["score"], groups=kw["groups"], normalize=kw["normalize"],
-                scaling=kw["scaling"], **kw["params"])
+    args = dict(top_k=K, policy=kw["policy"], score=kw["score"], groups=kw["groups"], group_score=kw["group_score"],
+                normalize=kw["normalize"], scaling=kw["scaling"], **kw["params"])
     bias = kw["bias"]
     if token_major:  # whole blocks of N rows, the last one partial
         T = B * N - N // 2
@@ -126,7 +129,8 @@ def check_parity(x, kw, tokens, token_major, rep):
     if diff:
         sub = x[diff]
         again = coreroute.route_in_coreset(sub, g_cs[diff], top_k=K, score=kw["score"], bias=bias,
-                                           groups=kw["groups"], normalize=kw["normalize"], scaling=kw["scaling"],
+                                           groups=kw["groups"], group_score=kw["group_score"],
+                                           normalize=kw["normalize"], scaling=kw["scaling"],
                                            tokens=torch.from_numpy(np.asarray(valid)[diff]))
         c_ids, c_w = c_ids.clone(), c_w.clone()
         c_ids[diff], c_w[diff] = again.ids, again.weights
@@ -169,8 +173,10 @@ def test_cuda_op_equals_cpu_op(policy):
         params = dict(POLICIES[policy])
         if policy == "union":
             params["k_local"] = min(params["k_local"], K)
-        kw = dict(policy=policy, top_k=K, score=score, groups=groups, normalize=normalize, scaling=scaling,
-                  params=params, bias=b, bias_np=np.zeros(M) if b is None else b.double().numpy())
+        group_score = groups[2] if groups and len(groups) > 2 else "top2"
+        groups = groups[:2] if groups else groups
+        kw = dict(policy=policy, top_k=K, score=score, groups=groups, group_score=group_score, normalize=normalize,
+                  scaling=scaling, params=params, bias=b, bias_np=np.zeros(M) if b is None else b.double().numpy())
         for start in range(0, per_config, 4096):  # batches of many cases per call
             B = min(4096, per_config - start)
             x = logits_for(B, N, M, dtype, 7919 * ci + start)

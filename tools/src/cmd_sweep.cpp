@@ -21,10 +21,12 @@ struct SweepOptions {
   SweepRanges ranges;
   std::string out;
   bool force = false;
-  // Per flag: the family it belongs to, the parameter field ("" for --top-ks), and
-  // the option (to tell whether it was given).
+  // Per flag: the families it belongs to (a field several policies share is one flag,
+  // e.g. --betas of vote and blockmax), the parameter field ("" for --top-ks), and the
+  // option (to tell whether it was given).
   struct Flag {
-    std::string family, field;
+    std::vector<std::string> families;
+    std::string field;
     CLI::Option* opt;
   };
   std::vector<Flag> family_flags;
@@ -34,9 +36,15 @@ struct SweepOptions {
 void check_flags(const SweepOptions& o) {
   for (const SweepOptions::Flag& flag : o.family_flags) {
     const auto& f = o.ranges.families;
-    if (flag.opt->count() > 0 && !f.empty() && std::find(f.begin(), f.end(), flag.family) == f.end())
-      coreroute::detail::fail(flag.opt->get_name(), flag.opt->as<std::string>(),
-                              "applies only to the " + flag.family + " family, which --policies does not include");
+    const bool used = std::any_of(flag.families.begin(), flag.families.end(), [&](const std::string& family) {
+      return std::find(f.begin(), f.end(), family) != f.end();
+    });
+    if (flag.opt->count() == 0 || f.empty() || used) continue;
+    std::string names;
+    for (const std::string& family : flag.families) names += (names.empty() ? "" : " and ") + family;
+    coreroute::detail::fail(flag.opt->get_name(), flag.opt->as<std::string>(),
+                            "applies only to the " + names + (flag.families.size() > 1 ? " families" : " family") +
+                                ", which --policies does not include");
   }
 }
 
@@ -92,12 +100,19 @@ void add_sweep(CLI::App& app) {
   CLI::Option* top_ks = sub->add_option("--top-ks", o->ranges.top_ks, "top-k: K values of the baseline (default 1..K)")
                             ->delimiter(',')
                             ->type_name("LIST");
-  o->family_flags.push_back({"top-k", "", top_ks});
+  o->family_flags.push_back({{"top-k"}, "", top_ks});
   // Per built-in policy: its swept parameter as a list flag (--betas), its other
-  // unlabelled parameters as one value for the whole sweep (--min-experts).
+  // unlabelled parameters as one value for the whole sweep (--min-experts). A field
+  // that several policies share is one flag for all of them.
   for_each_builtin([&](const auto& e) {
     const std::string name = std::decay_t<decltype(e)>::policy_type::name;
     for_each_param(e, [&](const auto& p) {
+      for (SweepOptions::Flag& f : o->family_flags)
+        if (f.field == p.field && (p.sweep || !p.label)) {
+          f.families.push_back(name);
+          f.opt->description(name + ", " + f.opt->get_description());
+          return;
+        }
       CLI::Option* opt = nullptr;
       if (p.sweep)
         opt = sub->add_option(flag_of(p.field) + "s", o->ranges.lists[p.field],
@@ -106,7 +121,7 @@ void add_sweep(CLI::App& app) {
                   ->type_name("LIST");
       else if (!p.label)
         opt = sub->add_option(flag_of(p.field), o->ranges.fixed[p.field], name + ": " + p.help)->type_name("v");
-      if (opt) o->family_flags.push_back({name, p.field, opt});
+      if (opt) o->family_flags.push_back({{name}, p.field, opt});
     });
   });
   sub->add_option("--out", o->out, "Output folder (written whole: see --force)")->required()->type_name("DIR");

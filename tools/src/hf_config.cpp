@@ -103,9 +103,9 @@ ModelPreset parse_hf_config(const std::string& text, const std::string& path) {
   else if (n_group < 1)
     r.bad("n_group", "must be >= 1");
 
-  // topk_method (DeepSeek): noaux_tc ranks groups by their two best biased scores,
-  // as the library does; greedy has no groups; group_limited_greedy (DeepSeek-V2)
-  // ranks groups by their best expert alone, which the library does not implement.
+  // topk_method (DeepSeek): noaux_tc (V3) ranks groups by their two best biased scores
+  // (group score top2); group_limited_greedy (V2) by their best expert (group score max);
+  // greedy has no groups.
   bool bias = false;
   if (r.has("topk_method")) {
     const std::string m = r.text("topk_method");
@@ -115,11 +115,10 @@ ModelPreset parse_hf_config(const std::string& text, const std::string& path) {
       if (n_group > 1)
         r.bad("topk_method", "greedy contradicts n_group = " + std::to_string(n_group) + " (greedy has no groups)");
     } else if (m == "group_limited_greedy") {
-      r.bad("topk_method",
-            "not supported: it ranks groups by their best expert; coreroute ranks them by the "
-            "sum of their two best (noaux_tc)");
+      if (n_group <= 1) r.bad("topk_method", "group_limited_greedy needs n_group > 1 (it limits tokens to groups)");
+      p.config.groups.group_score = GroupScoreRule::max;
     } else {
-      r.bad("topk_method", "unknown top-k method (noaux_tc|greedy)");
+      r.bad("topk_method", "unknown top-k method (noaux_tc|group_limited_greedy|greedy)");
     }
   }
   if (r.has("moe_router_enable_expert_bias")) {

@@ -43,6 +43,10 @@ void add_router_options(CLI::App& app, RouterOptions& o) {
   app.add_option("--bias", o.bias, "Expert bias .npy [M] (selection only)")->type_name("FILE");
   o.groups_opt =
       app.add_option("--groups", o.groups, "Group-limited routing: n_group:topk_group, e.g. 8:4")->type_name("G:T");
+  o.group_score_opt = app.add_option("--group-score", o.group_score,
+                                     "Group score of group-limited routing: top2 (sum of the two best, DeepSeek-V3; "
+                                     "default) or max (the best, DeepSeek-V2)")
+                          ->check(CLI::IsMember({"top2", "max"}));
   o.normalize_opt = app.add_flag("--normalize,!--no-normalize", o.normalize, "Normalize the K weights to sum 1");
   o.scaling_opt = app.add_option("--scaling", o.scaling, "Multiply the weights by s (> 0)")->type_name("s");
   app.add_option("--tokens", o.tokens, "Valid tokens per block .npy [B] int32/int64 (default: all N)")
@@ -177,6 +181,11 @@ Workload load_workload(const RouterOptions& o, const MemoryPlan& plan) {
   if (given(o.top_k_opt)) c.top_k = o.top_k;
   if (given(o.score_opt)) c.score = o.score == "sigmoid" ? ScoreFunction::sigmoid : ScoreFunction::softmax;
   if (given(o.groups_opt)) parse_groups(o.groups, c.groups);
+  if (given(o.group_score_opt)) {
+    require(c.groups.enabled(), "--group-score", o.group_score,
+            "needs group-limited routing (--groups G:T, or a model with groups)");
+    c.groups.group_score = o.group_score == "max" ? GroupScoreRule::max : GroupScoreRule::top2;
+  }
   if (given(o.normalize_opt)) c.normalize_weights = o.normalize;
   if (given(o.scaling_opt)) c.scaling = float(o.scaling);
   if (given(o.bytes_opt)) w.expert_bytes = o.expert_bytes;

@@ -23,14 +23,16 @@ namespace coreroute::cli {
 
 /// Everything the router flags say, before the trace (and so M) is known.
 struct RouterOptions {
-  std::string trace, preset, hf_config, score = "softmax", bias, groups, tokens, outputs, backend = "reference";
+  std::string trace, preset, hf_config, score = "softmax", bias, groups, group_score = "top2", tokens, outputs,
+                                        backend = "reference";
   int top_k = 8, model_top_k = 0;
   bool normalize = false;
   double scaling = 1.0, expert_bytes = 0, cost_ratio = 3.35 / 989.0;
   std::string max_memory = "2G";
   // Set when given on the command line, so they override a preset.
   CLI::Option *score_opt = nullptr, *groups_opt = nullptr, *normalize_opt = nullptr, *scaling_opt = nullptr,
-              *top_k_opt = nullptr, *bytes_opt = nullptr, *model_top_k_opt = nullptr, *cost_ratio_opt = nullptr;
+              *top_k_opt = nullptr, *bytes_opt = nullptr, *model_top_k_opt = nullptr, *cost_ratio_opt = nullptr,
+              *group_score_opt = nullptr;
 };
 
 /// --policy and one flag per parameter of the built-in policies

@@ -30,7 +30,7 @@ Table trace_table(const std::string& name, const Workload& w, const std::string&
 
 std::string router_summary(const RouterConfig& c) {
   return "M = " + std::to_string(c.num_experts) + ", K = " + std::to_string(c.top_k) + ", " + to_string(c.score) +
-         (c.groups.enabled() ? ", groups" : "");
+         (c.groups.enabled() ? (c.groups.group_score == GroupScoreRule::max ? ", groups (max)" : ", groups") : "");
 }
 
 namespace {

@@ -90,6 +90,7 @@ std::vector<Run> demo_runs(const Preset& p) {
   std::vector<Run> runs = {vanilla_run(K), topk_run(4), union_run(2), union_run(3)};
   for (double beta : p.vote_betas) runs.push_back(vote_beta_run(beta));
   runs.push_back(blockdist_run(0.6, std::min(16, p.config.num_experts)));
+  for (double beta : p.vote_betas) runs.push_back(run_of(BlockMaxPolicy::with_beta(beta), 0));  // vote's sizes
   return with_k(runs, K);
 }
 

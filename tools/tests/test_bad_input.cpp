@@ -195,7 +195,7 @@ TEST_CASE("sweep rejects a flag of a family --policies leaves out") {
   small_trace(dir + "/t.npy");
   const Ran r = run(dir, "sweep --trace t.npy --top-k 2 --out o --policies union --betas 0.1");
   CHECK(r.rc == 2);
-  CHECK(r.err.find("--betas = 0.1: applies only to the vote family") != std::string::npos);
+  CHECK(r.err.find("--betas = 0.1: applies only to the vote and blockmax families") != std::string::npos);
   const Ran m = run(dir, "sweep --trace t.npy --top-k 2 --out o --policies vote --min-experts 2");
   CHECK(m.rc == 2);
   CHECK(m.err.find("--min-experts") != std::string::npos);
@@ -203,6 +203,18 @@ TEST_CASE("sweep rejects a flag of a family --policies leaves out") {
   CHECK(k.rc == 2);
   CHECK(run(dir, "sweep --trace t.npy --top-k 2 --out o --policies vote,blockdist --betas 0.5 --min-experts 2").rc ==
         0);
+  CHECK(run(dir, "sweep --trace t.npy --top-k 2 --out o2 --policies blockmax --betas 0.5,1").rc == 0);
+}
+
+TEST_CASE("the group-score flag needs group-limited routing, and takes top2 or max") {
+  const std::string dir = fresh("group_score");
+  small_trace(dir + "/t.npy");
+  const Ran r = run(dir, "route --trace t.npy --top-k 2 --out o --group-score max");
+  CHECK(r.rc == 2);
+  CHECK(r.err.find("--group-score = max: needs group-limited routing") != std::string::npos);
+  const Ran bad = run(dir, "route --trace t.npy --top-k 2 --out o --groups 2:1 --group-score sum");
+  CHECK(bad.rc == 2);
+  CHECK(bad.err.find("--group-score") != std::string::npos);
 }
 
 TEST_CASE("the vanilla K of --model-top-k is validated like --top-k") {

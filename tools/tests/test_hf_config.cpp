@@ -18,6 +18,7 @@ void same_router(const ModelPreset& got, const ModelPreset& want) {
   CHECK(got.config.score == want.config.score);
   CHECK(got.config.groups.n_group == want.config.groups.n_group);
   CHECK(got.config.groups.topk_group == want.config.groups.topk_group);
+  CHECK(got.config.groups.group_score == want.config.groups.group_score);
   CHECK(got.config.normalize_weights == want.config.normalize_weights);
   CHECK(got.config.scaling == want.config.scaling);
   CHECK(got.config.expert_bias.empty());
@@ -45,6 +46,18 @@ TEST_CASE("the DeepSeek-V3 preset is 256 experts, top-8, 8 groups keeping 4, sig
   CHECK(v3.expert_bias);
 }
 
+TEST_CASE("DeepSeek-V2's group_limited_greedy is group-limited routing with groups scored by their maximum") {
+  const ModelPreset v2 = read_hf_config(config("deepseek-v2"));
+  CHECK(v2.config.num_experts == 160);
+  CHECK(v2.config.top_k == 6);
+  CHECK(v2.config.groups.n_group == 8);
+  CHECK(v2.config.groups.topk_group == 3);
+  CHECK(v2.config.groups.group_score == GroupScoreRule::max);
+  CHECK(v2.config.score == ScoreFunction::softmax);
+  CHECK_FALSE(v2.expert_bias);
+  CHECK(read_hf_config(config("deepseek-v3")).config.groups.group_score == GroupScoreRule::top2);
+}
+
 TEST_CASE("bad config.json files are one error naming the file and the field") {
   const struct {
     const char* file;
@@ -53,7 +66,7 @@ TEST_CASE("bad config.json files are one error naming the file and the field") {
       {"bad-contradictory-experts", "num_experts = 64: contradicts n_routed_experts = 256"},
       {"bad-score", "scoring_func = \"relu\": unknown score function"},
       {"bad-group-half", "n_group = 8: n_group and topk_group must be given together"},
-      {"bad-v2-topk-method", "topk_method = \"group_limited_greedy\": not supported"},
+      {"bad-v2-no-groups", "topk_method = \"group_limited_greedy\": group_limited_greedy needs n_group > 1"},
       {"bad-type", "num_experts_per_tok = \"8\": must be an integer"},
       {"bad-not-moe", "no num_experts or n_routed_experts"},
       {"bad-json", "not valid JSON"},

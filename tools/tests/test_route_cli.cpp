@@ -55,10 +55,11 @@ Case random_case(std::mt19937& rng) {
   if (c.M >= 8 && pick(0, 1)) {
     cfg.groups.n_group = c.M / 4;
     cfg.groups.topk_group = pick(std::max(1, (cfg.top_k + 3) / 4), cfg.groups.n_group);
+    cfg.groups.group_score = pick(0, 1) ? GroupScoreRule::max : GroupScoreRule::top2;
   }
   cfg.normalize_weights = pick(0, 1);
   cfg.scaling = pick(0, 1) ? 1.0f : 2.5f;
-  switch (pick(0, 4)) {
+  switch (pick(0, 5)) {
     case 0:
       c.policy = VanillaPolicy{};
       c.policy_flags = "--policy vanilla";
@@ -81,6 +82,20 @@ Case random_case(std::mt19937& rng) {
       c.policy = SaliencyVotePolicy::with_beta(beta);
       std::ostringstream os;
       os << "--policy vote --beta " << beta;
+      c.policy_flags = os.str();
+      break;
+    }
+    case 4: {
+      std::ostringstream os;
+      if (pick(0, 1)) {
+        const int capacity = pick(1, c.M);
+        c.policy = BlockMaxPolicy::with_capacity(capacity);
+        os << "--policy blockmax --capacity " << capacity;
+      } else {
+        const double beta = double(pick(1, 20)) / 20;
+        c.policy = BlockMaxPolicy::with_beta(beta);
+        os << "--policy blockmax --beta " << beta;
+      }
       c.policy_flags = os.str();
       break;
     }
@@ -110,7 +125,9 @@ std::string flags_of(const RouterConfig& c) {
   std::ostringstream os;
   os << "--top-k " << c.top_k << " --score " << to_string(c.score) << (c.normalize_weights ? " --normalize" : "")
      << " --scaling " << c.scaling;
-  if (c.groups.enabled()) os << " --groups " << c.groups.n_group << ":" << c.groups.topk_group;
+  if (c.groups.enabled())
+    os << " --groups " << c.groups.n_group << ":" << c.groups.topk_group << " --group-score "
+       << to_string(c.groups.group_score);
   return os.str();
 }
 

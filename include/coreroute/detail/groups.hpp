@@ -1,13 +1,15 @@
 #pragma once
 // The group limit of Stage 2 (docs/spec.md section 3), one copy for every backend:
-// experts are split into n_group contiguous groups and ranked in three tiers: groups
-// with two or more eligible experts by the sum of their two largest r, then groups with
-// exactly one by that expert's r, then empty groups; ties to the lower group id
-// (ranking.hpp's rule). A token keeps its topk_group best, so an empty group never
-// displaces a group that holds an expert of the coreset.
+// experts are split into n_group contiguous groups and ranked in tiers. By the top2
+// rule (the default): groups with two or more eligible experts by the sum of their two
+// largest r, then groups with exactly one by that expert's r, then empty groups. By the
+// max rule (DeepSeek-V2): groups with an eligible expert by their largest r, then empty
+// groups. Ties to the lower group id (ranking.hpp's rule). A token keeps its topk_group
+// best, so an empty group never displaces a group that holds an expert of the coreset.
 #include <cmath>
 #include <cstdint>
 
+#include "../config.hpp"
 #include "../macros.hpp"
 #include "ranking.hpp"
 
@@ -27,22 +29,24 @@ struct TwoBest {
   }
 };
 
-/// A group's rank: its tier (eligible experts, counted up to 2), then its score.
+/// A group's rank: its tier (eligible experts, counted up to 2 by the top2 rule, up to
+/// 1 by the max rule), then its score.
 template <class T>
 struct GroupRank {
-  int tier = 0;    ///< 2: two or more eligible experts, 1: exactly one, 0: none
+  int tier = 0;    ///< 2: two or more eligible experts (top2 rule), 1: exactly one (max rule: one or more), 0: none
   T score = T(0);  ///< tier 2: r[first] + r[second]; tier 1: r[first]; tier 0: 0
 };
 
 /// Group g's rank from the row r of selection scores: its experts [g * per, (g + 1) * per)
-/// for which eligible(i) holds, scanned in id order.
+/// for which eligible(i) holds, scanned in id order, scored by `rule`.
 template <class T, class Eligible>
-CR_HD inline GroupRank<T> group_rank(const T* r, int g, int per, Eligible&& eligible) {
+CR_HD inline GroupRank<T> group_rank(const T* r, int g, int per, GroupScoreRule rule, Eligible&& eligible) {
   TwoBest best;
   for (int i = g * per; i < (g + 1) * per; ++i)
     if (eligible(i)) best.offer(r, i);
   GroupRank<T> out;
-  out.tier = best.second >= 0 ? 2 : best.first >= 0 ? 1 : 0;
+  const bool two = rule == GroupScoreRule::top2 && best.second >= 0;
+  out.tier = two ? 2 : best.first >= 0 ? 1 : 0;
   out.score = out.tier == 2 ? r[best.first] + r[best.second] : out.tier == 1 ? r[best.first] : T(0);
   return out;
 }
@@ -104,11 +108,13 @@ CR_HD inline void merge_two_largest(float& v1, float& v2, float w1, float w2) {
 }
 
 /// A group's 64-bit key from its two largest eligible r (-Inf: absent): the tier in the
-/// high word (2: two or more, 1: one, 0: empty), then the ordered bits of the sum of the
-/// two, of the one, or 1 for an empty group; a larger key ranks first, equal keys go to
-/// the lower group, and every group's key is larger than "no key" (0).
-CR_HD inline uint64_t fast_group_key(float v1, float v2) {
-  if (v2 != -INFINITY) return (uint64_t(2) << 32) | ordered_bits(float(double(v1) + double(v2)));
+/// high word (top2 rule: 2 for two or more, 1 for one; max rule: 1 for one or more; 0:
+/// empty), then the ordered bits of the sum of the two, of the largest, or 1 for an empty
+/// group; a larger key ranks first, equal keys go to the lower group, and every group's
+/// key is larger than "no key" (0).
+CR_HD inline uint64_t fast_group_key(float v1, float v2, GroupScoreRule rule) {
+  if (rule == GroupScoreRule::top2 && v2 != -INFINITY)
+    return (uint64_t(2) << 32) | ordered_bits(float(double(v1) + double(v2)));
   if (v1 != -INFINITY) return (uint64_t(1) << 32) | ordered_bits(v1);
   return 1u;
 }

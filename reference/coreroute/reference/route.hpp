@@ -91,14 +91,16 @@ void score_block(const LogitsView<T>& x, int64_t b, const RouterParams& p, Block
     out.valid[size_t(n)] = score_token(x, b, n, p, out.s.data() + n * p.num_experts, out.r.data() + n * p.num_experts);
 }
 
-/// Stage 1 votes: V[i] summed over a block's valid tokens (all 0 if !needs_votes).
-/// With `check_block` >= 0 (the checked path, block check_block) every vote is checked
-/// finite and >= 0 as it is cast. The raw path clamps local_k to [0, M].
+/// Stage 1 votes: V[i] aggregated (the policy's sum or maximum) over a block's valid
+/// tokens in token order (all 0 if !needs_votes). With `check_block` >= 0 (the checked
+/// path, block check_block) every vote is checked as it is cast (finite; >= 0 when
+/// summed). The raw path clamps local_k to [0, M].
 template <class Policy>
 void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol, Workspace& ws, double* votes,
                  int64_t check_block = -1) {
   const int M = p.num_experts;
-  std::fill(votes, votes + M, 0.0);
+  constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
+  std::fill(votes, votes + M, Policy::needs_votes ? coreroute::detail::no_vote<double>(agg) : 0.0);
   if (!Policy::needs_votes) return;
   const int k = std::clamp(pol.local_k(p), 0, M);
   ws.chosen.resize(size_t(M));
@@ -111,35 +113,43 @@ void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol
     for (int q = 0; q < got; ++q) {
       const int e = ws.chosen[size_t(q)];
       const double v = pol.vote(r[e], q);
-      if (check_block >= 0) coreroute::detail::require_valid_vote<Policy>(v, r[e], q, check_block, int64_t(n));
-      votes[e] += v;
+      if (check_block >= 0) {
+        coreroute::detail::require_valid_vote<Policy>(v, r[e], q, check_block, int64_t(n));
+        if (!vote_uses_position_v<Policy> && !(v == pol.vote(r[e], 0)))
+          coreroute::detail::fail(
+              std::string(Policy::name) + ".vote(r = " + std::to_string(r[e]) + ", q = " + std::to_string(q) + ")", v,
+              "differs from the vote at q = 0, but the policy says vote_uses_position = false");
+      }
+      votes[e] = coreroute::detail::add_vote(agg, votes[e], v);
     }
   }
 }
 
 /// Stage 1 coreset from votes: rank experts by V (desc, ties lower id) and keep the
-/// longest prefix the policy's `keep` accepts. Returns |C|.
+/// longest prefix the policy's `keep` accepts (`before` and `total` count an expert
+/// without votes as 0). Returns |C|.
 template <class Policy>
 int coreset_from_votes(const double* votes, int M, const Policy& pol, std::vector<int>& order, uint8_t* mask) {
+  constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
+  const auto counted = [](double v) { return Policy::needs_votes ? coreroute::detail::counted_vote(agg, v) : v; };
   order.resize(size_t(M));
   for (int i = 0; i < M; ++i) order[size_t(i)] = i;
   std::sort(order.begin(), order.end(), [votes](int a, int b) { return ranks_before(votes[a], a, votes[b], b); });
   double total = 0;
-  for (int i = 0; i < M; ++i) total += votes[i];
+  for (int i = 0; i < M; ++i) total += counted(votes[i]);
   std::fill(mask, mask + M, uint8_t(0));
   double before = 0;
   int size = 0;
   for (int q = 0; q < M && pol.keep(q, votes[order[size_t(q)]], before, total, M); ++q) {
     mask[order[size_t(q)]] = 1;
-    before += votes[order[size_t(q)]];
+    before += counted(votes[order[size_t(q)]]);
     ++size;
   }
   return size;
 }
 
 /// Stage 2 experts a token may take: the coreset, then (with groups) only inside
-/// its `topk_group` best groups. A group's score is the sum of its two largest
-/// eligible r; a group with fewer than two eligible experts ranks below all others.
+/// its `topk_group` best groups, ranked by coreroute/detail/groups.hpp's rule.
 inline void eligible_experts(const RouterParams& p, const double* r, const uint8_t* mask, Workspace& ws) {
   const int M = p.num_experts;
   ws.eligible.clear();
@@ -151,7 +161,8 @@ inline void eligible_experts(const RouterParams& p, const double* r, const uint8
   const int G = p.groups.n_group, per = M / G;
   ws.groups.resize(size_t(G));
   for (int g = 0; g < G; ++g)
-    ws.groups[size_t(g)] = {coreroute::detail::group_rank(r, g, per, [&](int i) { return mask[i] != 0; }), g};
+    ws.groups[size_t(g)] = {
+        coreroute::detail::group_rank(r, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; }), g};
   std::partial_sort(ws.groups.begin(), ws.groups.begin() + p.groups.topk_group, ws.groups.end(),
                     [](const GroupScore& a, const GroupScore& b) {
                       return coreroute::detail::group_ranks_before(a.rank, a.id, b.rank, b.id);

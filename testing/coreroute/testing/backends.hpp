@@ -152,22 +152,29 @@ struct FloatRouter {
 
   template <class Policy>
   int coreset(const Policy& pol, uint8_t* mask) const {
-    std::vector<float> votes(static_cast<size_t>(M), 0.0f);
+    constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
+    const float none = Policy::needs_votes ? coreroute::detail::no_vote<float>(agg) : 0.0f;
+    std::vector<float> votes(static_cast<size_t>(M), none);
     std::vector<int32_t> chosen(static_cast<size_t>(M));
     if (Policy::needs_votes)
       for (int64_t n = int64_t(valid.size()) - 1; n >= 0; --n) {
         if (!valid[size_t(n)]) continue;
         const float* rn = &r[size_t(n * M)];
         const int got = top_k(rn, nullptr, pol.local_k(p), chosen.data());
-        for (int q = 0; q < got; ++q) votes[size_t(chosen[size_t(q)])] += pol.vote(rn[chosen[size_t(q)]], q);
+        for (int q = 0; q < got; ++q) {
+          float& v = votes[size_t(chosen[size_t(q)])];
+          v = coreroute::detail::add_vote(agg, v, pol.vote(rn[chosen[size_t(q)]], q));
+        }
       }
     std::vector<uint64_t> keys(static_cast<size_t>(M));
     for (int i = 0; i < M; ++i) keys[size_t(i)] = coreroute::detail::rank_key(votes[size_t(i)], i);
     std::sort(keys.begin(), keys.end(), [](uint64_t a, uint64_t b) { return a > b; });
-    std::vector<float> before(static_cast<size_t>(M) + 1, 0.0f);  // exclusive scan, as a block scan would
+    const auto counted = [&](float v) { return v == none ? 0.0f : v; };  // an expert without votes adds 0
+    std::vector<float> before(static_cast<size_t>(M) + 1, 0.0f);         // exclusive scan, as a block scan would
     for (int q = 0; q < M; ++q)
-      before[size_t(q) + 1] = before[size_t(q)] + coreroute::detail::key_value(keys[size_t(q)]);
-    const float total = std::accumulate(votes.begin(), votes.end(), 0.0f);
+      before[size_t(q) + 1] = before[size_t(q)] + counted(coreroute::detail::key_value(keys[size_t(q)]));
+    float total = 0.0f;
+    for (float v : votes) total += counted(v);
     std::fill(mask, mask + M, uint8_t(0));
     int size = 0;
     while (size < M && pol.keep(size, coreroute::detail::key_value(keys[size_t(size)]), before[size_t(size)], total, M))
@@ -184,7 +191,8 @@ struct FloatRouter {
       const int G = p.groups.n_group, per = M / G;
       std::vector<coreroute::detail::GroupRank<float>> rank(static_cast<size_t>(G));
       for (int g = 0; g < G; ++g)
-        rank[size_t(g)] = coreroute::detail::group_rank(rn, g, per, [&](int i) { return mask[i] != 0; });
+        rank[size_t(g)] =
+            coreroute::detail::group_rank(rn, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; });
       std::vector<uint8_t> keep_group(static_cast<size_t>(G), 0);
       for (int t = 0; t < p.groups.topk_group; ++t) {
         int best = -1;

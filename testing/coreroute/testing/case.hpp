@@ -41,7 +41,9 @@ inline Case make_case(const RouterConfig& c, int64_t B, int64_t N) {
 
 inline std::ostream& operator<<(std::ostream& os, const RouterConfig& c) {
   os << "RouterConfig{M=" << c.num_experts << " K=" << c.top_k << " " << to_string(c.score);
-  if (c.groups.enabled()) os << " groups=" << c.groups.n_group << "/" << c.groups.topk_group;
+  if (c.groups.enabled())
+    os << " groups=" << c.groups.n_group << "/" << c.groups.topk_group
+       << " group_score=" << to_string(c.groups.group_score);
   if (c.normalize_weights) os << " normalize";
   if (c.scaling != 1.0f) os << " scaling=" << c.scaling;
   if (!c.expert_bias.empty()) {

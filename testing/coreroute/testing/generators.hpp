@@ -70,6 +70,7 @@ inline rc::Gen<RouterConfig> config(int M, const CaseOptions& o = {}) {
       const int G = *rc::gen::elementOf(n_groups), per = M / G;
       c.groups.n_group = G;
       c.groups.topk_group = *rc::gen::inRange((c.top_k + per - 1) / per, G + 1);
+      c.groups.group_score = *rc::gen::element(GroupScoreRule::top2, GroupScoreRule::max);
     }
     return c;
   });

@@ -89,4 +89,20 @@ inline Mask coreset(const reference::BlockScores& sc, const RouterParams& p, con
   return C;
 }
 
+/// Block maximum (SGLang's block top-K): an expert's score is the largest r[n,i] over the
+/// block's valid tokens (every expert, no top-K first); C = the `capacity` best, ties to
+/// the lower id. A block without valid tokens: every score is -Inf, C = the lowest ids.
+inline Mask coreset(const reference::BlockScores& sc, const RouterParams& p, const BlockMaxPolicy& pol) {
+  const int M = p.num_experts;
+  const int capacity = pol.capacity > 0 ? pol.capacity : std::max(1, int(std::floor(pol.beta * M + 1e-9)));
+  std::vector<double> best(static_cast<size_t>(M), -INFINITY);
+  for (size_t n = 0; n < sc.valid.size(); ++n)
+    if (sc.valid[n])
+      for (int i = 0; i < M; ++i) best[size_t(i)] = std::max(best[size_t(i)], sc.r_row(int64_t(n))[i]);
+  const std::vector<int> order = ranked(best);
+  Mask C(static_cast<size_t>(M), 0);
+  for (int q = 0; q < capacity; ++q) C[size_t(order[size_t(q)])] = 1;
+  return C;
+}
+
 }  // namespace coreroute::testing::oracle

@@ -243,7 +243,7 @@ __device__ inline bool fast_groups(const float* r_row, const RouterParams& p, co
   }
   __syncwarp();  // the row is rewritten by the next token
   in_groups = 0;
-  const uint64_t key = gl.leader ? coreroute::detail::fast_group_key(v1, v2) : 0u;
+  const uint64_t key = gl.leader ? coreroute::detail::fast_group_key(v1, v2, p.groups.group_score) : 0u;
   if (!pick_groups(key, p.groups.topk_group, gl.shift, tol, chosen)) return false;
   for (uint32_t c = chosen; c; c &= c - 1) {
     // The chosen group g's experts [g per, (g + 1) per) are this lane's items [k_lo, k_hi).

@@ -54,7 +54,8 @@ __device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParam
   double s = 0.0;
   const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), b, s) : 0.0f;
   if (!certified(id, r_win, kq, tol)) return false;
-  if (lane < kq && id >= 0) my_votes[id] += pol.vote(s + double(b), lane);  // the double path's r
+  if (lane < kq && id >= 0)  // distinct ids in distinct lanes; the double path's r
+    my_votes[id] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[id], pol.vote(s + double(b), lane));
   if (stat && lane == 0) *stat = token_stat(fs.st);
   return true;
 }
@@ -147,7 +148,7 @@ __device__ bool core_groups(const float (&r)[CV], const CoreLane<CV>& cl, const 
   const uint32_t b1 = slots[lane], b2 = slots[lane + 32];  // b2 = 0: fewer than two; b1 = 0: none
   __syncwarp();                                            // the slots are cleared by the next token
   const float v1 = b1 ? from_ordered(b1) : -INFINITY, v2 = b2 ? from_ordered(b2) : -INFINITY;
-  const uint64_t v = lane < G ? coreroute::detail::fast_group_key(v1, v2) : 0u;
+  const uint64_t v = lane < G ? coreroute::detail::fast_group_key(v1, v2, p.groups.group_score) : 0u;
   return pick_groups(v, p.groups.topk_group, 0, tol, chosen);
 }
 
@@ -192,20 +193,34 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
   if (stat && lane == 0) *stat = ok ? token_stat(st) : double2{0.0, 0.0};
   if (!ok) return;  // casts no vote
   selection_scores(s, bias, M, r);
+  if constexpr (!vote_uses_position_v<Policy>) {
+    if (kq >= M) {  // every expert votes and its rank does not matter: no ranking (lanes own distinct experts)
+#pragma unroll
+      for (int k = 0; k < Row<VPT>::count(M); ++k) {
+        const int i = lane + 32 * k;
+        if (i < M)
+          my_votes[i] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[i], pol.vote(r[k], 0));
+      }
+      return;
+    }
+  }
   WideKey prev = top_key();
   for (int q = 0; q < kq; ++q) {
     double sv;
     const WideKey w = next_best(
         s, r, M, prev, [](int, int) { return true; }, sv);
     if (!w.value) break;
-    if (lane == 0) my_votes[key_index(w)] += pol.vote(key_value(w), q);
+    if (lane == 0) {
+      double& v = my_votes[key_index(w)];
+      v = coreroute::detail::add_vote(vote_aggregation_v<Policy>, v, pol.vote(key_value(w), q));
+    }
     prev = w;
   }
 }
 
 /// Stage 1: token n casts its votes into vote row n % R (layout.cuh's vote_rows), each
-/// row filled by one warp in token order: the sums are deterministic and the same for
-/// any number of warps. Where `stats` is given, token n's row stats go to stats[n].
+/// row filled by one warp in token order: the sums (or maxima) are deterministic and the
+/// same for any number of warps. Where `stats` is given, token n's row stats go to stats[n].
 template <int VPT, class T, class Policy>
 __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
                             const float* bias, const Policy& pol, float tol, double* votes, int R, double* my_rows,
@@ -227,12 +242,14 @@ __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t vali
   }
 }
 
-/// Stage 1, block part: V = sum of the R vote rows in order (double), rank
-/// by the tie rule, prefix sums in rank order, `keep` for every rank in parallel; the
-/// coreset is the prefix.
+/// Stage 1, block part: V = the R vote rows aggregated in order (double; the policy's
+/// sum or maximum), rank by the tie rule, prefix sums in rank order (an expert without
+/// votes counts 0), `keep` for every rank in parallel; the coreset is the prefix.
 template <class Policy>
 __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double* votes, const RouteLayout& L,
                                    unsigned char* smem, int* size) {
+  constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
+  const double none = Policy::needs_votes ? coreroute::detail::no_vote<double>(agg) : 0.0;
   double* totals = reinterpret_cast<double*>(smem + L.totals);
   int* rank = reinterpret_cast<int*>(smem + L.rank);
   double* sorted = reinterpret_cast<double*>(smem + L.sorted);
@@ -240,30 +257,31 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double
   uint8_t* mask = smem + L.mask;
   const int t = int(threadIdx.x), T = int(blockDim.x);
   for (int i = t; i < M; i += T) {
-    double v = 0.0;
+    double v = none;
     if (Policy::needs_votes)
-      for (int r = 0; r < R; ++r) v += votes[size_t(r) * M + i];
+      for (int r = 0; r < R; ++r) v = coreroute::detail::add_vote(agg, v, votes[size_t(r) * M + i]);
     totals[i] = v;
     rank[i] = Policy::needs_votes ? 0 : i;  // no votes: all 0, so the ranking is by id
   }
   __syncthreads();
   if (Policy::needs_votes) {
-    // rank[i] = #experts that rank before i. Experts with no votes tie at 0 and go by id
-    // (after the positive totals, before any negative one), so only the P nonzero totals
-    // are compared, with each other: P^2 instead of M^2 (P <= N * local_k).
-    int* list = reinterpret_cast<int*>(smem + L.list);  // the nonzero experts, any order
-    int* nonzero = size + 2;                            // [0]: nonzero totals, [1]: positive ones
+    // rank[i] = #experts that rank before i. Experts with no votes tie at `none` (0 for a
+    // sum, -Inf for a maximum) and go by id (after the larger totals, before any smaller
+    // one), so only the P other totals are compared, with each other: P^2 instead of M^2
+    // (P <= N * local_k).
+    int* list = reinterpret_cast<int*>(smem + L.list);  // the experts with votes, any order
+    int* nonzero = size + 2;                            // [0]: totals != none, [1]: totals > none
     for (int i = t; i < M; i += T) {
-      rank[i] = totals[i] == 0.0 ? 1 : 0;
-      if (totals[i] != 0.0) {
+      rank[i] = totals[i] == none ? 1 : 0;
+      if (totals[i] != none) {
         list[atomicAdd(&nonzero[0], 1)] = i;
-        if (totals[i] > 0.0) atomicAdd(&nonzero[1], 1);
+        if (totals[i] > none) atomicAdd(&nonzero[1], 1);
       }
     }
     __syncthreads();
     const int Z = block_exclusive_scan(rank, M, reinterpret_cast<int*>(smem + L.scratch)), P = M - Z;
     const int positive = nonzero[1];
-    for (int i = t; i < M; i += T) rank[i] = totals[i] == 0.0 ? positive + rank[i] : totals[i] < 0.0 ? Z : 0;
+    for (int i = t; i < M; i += T) rank[i] = totals[i] == none ? positive + rank[i] : totals[i] < none ? Z : 0;
     __syncthreads();
     const int parts = P > 0 && T >= 2 * P ? T / P : 1, chunk = (P + parts - 1) / parts;  // split j when T > P
     for (int idx = t; idx < P * parts; idx += T) {
@@ -277,7 +295,7 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double
   }
   for (int i = t; i < M; i += T) {
     sorted[rank[i]] = totals[i];
-    before[rank[i]] = totals[i];
+    before[rank[i]] = totals[i] == none ? 0.0 : totals[i];  // an expert without votes adds 0
   }
   __syncthreads();
   // One warp, in a fixed order: the sums, and so each `keep`, are the same for any block size.
@@ -311,7 +329,8 @@ __device__ inline uint64_t select_groups(const double* r_row, const uint8_t* mas
   for (int h = 0; h < 2; ++h) {
     const int g = lane + 32 * h;
     if (g >= G) continue;
-    const auto rank = coreroute::detail::group_rank(r_row, g, per, [&](int i) { return mask[i] != 0; });
+    const auto rank =
+        coreroute::detail::group_rank(r_row, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; });
     gk[h] = coreroute::detail::group_key(rank, g);
   }
   __syncwarp();  // the row is rewritten by the next token
@@ -555,7 +574,8 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
       *invalid = 0;
       size[2] = size[3] = 0;
     }
-    for (int i = t; stage1 && i < L.vote_rows * M; i += nt) votes[i] = 0.0;
+    for (int i = t; stage1 && i < L.vote_rows * M; i += nt)
+      votes[i] = coreroute::detail::no_vote<double>(vote_aggregation_v<Policy>);
     __syncthreads();
     if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, votes, L.vote_rows, my_rows, stats);
     __syncthreads();

@@ -19,6 +19,7 @@
 #include <coreroute/detail/ranking.hpp>
 #include <coreroute/detail/scores.hpp>
 #include <coreroute/detail/weights.hpp>
+#include <coreroute/policies.hpp>
 #include <coreroute/kokkos/detail/scratch.hpp>
 #include <coreroute/kokkos/detail/select.hpp>
 #include <coreroute/kokkos/routing_views.hpp>
@@ -147,31 +148,44 @@ struct BlockRouter {
     const int b = team.league_rank();
     const int M = shape.M, slots = shape.slots(), k = shape.local_k;
     if constexpr (Policy::needs_votes) {
+      // A vote that ignores its position, cast for every expert: no ranking needed (the
+      // votes land per expert in token order either way).
+      constexpr bool unranked = !vote_uses_position_v<Policy>;
       Kokkos::parallel_for(Kokkos::TeamThreadRange(team, Nv), [&](int n) {
-        if (valid(n))
+        if (!valid(n)) return;
+        int* chosen = sel.data() + size_t(n) * slots;
+        if (unranked && k >= M)
+          for (int i = 0; i < M; ++i) chosen[i] = i;
+        else
           top_k(
-              r.data() + size_t(n) * M, M, k, [](int) { return true; }, sel.data() + size_t(n) * slots);
+              r.data() + size_t(n) * M, M, k, [](int) { return true; }, chosen);
       });
       team.team_barrier();
     }
-    // One thread sums the votes in token order (exactly the reference's sums), lists
-    // the nonzero ones and places the zero ones by id; counts(0..2) = nonzero,
-    // positive, zero; total(0) = sum of all votes in id order.
+    // One thread aggregates the votes in token order (exactly the reference's sums or
+    // maxima), lists the experts whose V is not the no-vote value (0 for a sum, -Inf for
+    // a maximum) and places the others by id; counts(0..2) = listed, listed above the
+    // no-vote value, not listed; total(0) = sum of the counted votes in id order.
+    constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
+    const double none = Policy::needs_votes ? coreroute::detail::no_vote<double>(agg) : 0.0;
     Kokkos::single(Kokkos::PerTeam(team), [&]() {
-      for (int i = 0; i < M; ++i) votes(i) = 0;
+      for (int i = 0; i < M; ++i) votes(i) = none;
       if (Policy::needs_votes)
         for (int n = 0; n < Nv; ++n) {
           if (!valid(n)) continue;
           const int* chosen = sel.data() + size_t(n) * slots;
-          for (int q = 0; q < k; ++q) votes(chosen[q]) += policy.vote(r(size_t(n) * M + chosen[q]), q);
+          for (int q = 0; q < k; ++q) {
+            const double v = policy.vote(r(size_t(n) * M + chosen[q]), q);
+            votes(chosen[q]) = coreroute::detail::add_vote(agg, votes(chosen[q]), v);
+          }
         }
       int nz = 0, positive = 0, zero = 0;
       double sum = 0;
       for (int i = 0; i < M; ++i) {
-        sum += votes(i);
-        if (votes(i) != 0) {
+        sum += votes(i) != none ? votes(i) : 0.0;
+        if (votes(i) != none) {
           nonzero(nz++) = i;
-          positive += votes(i) > 0 ? 1 : 0;
+          positive += votes(i) > none ? 1 : 0;
         } else {
           rank(i) = zero++;
         }
@@ -183,7 +197,7 @@ struct BlockRouter {
     });
     team.team_barrier();
     const int n_nonzero = counts(0), n_positive = counts(1), n_zero = counts(2);
-    // Zero votes rank after the positive ones and before the negative ones (tie rule).
+    // No-vote experts rank after the larger votes and before the smaller ones (tie rule).
     Kokkos::parallel_for(Kokkos::TeamThreadRange(team, n_nonzero), [&](int u) {
       const int i = nonzero(u);
       int before = 0;
@@ -191,10 +205,10 @@ struct BlockRouter {
         const int j = nonzero(w);
         before += coreroute::detail::ranks_before(votes(j), j, votes(i), i) ? 1 : 0;
       }
-      rank(i) = before + (votes(i) < 0 ? n_zero : 0);
+      rank(i) = before + (votes(i) < none ? n_zero : 0);
     });
     Kokkos::parallel_for(Kokkos::TeamThreadRange(team, M), [&](int i) {
-      if (votes(i) == 0) rank(i) += n_positive;
+      if (votes(i) == none) rank(i) += n_positive;
     });
     team.team_barrier();
     Kokkos::parallel_for(Kokkos::TeamThreadRange(team, M), [&](int i) { order(rank(i)) = i; });
@@ -203,7 +217,7 @@ struct BlockRouter {
       double before = 0;
       int size = 0;
       for (; size < M && policy.keep(size, votes(order(size)), before, total(0), M); ++size)
-        before += votes(order(size));
+        before += votes(order(size)) != none ? votes(order(size)) : 0.0;
       for (int q = 0; q < M; ++q) {
         in_core(order(q)) = q < size ? 1 : 0;
         out.coreset(b, order(q)) = q < size ? 1 : 0;
@@ -220,7 +234,7 @@ struct BlockRouter {
       return top_k(
           r, M, shape.K, [in_core](int i) { return in_core[i] != 0; }, out_ids);
     const int per = M / p.groups.n_group;
-    best_groups(r, in_core, p.groups.n_group, per, p.groups.topk_group, group_score, group_keep);
+    best_groups(r, in_core, p.groups.n_group, per, p.groups.topk_group, p.groups.group_score, group_score, group_keep);
     return top_k(
         r, M, shape.K, [in_core, group_keep, per](int i) { return in_core[i] != 0 && group_keep[i / per] != 0; },
         out_ids);

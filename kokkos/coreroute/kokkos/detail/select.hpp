@@ -27,14 +27,14 @@ KOKKOS_INLINE_FUNCTION int top_k(const double* r, int M, int k, const Eligible& 
 }
 
 /// Stage 2 group limit for one token (docs/spec.md section 3, coreroute/detail/groups.hpp):
-/// groups with two or more eligible experts rank by the sum of their two largest r, then
-/// groups with one by its r, then empty groups. Sets keep[g] = 1 for the `topk_group`
-/// best groups (ties: lower group id).
+/// groups ranked by `rule` (top2: the sum of their two largest eligible r, groups with one
+/// eligible expert below; max: their largest eligible r), empty groups last. Sets keep[g] = 1
+/// for the `topk_group` best groups (ties: lower group id).
 KOKKOS_INLINE_FUNCTION void best_groups(const double* r, const int* in_core, int G, int per, int topk_group,
-                                        double* score, int* keep) {
+                                        GroupScoreRule rule, double* score, int* keep) {
   using coreroute::detail::GroupRank;
   for (int g = 0; g < G; ++g) {
-    const GroupRank<double> gr = coreroute::detail::group_rank(r, g, per, [&](int i) { return in_core[i] != 0; });
+    const GroupRank<double> gr = coreroute::detail::group_rank(r, g, per, rule, [&](int i) { return in_core[i] != 0; });
     keep[g] = gr.tier;  // bits 0-1: the tier for now, bit 2: the decision below
     score[g] = gr.score;
   }

@@ -18,7 +18,7 @@ namespace coreroute::testing::detail {
 
 /// One group's Stage 2 rank key: (valid, score), -Inf score when invalid.
 struct GroupKey {
-  int tier = 0;                 // eligible experts, up to 2 (coreroute/detail/groups.hpp)
+  int tier = 0;                 // eligible experts, up to 2 by the top2 rule, 1 by max (coreroute/detail/groups.hpp)
   double score = 0;             // tier 2: r[first] + r[second]; tier 1: r[first]
   int first = -1, second = -1;  // its two best eligible experts
 };
@@ -53,7 +53,7 @@ inline std::vector<GroupKey> group_keys(const RouterParams& p, const double* r, 
       } else if (second < 0 || reference::ranks_before(r[i], i, r[second], second))
         second = i;
     }
-    if (second >= 0)
+    if (second >= 0 && p.groups.group_score == GroupScoreRule::top2)
       keys[size_t(g)] = {2, r[first] + r[second], first, second};
     else if (first >= 0)
       keys[size_t(g)] = {1, r[first], first, -1};
@@ -142,7 +142,8 @@ std::string verify_token(const RouterParams& p, const double* r, const uint8_t* 
 
 /// Vote bounds of one block: for each expert the reference's vote and the range it
 /// can take when the backend resolves each token's near-tied top-K boundary (and the
-/// order inside it) differently. `exact` = no near-tie touched the expert.
+/// order inside it) differently, aggregated as the policy aggregates (a sum or a
+/// maximum of the per-token bounds). `exact` = no near-tie touched the expert.
 /// `parts[e]` lists e's vote from each valid token: two experts with equal votes tie
 /// exactly on every backend only when their parts are equal, or all integers (exact
 /// in float); otherwise the equality is a rounding coincidence, a near-tie.
@@ -164,6 +165,9 @@ VoteBounds vote_bounds(const LogitsView<float>& x, int64_t blk, const reference:
   VoteBounds v{std::vector<double>(Ms, 0.0), std::vector<double>(Ms, 0.0), std::vector<double>(Ms, 0.0),
                std::vector<uint8_t>(Ms, 1),  std::vector<uint8_t>(Ms, 1),  std::vector<std::vector<double>>(Ms)};
   if (!Policy::needs_votes) return v;
+  constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
+  const double none = coreroute::detail::no_vote<double>(agg);  // a token's "no vote"
+  for (std::vector<double>* w : {&v.ref, &v.lo, &v.hi}) std::fill(w->begin(), w->end(), none);
   const int k = std::min(pol.local_k(p), M);
   std::vector<int> o(static_cast<size_t>(M));
   for (size_t n = 0; n < sc.valid.size(); ++n) {
@@ -180,17 +184,17 @@ VoteBounds vote_bounds(const LogitsView<float>& x, int64_t blk, const reference:
         ++b;
       for (int u = a; u <= b; ++u) {
         const int e = o[size_t(u)];
-        const double mine = u < k ? pol.vote(r[e], u) : 0.0;
-        double lo = b >= k ? 0.0 : mine, hi = lo;
+        const double mine = u < k ? pol.vote(r[e], u) : none;
+        double lo = b >= k ? none : mine, hi = lo;
         for (int q = a; q <= std::min(b, k - 1); ++q) {
           lo = std::min(lo, pol.vote(r[e], q));
           hi = std::max(hi, pol.vote(r[e], q));
         }
-        v.ref[size_t(e)] += mine;
+        v.ref[size_t(e)] = coreroute::detail::add_vote(agg, v.ref[size_t(e)], mine);
         v.parts[size_t(e)].back() = mine;
         if (mine != std::floor(mine)) v.integral[size_t(e)] = 0;
-        v.lo[size_t(e)] += lo;
-        v.hi[size_t(e)] += hi;
+        v.lo[size_t(e)] = coreroute::detail::add_vote(agg, v.lo[size_t(e)], lo);
+        v.hi[size_t(e)] = coreroute::detail::add_vote(agg, v.hi[size_t(e)], hi);
         if (lo != hi) v.exact[size_t(e)] = 0;
       }
       a = b + 1;
@@ -233,18 +237,23 @@ std::string verify_coreset(const LogitsView<float>& x, int64_t blk, const refere
             << "), not a near-tie";
         return why.str();
       }
+  // `before` and `total` count an expert without votes as 0 (policies.hpp).
+  const auto counted = [](double w) {
+    return Policy::needs_votes ? coreroute::detail::counted_vote(vote_aggregation_v<Policy>, w) : w;
+  };
   double total[3] = {0, 0, 0};
   for (int i = 0; i < M; ++i) {
-    total[0] += v.lo[size_t(i)];
-    total[1] += v.ref[size_t(i)];
-    total[2] += v.hi[size_t(i)];
+    total[0] += counted(v.lo[size_t(i)]);
+    total[1] += counted(v.ref[size_t(i)]);
+    total[2] += counted(v.hi[size_t(i)]);
   }
   double before[3] = {0, 0, 0};
   for (int q = 0; q <= size && q < M; ++q) {
     const int e = rank[size_t(q)];
     const bool keep_wanted = q < size;
-    const double vs[3] = {v.lo[size_t(e)] - slack(v.lo[size_t(e)]), v.ref[size_t(e)],
-                          v.hi[size_t(e)] + slack(v.hi[size_t(e)])};
+    const double lo = v.lo[size_t(e)], hi = v.hi[size_t(e)];  // -Inf (no vote, a maximum) stays -Inf
+    const double vs[3] = {std::isfinite(lo) ? lo - slack(lo) : lo, v.ref[size_t(e)],
+                          std::isfinite(hi) ? hi + slack(hi) : hi};
     const double bs[3] = {before[0] - slack(before[0]), before[1], before[2] + slack(before[2])};
     bool reachable = false;
     for (double vv : vs)
@@ -256,9 +265,9 @@ std::string verify_coreset(const LogitsView<float>& x, int64_t blk, const refere
           << total[1] << ") keep must be " << (keep_wanted ? "true" : "false") << ", which no near-tie allows";
       return why.str();
     }
-    before[0] += v.lo[size_t(e)];
-    before[1] += v.ref[size_t(e)];
-    before[2] += v.hi[size_t(e)];
+    before[0] += counted(v.lo[size_t(e)]);
+    before[1] += counted(v.ref[size_t(e)]);
+    before[2] += counted(v.hi[size_t(e)]);
   }
   tie = true;
   return "";
