@@ -1,7 +1,8 @@
 #pragma once
-#include <sstream>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace coreroute {
 
@@ -14,11 +15,27 @@ class invalid_argument : public std::invalid_argument {
 
 namespace detail {
 
+/// A value as `std::ostream <<` writes it (integers in decimal, floating point as "%g"),
+/// without iostreams: a library loaded beside another copy of libstdc++ (PyTorch's wheels
+/// export a static one) can crash in its iostream locale, and an error message must never.
+template <class V>
+std::string to_text(const V& v) {
+  if constexpr (std::is_same_v<V, bool>) {
+    return v ? "1" : "0";
+  } else if constexpr (std::is_floating_point_v<V>) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", double(v));
+    return buf;
+  } else if constexpr (std::is_integral_v<V>) {
+    return std::to_string(v);
+  } else {
+    return std::string(v);
+  }
+}
+
 template <class V>
 [[noreturn]] void fail(const std::string& param, const V& value, const std::string& rule) {
-  std::ostringstream os;
-  os << "coreroute: " << param << " = " << value << ": " << rule;
-  throw invalid_argument(os.str());
+  throw invalid_argument("coreroute: " + param + " = " + to_text(value) + ": " + rule);
 }
 
 /// Throws unless `ok`. Name and rule are taken as given (a literal stays a pointer) and

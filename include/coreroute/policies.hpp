@@ -319,9 +319,9 @@ void require_valid_vote(double v, double r, int q, int64_t block, int64_t token)
   constexpr bool summed = vote_aggregation_v<P> == VoteAggregation::sum;
   const double inf = std::numeric_limits<double>::infinity();
   if ((summed ? v >= 0 : v > -inf) && v < inf) return;
-  std::ostringstream os;
-  os << P::name << ".vote(r = " << r << ", q = " << q << ") [block " << block << ", token " << token << "]";
-  fail(os.str(), v, summed ? "a vote must be finite and >= 0" : "a vote must be finite");
+  fail(std::string(P::name) + ".vote(r = " + to_text(r) + ", q = " + to_text(q) + ") [block " + to_text(block) +
+           ", token " + to_text(token) + "]",
+       v, summed ? "a vote must be finite and >= 0" : "a vote must be finite");
 }
 }  // namespace detail
 

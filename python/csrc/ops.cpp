@@ -56,6 +56,22 @@ namespace {
 using coreroute::detail::fail;
 using coreroute::detail::require;
 
+// Values of Torch types as message text (fail() formats without iostreams, error.hpp).
+// A shape, made text only when a message is built (checks run on every call).
+struct Shape {
+  at::IntArrayRef sizes;
+  explicit operator std::string() const {
+    std::string s = "[";
+    for (size_t i = 0; i < sizes.size(); ++i) s += (i ? ", " : "") + std::to_string(sizes[i]);
+    return s + "]";
+  }
+};
+const char* dtype_text(at::ScalarType t) { return c10::toString(t); }
+struct DeviceText {
+  c10::Device device;
+  explicit operator std::string() const { return device.str(); }
+};
+
 // ---------------------------------------------------------------------------------
 // Arguments -> config, policy, geometry (host only, no tensor values).
 
@@ -196,7 +212,7 @@ AnyPolicy policy_of(const std::string& name, const RouterConfig& c, Opt<int64_t>
 
 void require_device(const at::Tensor& t, const at::Tensor& logits, const char* name) {
   if (t.device() != logits.device())
-    fail(std::string(name) + ".device", t.device(), "must be the logits' device (" + logits.device().str() + ")");
+    fail(std::string(name) + ".device", t.device().str(), "must be the logits' device (" + logits.device().str() + ")");
 }
 
 /// `t` as `dtype`, contiguous; no dispatcher call when it already is (the common case).
@@ -225,7 +241,7 @@ Dtype dtype_of(const at::Tensor& logits) {
     case at::kHalf:
       return Dtype::float16;
     default:
-      fail("logits.dtype", logits.scalar_type(), "must be float32, bfloat16 or float16");
+      fail("logits.dtype", dtype_text(logits.scalar_type()), "must be float32, bfloat16 or float16");
   }
 }
 
@@ -256,16 +272,17 @@ Inputs prepare(const at::Tensor& logits, const Geometry& g, const Opt<at::Tensor
   }
   if (bias) {
     if (!(bias->dim() == 1 && bias->size(0) == in.g.M))
-      fail("bias.shape", bias->sizes(), "must be [num_experts] = [" + std::to_string(in.g.M) + "]");
-    require(at::isFloatingType(bias->scalar_type()), "bias.dtype", bias->scalar_type(), "must be a floating type");
+      fail("bias.shape", Shape{bias->sizes()}, "must be [num_experts] = [" + std::to_string(in.g.M) + "]");
+    require(at::isFloatingType(bias->scalar_type()), "bias.dtype", dtype_text(bias->scalar_type()),
+            "must be a floating type");
     require_device(*bias, logits, "bias");
     in.bias = as_contiguous(*bias, at::kFloat);
   }
   if (tokens) {
     if (!(tokens->dim() == 1 && tokens->size(0) == in.g.B))
-      fail("tokens.shape", tokens->sizes(), "must be [B] = [" + std::to_string(in.g.B) + "]");
-    require(at::isIntegralType(tokens->scalar_type(), /*includeBool=*/false), "tokens.dtype", tokens->scalar_type(),
-            "must be an integer type");
+      fail("tokens.shape", Shape{tokens->sizes()}, "must be [B] = [" + std::to_string(in.g.B) + "]");
+    require(at::isIntegralType(tokens->scalar_type(), /*includeBool=*/false), "tokens.dtype",
+            dtype_text(tokens->scalar_type()), "must be an integer type");
     require_device(*tokens, logits, "tokens");
     in.tokens = as_contiguous(*tokens, at::kInt);
   } else if (in.g.token_major && in.g.last_block_rows != in.g.N && in.g.B > 0) {
@@ -333,7 +350,11 @@ Result result_of(const Outputs& o, const Geometry& g, int64_t K) {
           o.counts, o.offsets, o.token,   o.slot};
 }
 
-[[noreturn]] void raise_value_error(const coreroute::invalid_argument& e) { TORCH_CHECK_VALUE(false, e.what()); }
+// Thrown as c10::ValueError built from the finished message: the formatting then runs inside
+// libc10, never in an iostream instantiated here (docs/python.md, libstdc++).
+[[noreturn]] void raise_value_error(const coreroute::invalid_argument& e) {
+  throw c10::ValueError(c10::SourceLocation{__func__, __FILE__, static_cast<uint32_t>(__LINE__)}, e.what());
+}
 
 // ---------------------------------------------------------------------------------
 // Meta: shapes from symbolic sizes (torch.compile with dynamic shapes), checks of the
@@ -577,7 +598,8 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
       policy_of(policy, c, k_local, core, beta, top_p, min_experts, capacity);
       dtype_of(logits);
       if (coreset_in)
-        require(coreset_in->scalar_type() == at::kBool, "coreset.dtype", coreset_in->scalar_type(), "must be bool");
+        require(coreset_in->scalar_type() == at::kBool, "coreset.dtype", dtype_text(coreset_in->scalar_type()),
+                "must be bool");
       return meta_result(g, top_k, with_dispatch, logits.options());
     }
     const Geometry g0 = geometry_of(logits, block_size, tokens.has_value());
@@ -586,9 +608,10 @@ Result route_impl(Kind kind, const at::Tensor& logits, const at::Tensor* coreset
     require(g0.N <= std::numeric_limits<int32_t>::max() / top_k, g0.token_major ? "block_size" : "logits.shape[1]",
             g0.N, "too large: N * top_k must fit int32 slot indices");
     if (coreset_in) {
-      require(coreset_in->scalar_type() == at::kBool, "coreset.dtype", coreset_in->scalar_type(), "must be bool");
+      require(coreset_in->scalar_type() == at::kBool, "coreset.dtype", dtype_text(coreset_in->scalar_type()),
+              "must be bool");
       if (!(coreset_in->dim() == 2 && coreset_in->size(0) == g0.B && coreset_in->size(1) == g0.M))
-        fail("coreset.shape", coreset_in->sizes(),
+        fail("coreset.shape", Shape{coreset_in->sizes()},
              "must be [B, M] = [" + std::to_string(g0.B) + ", " + std::to_string(g0.M) + "]");
       require_device(*coreset_in, logits, "coreset");
     }
@@ -645,13 +668,14 @@ constexpr int kMetricFields = 7;  // the BlockMetrics fields, in declaration ord
 /// ids int32 and weights of one shape, [T, K] or [B, N, K] like the logits; returns K.
 int64_t check_routing_tensors(const at::Tensor& ids, const at::Tensor& weights, const Geometry& g,
                               const std::string& name) {
-  require(ids.scalar_type() == at::kInt, name + "ids.dtype", ids.scalar_type(), "must be int32");
+  require(ids.scalar_type() == at::kInt, name + "ids.dtype", dtype_text(ids.scalar_type()), "must be int32");
   require(ids.dim() == (g.token_major ? 2 : 3), name + "ids.dim()", ids.dim(),
           g.token_major ? "must be 2 ([T, K], like the logits)" : "must be 3 ([B, N, K], like the logits)");
-  require(weights.sizes() == ids.sizes(), name + "weights.shape", weights.sizes(), "must equal the ids' shape");
-  require(at::isFloatingType(weights.scalar_type()), name + "weights.dtype", weights.scalar_type(),
+  require(weights.sizes() == ids.sizes(), name + "weights.shape", Shape{weights.sizes()}, "must equal the ids' shape");
+  require(at::isFloatingType(weights.scalar_type()), name + "weights.dtype", dtype_text(weights.scalar_type()),
           "must be a floating type");
-  require(weights.device() == ids.device(), name + "weights.device", weights.device(), "must be the ids' device");
+  require(weights.device() == ids.device(), name + "weights.device", DeviceText{weights.device()},
+          "must be the ids' device");
   const int64_t K = ids.size(-1);
   require(K >= 1, name + "ids.shape[-1]", K, "must be >= 1");
   return K;
@@ -675,8 +699,8 @@ Routing routing_of(const at::Tensor& ids_in, const at::Tensor& weights_in, const
   for (int64_t b = 0; b < g.B; ++b)
     R.valid_tokens[size_t(b)] = tokens ? tokens[b] : int32_t(b == g.B - 1 ? g.last_block_rows : g.N);
   if (coreset_size) {
-    require(coreset_size->dim() == 1 && coreset_size->size(0) == g.B, "coreset_size.shape", coreset_size->sizes(),
-            "must be [B] = [" + std::to_string(g.B) + "]");
+    require(coreset_size->dim() == 1 && coreset_size->size(0) == g.B, "coreset_size.shape",
+            Shape{coreset_size->sizes()}, "must be [B] = [" + std::to_string(g.B) + "]");
     const at::Tensor cs = coreset_size->to(at::kInt).contiguous();
     std::copy(cs.data_ptr<int32_t>(), cs.data_ptr<int32_t>() + g.B, R.coreset_size.begin());
   }
@@ -708,12 +732,12 @@ at::Tensor metrics_cuda(const at::Tensor& ids, const at::Tensor& weights, const 
                         bool checked, const CheckOutputs& check_outputs) {
   const int64_t K = check_routing_tensors(ids, weights, g, ""),
                 K0 = check_routing_tensors(ref_ids, ref_weights, g, "reference.");
-  require(coreset_size.dim() == 1 && coreset_size.size(0) == g.B, "coreset_size.shape", coreset_size.sizes(),
+  require(coreset_size.dim() == 1 && coreset_size.size(0) == g.B, "coreset_size.shape", Shape{coreset_size.sizes()},
           "must be [B] = [" + std::to_string(g.B) + "]");
   require_device(coreset_size, ids, "coreset_size");
   require_device(ref_ids, ids, "reference.ids");
   if (tokens) {
-    require(tokens->dim() == 1 && tokens->size(0) == g.B, "tokens.shape", tokens->sizes(),
+    require(tokens->dim() == 1 && tokens->size(0) == g.B, "tokens.shape", Shape{tokens->sizes()},
             "must be [B] = [" + std::to_string(g.B) + "]");
     require_device(*tokens, ids, "tokens");
   }
@@ -783,14 +807,14 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
     Geometry g = geometry_of(shape_of, block_size, tokens.has_value());
     require(
         ref_ids.dim() == ids.dim() && ref_ids.sizes().slice(0, ids.dim() - 1) == ids.sizes().slice(0, ids.dim() - 1),
-        "reference.ids.shape", ref_ids.sizes(), "must have the routing's leading shape");
+        "reference.ids.shape", Shape{ref_ids.sizes()}, "must have the routing's leading shape");
     require(std::isfinite(expert_bytes) && expert_bytes >= 0, "expert_bytes", expert_bytes, "must be finite and >= 0");
     const auto check_outputs = [&] {
       const int64_t lead = g.token_major ? 1 : 2;
       require(outputs->dim() == lead + 2 &&
                   outputs->sizes().slice(0, size_t(lead)) == ids.sizes().slice(0, size_t(lead)) &&
                   outputs->size(lead) == num_experts,
-              "outputs.shape", outputs->sizes(), g.token_major ? "must be [T, M, d]" : "must be [B, N, M, d]");
+              "outputs.shape", Shape{outputs->sizes()}, g.token_major ? "must be [T, M, d]" : "must be [B, N, M, d]");
       return lead;
     };
 #ifdef COREROUTE_TORCH_CUDA
@@ -801,7 +825,7 @@ at::Tensor metrics_op(const at::Tensor& ids, const at::Tensor& weights, const at
     (void)checked;  // the host path checks every value
     at::Tensor t;
     if (tokens) {
-      require(tokens->dim() == 1 && tokens->size(0) == g.B, "tokens.shape", tokens->sizes(),
+      require(tokens->dim() == 1 && tokens->size(0) == g.B, "tokens.shape", Shape{tokens->sizes()},
               "must be [B] = [" + std::to_string(g.B) + "]");
       t = tokens->to(at::kInt).contiguous();
       check_tokens(t.data_ptr<int32_t>(), g);
