@@ -28,6 +28,11 @@ std::string to_text(const V& v) {
     return buf;
   } else if constexpr (std::is_integral_v<V>) {
     return std::to_string(v);
+  } else if constexpr (std::is_pointer_v<V> && !std::is_convertible_v<V, const char*>) {
+    if (v == nullptr) return "0";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%p", static_cast<const void*>(v));
+    return buf;
   } else {
     return std::string(v);
   }
