@@ -9,7 +9,10 @@
 # Needs nvcc, cmake, python3 with torch; Catch2 and rapidcheck (CMAKE_PREFIX_PATH) only for
 # the api, parity and sanitize steps.
 #   PARITY_SECONDS=120 SAN_CASES=40 STEPS="build api parity sanitize bench moe" bench/run_all.sh
-#   STEPS="build bench moe" bench/run_all.sh      # the benchmarks alone (about 8 minutes on an H200)
+#   STEPS="build bench peers moe" bench/run_all.sh   # the benchmarks alone (about 8 minutes on an H200)
+# The peers step times the engines' token-level routing kernels (a harness kept outside the
+# project: PEERS_DIR, default .peers or ../shared/peers) right after route_bench, and joins both
+# into results/<date>-<gpu>-routing.json (bench/routing_table.py).
 # SAN_POLICIES and SAN_SCORES pick the sanitized groups (default: vote and blockdist, sigmoid).
 # PARITY_CASES=n runs n cases per policy x score group instead of PARITY_SECONDS each, in
 # processes of PARITY_CHUNK cases (default 1000); POLICIES picks the groups. BUILD names a build folder made elsewhere (skip "build").
@@ -17,7 +20,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${OUT_DIR:-bench/out}
 SAN_CASES=${SAN_CASES:-40}
-STEPS=${STEPS:-"build api bench moe sanitize parity"}
+STEPS=${STEPS:-"build api bench peers moe sanitize parity"}
 BUILD=${BUILD:-build-gpu}
 mkdir -p "$OUT_DIR"
 # The commit of the tree, "+uncommitted" when it has changes; the tools record it from
@@ -33,7 +36,7 @@ gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | sed 's/.*\(H
 tag="$(date -u +%Y-%m-%d)-$gpu"
 mkdir -p "$OUT_DIR/results"
 status=0
-has() { [[ " $STEPS " == *" $1 "* ]]; }  # steps: build api bench moe sanitize parity parity_groups parity_extra
+has() { [[ " $STEPS " == *" $1 "* ]]; }  # steps: build api bench peers moe sanitize parity parity_groups parity_extra
 if has build; then
   targets="route_bench moe_layer_bench" tests=OFF
   if has api || has sanitize || has parity || has parity_groups || has parity_extra; then
@@ -57,6 +60,18 @@ if has bench; then
     "$OUT_DIR/results/$tag.png" > "$OUT_DIR/summary.md" 2>&1 || status=1
   cat "$OUT_DIR/summary.md"
 fi
+if has peers; then  # the engines' routing kernels on the same shapes, right after route_bench
+  peers=${PEERS_DIR:-$( [ -d .peers ] && echo .peers || echo ../shared/peers )}
+  if [ ! -f "$peers/run.sh" ]; then
+    echo "peers: NOT RUN (no peers harness at $peers; PEERS_DIR names one)"; status=1
+  elif [ ! -f "$OUT_DIR/kernel.json" ]; then
+    echo "peers: NOT RUN (needs the bench step's kernel.json in the same run)"; status=1
+  else
+    bash "$peers/run.sh" "$OUT_DIR/peers" > "$OUT_DIR/peers.log" 2>&1 &&
+      python3 bench/routing_table.py "$OUT_DIR/kernel.json" "$OUT_DIR/peers/peers_bench.json" \
+        "$OUT_DIR/results/$tag-routing.json" || { tail "$OUT_DIR/peers.log"; status=1; }
+  fi
+fi
 if has moe; then  # both shapes, N in {8, ..., 128}; the build above made the binary
   OUT="$OUT_DIR/results" TAG="$tag" BUILD="$BUILD" bench/moe_layer/run.sh > "$OUT_DIR/moe_layer.log" 2>&1 || status=1
   tail -n 60 "$OUT_DIR/moe_layer.log"
@@ -78,7 +93,7 @@ if has parity || has parity_groups; then
 fi
 if has parity_extra || has parity; then  # the raw path's invalid tokens; near-tie inputs
   "$T" raw 2000 > "$OUT_DIR/parity_raw.log" 2>&1 || status=1
-  for p in vanilla vote blockdist; do  # logits 1e-7 apart, where s + bias nearly cancels
+  for p in vanilla vote blockdist blockmax; do  # logits 1e-7 apart, where s + bias nearly cancels
     for s in softmax sigmoid; do "$T" $p $s-near-ties "${NEAR_CASES:-1000}" > "$OUT_DIR/near_${p}_${s}.log" 2>&1 || status=1; done
   done
   for f in "$OUT_DIR"/near_*.log "$OUT_DIR/parity_raw.log"; do echo "$(basename "$f"): $(tail -n 1 "$f" | head -c 400)"; done
