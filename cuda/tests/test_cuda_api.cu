@@ -497,6 +497,29 @@ TEST_CASE("host checks: the routing kernel's shared-memory layout", "[host]") {
       }
 }
 
+TEST_CASE("host checks: a launch that cannot fit says why before it is made", "[host]") {
+  coreroute::RouterConfig c;
+  c.num_experts = 256;
+  c.top_k = 8;
+  const coreroute::RouterParams p = coreroute::params_of(c);
+  const crcuda::detail::DeviceInfo small{132, 1024}, h200{132, 232448};
+  const size_t one_warp = crcuda::detail::layout_of<coreroute::SaliencyVotePolicy>(32, p, false, false, 1).bytes;
+  REQUIRE(one_warp > 1024);
+  const std::string why =
+      crcuda::detail::launch_problem<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, small);
+  CAPTURE(why);
+  CHECK(why.find("num_experts = 256") != std::string::npos);
+  CHECK(why.find(std::to_string(one_warp) + " bytes of shared memory") != std::string::npos);
+  CHECK(why.find("more than the 1024") != std::string::npos);
+  CHECK(crcuda::detail::launch_problem<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, h200).empty());
+  // Where the plan fits, the launch's own plan agrees (the two never disagree).
+  int warps = 0;
+  crcuda::detail::plan<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, small, warps);
+  CHECK(warps == 0);
+  crcuda::detail::plan<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, h200, warps);
+  CHECK(warps > 0);
+}
+
 int main(int argc, char** argv) {
   int devices = 0;
   const bool host_only = argc == 2 && std::string(argv[1]) == "[host]";

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
 #include <coreroute/config.hpp>
 #include <coreroute/cuda/detail/layout.cuh>
@@ -53,20 +54,40 @@ inline int items_per_lane(int M) {
   return M <= 32 ? 1 : M <= 64 ? 2 : M <= 128 ? 4 : M <= 256 ? 8 : M <= kFastPathExperts ? 16 : 0;
 }
 
+/// The shared-memory layout of a launch of `warps` warps per CTA.
+template <class Policy>
+inline RouteLayout layout_of(int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch, int warps) {
+  return route_layout(p.num_experts, N, warps, p.bias != nullptr, Policy::needs_votes && !given_coreset,
+                      items_per_lane(p.num_experts) == 0, p.groups.enabled(), with_dispatch);
+}
+
 /// Warps and shared memory of a launch; warps = 0 when even one warp does not fit.
 template <class Policy>
 inline RouteLayout plan(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
                         const LaunchTuning& tune, const DeviceInfo& dev, int& warps) {
-  const bool general = items_per_lane(p.num_experts) == 0;
   warps = tune.warps > 0 ? tune.warps : (B >= 2 * int64_t(dev.sms) ? 8 : kMaxWarps);
   warps = int(std::max<int64_t>(1, std::min<int64_t>({int64_t(warps), N, kMaxWarps})));
   for (; warps >= 1; --warps) {
-    RouteLayout L = route_layout(p.num_experts, N, warps, p.bias != nullptr, Policy::needs_votes && !given_coreset,
-                                 general, p.groups.enabled(), with_dispatch);
+    RouteLayout L = layout_of<Policy>(N, p, given_coreset, with_dispatch, warps);
     if (L.bytes <= size_t(dev.smem_optin)) return L;
   }
   warps = 0;
   return {};
+}
+
+/// Why a launch cannot run on a device with `dev`'s limits, before any launch (as CUTLASS's
+/// can_implement): empty when it can; `launch` returns cudaErrorInvalidConfiguration exactly
+/// where this is not empty.
+template <class Policy>
+inline std::string launch_problem(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
+                                  const LaunchTuning& tune, const DeviceInfo& dev) {
+  int warps = 0;
+  plan<Policy>(B, N, p, given_coreset, with_dispatch, tune, dev, warps);
+  if (warps > 0) return {};
+  const size_t need = layout_of<Policy>(N, p, given_coreset, with_dispatch, 1).bytes;
+  return "with num_experts = " + std::to_string(p.num_experts) + " one block of " + std::to_string(N) +
+         " tokens needs " + std::to_string(need) + " bytes of shared memory (one warp per CTA), more than the " +
+         std::to_string(dev.smem_optin) + " a CTA may have on this device";
 }
 
 template <int VPT, class T, class Policy>

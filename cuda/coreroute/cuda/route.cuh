@@ -121,6 +121,16 @@ void validate_call(const LogitsView<T>& x, const RouterConfig& c, const RouteOut
   validate_values(x, c.score, stream);
 }
 
+/// Throws naming the block size where no launch of these shapes fits the current device.
+template <class Policy, class T>
+void require_launchable(const LogitsView<T>& x, const RouterParams& p, bool given_coreset,
+                        const DispatchOutputs* dispatch) {
+  if (x.blocks == 0) return;
+  const std::string why = launch_problem<Policy>(x.blocks, x.tokens, p, given_coreset,
+                                                 dispatch != nullptr && dispatch->enabled(), {}, device_info());
+  if (!why.empty()) coreroute::detail::fail("logits.tokens", x.tokens, why);
+}
+
 }  // namespace detail
 
 /// A validated RouterConfig with its expert bias copied to the device once.
@@ -157,6 +167,7 @@ void route(const LogitsView<T>& x, const DeviceConfig& c, const Policy& pol, con
   pol.validate(c.config());
   coreroute::detail::require_valid_local_k(pol, c.config());
   detail::validate_call(x, c.config(), out, dispatch, stream);
+  detail::require_launchable<Policy>(x, c.params(), false, dispatch);
   detail::check(launch_route(x, c.params(), pol, out, stream, dispatch), "route launch");
 }
 
@@ -173,6 +184,7 @@ void route_in_coreset(const LogitsView<T>& x, const DeviceConfig& c, const uint8
   detail::check(cudaStreamSynchronize(stream), "coreset copy");
   for (size_t i = 0; i < host.size(); ++i)
     coreroute::detail::require(host[i] <= 1, "coreset[" + std::to_string(i) + "]", int(host[i]), "must be 0 or 1");
+  detail::require_launchable<VanillaPolicy>(x, c.params(), true, dispatch);
   detail::check(launch_route_in_coreset(x, c.params(), coreset, out, stream, dispatch), "route_in_coreset launch");
 }
 
