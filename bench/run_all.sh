@@ -10,9 +10,10 @@
 # the api, parity and sanitize steps.
 #   PARITY_SECONDS=120 SAN_CASES=40 STEPS="build api parity sanitize bench moe" bench/run_all.sh
 #   STEPS="build bench peers moe" bench/run_all.sh   # the benchmarks alone (about 8 minutes on an H200)
-# The peers step times the engines' token-level routing kernels (a harness kept outside the
-# project: PEERS_DIR, default .peers or ../shared/peers) right after route_bench, and joins both
-# into results/<date>-<gpu>-routing.json (bench/routing_table.py).
+# The peers step times the engines' token-level routing kernels right after route_bench, with a
+# harness that is not part of the project (their code is theirs): PEERS_DIR names its folder
+# (default .peers), whose run.sh OUT writes OUT/peers_bench.json. Both are joined into
+# results/<date>-<gpu>-routing.json (bench/routing_table.py).
 # SAN_POLICIES and SAN_SCORES pick the sanitized groups (default: vote and blockdist, sigmoid).
 # PARITY_CASES=n runs n cases per policy x score group instead of PARITY_SECONDS each, in
 # processes of PARITY_CHUNK cases (default 1000); POLICIES picks the groups. BUILD names a build folder made elsewhere (skip "build").
@@ -61,7 +62,7 @@ if has bench; then
   cat "$OUT_DIR/summary.md"
 fi
 if has peers; then  # the engines' routing kernels on the same shapes, right after route_bench
-  peers=${PEERS_DIR:-$( [ -d .peers ] && echo .peers || echo ../shared/peers )}
+  peers=${PEERS_DIR:-.peers}
   if [ ! -f "$peers/run.sh" ]; then
     echo "peers: NOT RUN (no peers harness at $peers; PEERS_DIR names one)"; status=1
   elif [ ! -f "$OUT_DIR/kernel.json" ]; then

@@ -250,10 +250,15 @@ def kind_moe_t(files):
     return lines[:-1]
 
 
-def kind_ops_table(files):
+OPS_TABLE = ["model", "policy", "B", "op_eager_us", "raw_launch_us", "eager_overhead_us", "op_graph_us",
+             "raw_graph_us", "graph_ratio", "torch_graph_us", "speedup_vs_torch_graph"]
+# The ops' host cost per call (torch_ops_bench.py's split): eager, wrapper, host time with the GPU busy.
+OPS_HOST = ["model", "policy", "B", "op_eager_us", "op_direct_us", "wrapper_us", "host_us", "host_direct_us",
+            "op_graph_us", "torch_graph_us", "speedup_vs_torch_graph"]
+
+
+def kind_ops(files, cols):
     d = load(files[0])
-    cols = ["model", "policy", "B", "op_eager_us", "raw_launch_us", "eager_overhead_us", "op_graph_us", "raw_graph_us",
-            "graph_ratio", "torch_graph_us", "speedup_vs_torch_graph"]
     lines = ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     for r in d["results"]:
         lines.append("| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |")
@@ -284,21 +289,10 @@ def kind_routing_peers(files):
     return lines
 
 
-def kind_ops_host(files):
-    """The ops' host cost per call (torch_ops_bench.py's split): eager, wrapper, host time with the GPU busy."""
-    d = load(files[0])
-    cols = ["model", "policy", "B", "op_eager_us", "op_direct_us", "wrapper_us", "host_us", "host_direct_us",
-            "op_graph_us", "torch_graph_us", "speedup_vs_torch_graph"]
-    lines = ["| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
-    for r in d["results"]:
-        lines.append("| " + " | ".join(str(r.get(c, "-")) for c in cols) + " |")
-    return lines
-
-
 KINDS = {"meta": kind_meta, "route-table": kind_route_table, "route-targets": kind_route_targets,
          "route-compare": kind_route_compare, "route-machine": kind_route_machine, "moe-targets": kind_moe_targets,
-         "moe-fit": kind_moe_fit, "moe-T": kind_moe_t, "ops-table": kind_ops_table,
-         "routing-peers": kind_routing_peers, "ops-host": kind_ops_host,
+         "moe-fit": kind_moe_fit, "moe-T": kind_moe_t, "ops-table": lambda f: kind_ops(f, OPS_TABLE),
+         "routing-peers": kind_routing_peers, "ops-host": lambda f: kind_ops(f, OPS_HOST),
          "moe-table-llada2-mini": lambda f: kind_moe_table(f, "llada2-mini"),
          "moe-table-llada-moe": lambda f: kind_moe_table(f, "llada-moe")}
 

@@ -10,19 +10,7 @@ using namespace crtest;
 
 namespace {
 
-RouterConfig sigmoid_biased(int M, int K, uint64_t seed) {
-  RouterConfig c = config(M, K, ScoreFunction::sigmoid);
-  Lcg g(seed + 77);
-  for (int i = 0; i < M; ++i) c.expert_bias.push_back(float(0.5 * g.uniform() - 0.25));
-  c.normalize_weights = true;
-  c.scaling = 2.5f;
-  return c;
-}
-
-void check_same(const Routing& a, const Routing& b) {
-  CHECK(a.ids == b.ids);
-  CHECK(a.weights == b.weights);
-}
+RouterConfig sigmoid_biased(int M, int K, uint64_t seed) { return crtest::sigmoid_biased(M, K, seed + 77, 0.25); }
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 

@@ -112,6 +112,23 @@ struct Lcg {
   float logit() { return float(8.0 * uniform() - 4.0); }
 };
 
+/// A sigmoid router with a random bias in [-half_width, half_width) drawn from Lcg(seed),
+/// normalised weights scaled by 2.5 (DeepSeek-V3 / LLaDA2.0 style).
+inline RouterConfig sigmoid_biased(int M, int K, uint64_t seed, double half_width) {
+  RouterConfig c = config(M, K, ScoreFunction::sigmoid);
+  Lcg g(seed);
+  for (int i = 0; i < M; ++i) c.expert_bias.push_back(float(2 * half_width * g.uniform() - half_width));
+  c.normalize_weights = true;
+  c.scaling = 2.5f;
+  return c;
+}
+
+/// Two routings with bit-identical ids and weights.
+inline void check_same(const Routing& a, const Routing& b) {
+  CHECK(a.ids == b.ids);
+  CHECK(a.weights == b.weights);
+}
+
 inline Batch random_batch(uint64_t seed, int64_t B, int64_t N, int64_t M) {
   Lcg g(seed);
   Batch x(B, N, M);

@@ -13,19 +13,7 @@ struct Shape {
 };
 const Shape kShapes[] = {{1, 1, 8, 2}, {2, 3, 8, 1}, {3, 13, 16, 4}, {2, 32, 64, 8}};
 
-RouterConfig sigmoid_biased(int M, int K, uint64_t seed) {
-  RouterConfig c = config(M, K, ScoreFunction::sigmoid);
-  Lcg g(seed + 1000);
-  for (int i = 0; i < M; ++i) c.expert_bias.push_back(float(0.25 * g.uniform() - 0.125));
-  c.normalize_weights = true;
-  c.scaling = 2.5f;
-  return c;
-}
-
-void check_same(const Routing& a, const Routing& b) {
-  CHECK(a.ids == b.ids);
-  CHECK(a.weights == b.weights);
-}
+RouterConfig sigmoid_biased(int M, int K, uint64_t seed) { return crtest::sigmoid_biased(M, K, seed + 1000, 0.125); }
 }  // namespace
 
 TEST_CASE("UnionPolicy with k_local = K routes like vanilla (no groups)", "[identities][union]") {

@@ -22,6 +22,8 @@ template <class V>
 std::string to_text(const V& v) {
   if constexpr (std::is_same_v<V, bool>) {
     return v ? "1" : "0";
+  } else if constexpr (std::is_same_v<V, char> || std::is_same_v<V, signed char> || std::is_same_v<V, unsigned char>) {
+    return std::string(1, char(v));  // a character, as ostream writes it
   } else if constexpr (std::is_floating_point_v<V>) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%g", double(v));
@@ -33,7 +35,11 @@ std::string to_text(const V& v) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%p", static_cast<const void*>(v));
     return buf;
+  } else if constexpr (std::is_pointer_v<V>) {
+    return v ? std::string(v) : std::string();  // a C string; ostream writes nothing for null
   } else {
+    static_assert(std::is_constructible_v<std::string, const V&>,
+                  "to_text: give the value as a number, a string, or a type with an explicit std::string conversion");
     return std::string(v);
   }
 }

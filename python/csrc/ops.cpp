@@ -355,6 +355,11 @@ Result result_of(const Outputs& o, const Geometry& g, int64_t K) {
 [[noreturn]] void raise_value_error(const coreroute::invalid_argument& e) {
   throw c10::ValueError(c10::SourceLocation{__func__, __FILE__, static_cast<uint32_t>(__LINE__)}, e.what());
 }
+#ifdef COREROUTE_TORCH_CUDA
+[[noreturn]] void raise_runtime_error(const std::string& what) {
+  throw c10::Error(c10::SourceLocation{__func__, __FILE__, static_cast<uint32_t>(__LINE__)}, what);
+}
+#endif
 
 // ---------------------------------------------------------------------------------
 // Meta: shapes from symbolic sizes (torch.compile with dynamic shapes), checks of the
@@ -575,8 +580,9 @@ void route_cuda(const Inputs& in, const RouterConfig& c, const AnyPolicy& pol, c
   const int err = l.dtype == Dtype::float32    ? launch_float32(l)
                   : l.dtype == Dtype::bfloat16 ? launch_bfloat16(l)
                                                : launch_float16(l);
-  TORCH_CHECK(err == 0, "coreroute: CUDA launch failed (num_experts = ", in.g.M, ", block tokens = ", in.g.N,
-              "): ", cuda_error_name(err));
+  if (err != 0)
+    raise_runtime_error("coreroute: CUDA launch failed (num_experts = " + std::to_string(in.g.M) +
+                        ", block tokens = " + std::to_string(in.g.N) + "): " + cuda_error_name(err));
 }
 #endif
 
@@ -783,7 +789,9 @@ at::Tensor metrics_cuda(const at::Tensor& ids, const at::Tensor& weights, const 
   m.out = out.data_ptr<double>();
   m.stream = c10::cuda::getCurrentCUDAStream(ids.device().index()).stream();
   const int err = launch_metrics(m);
-  TORCH_CHECK(err == 0, "coreroute: CUDA metrics launch failed (num_experts = ", M, "): ", cuda_error_name(err));
+  if (err != 0)
+    raise_runtime_error("coreroute: CUDA metrics launch failed (num_experts = " + std::to_string(M) +
+                        "): " + cuda_error_name(err));
   return out;
 }
 #endif

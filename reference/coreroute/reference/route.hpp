@@ -116,9 +116,9 @@ void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol
       if (check_block >= 0) {
         coreroute::detail::require_valid_vote<Policy>(v, r[e], q, check_block, int64_t(n));
         if (!vote_uses_position_v<Policy> && !(v == pol.vote(r[e], 0)))
-          coreroute::detail::fail(
-              std::string(Policy::name) + ".vote(r = " + std::to_string(r[e]) + ", q = " + std::to_string(q) + ")", v,
-              "differs from the vote at q = 0, but the policy says vote_uses_position = false");
+          coreroute::detail::fail(std::string(Policy::name) + ".vote(r = " + coreroute::detail::to_text(r[e]) +
+                                      ", q = " + coreroute::detail::to_text(q) + ")",
+                                  v, "differs from the vote at q = 0, but the policy says vote_uses_position = false");
       }
       votes[e] = coreroute::detail::add_vote(agg, votes[e], v);
     }
