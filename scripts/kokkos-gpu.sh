@@ -194,7 +194,10 @@ fi
 if has parity; then  # docs/spec.md section 7 on Kokkos::Cuda, per policy x score function, in the time left
   budget=${PARITY_SECONDS:-600}
   if [ "${TIME_LIMIT:-0}" -gt 0 ]; then
-    rounds=$(( (8 + ${PARITY_JOBS:-4} - 1) / ${PARITY_JOBS:-4} ))
+    # One group per policy x score function (parity_all.sh's), PARITY_JOBS at a time.
+    policies=${POLICIES:-$("$kt/coreroute_kokkos_test_parity" --list-test-names-only | sed -n 's/ policy vs reference$//p')}
+    groups=$(( $(wc -w <<< "$policies") * $(wc -w <<< "${SCORES:-softmax sigmoid}") ))
+    rounds=$(( (groups + ${PARITY_JOBS:-4} - 1) / ${PARITY_JOBS:-4} ))
     left=$(( TIME_LIMIT - (SECONDS - t_start) - 20 ))
     [ $((left / rounds)) -lt "$budget" ] && budget=$((left / rounds))
     [ "$budget" -ge 5 ] || budget=5
