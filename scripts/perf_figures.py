@@ -272,7 +272,7 @@ def kind_routing_peers(files):
     for r in d["rows"]:
         shapes.setdefault((r["model"], r["dtype"], r["B"], r["N"]), []).append(r)
     lines = ["| model | dtype | tokens | our vanilla us | fastest peer (same routing) us | vanilla / peer | "
-             "DES-Seq / vanilla | DES-Vote / vanilla | dMoE / vanilla |", "|---" * 9 + "|"]
+             "DES-Seq / vanilla | DES-Vote / vanilla | dMoE / vanilla | BlockMax / vanilla |", "|---" * 10 + "|"]
     for (model, dtype, B, N), rows in sorted(shapes.items()):
         ours = {r["implementation"].split(":", 1)[1]: r["graph_us"] for r in rows
                 if r["implementation"].startswith("coreroute:")}
@@ -283,16 +283,32 @@ def kind_routing_peers(files):
         v = ours["vanilla"]
         ratio = lambda p: f"{ours[p] / v:.2f}" if p in ours else "-"  # noqa: E731
         lines.append(f"| {model} | {dtype} | {B * N} | {v:.2f} | {best['implementation']} {best['graph_us']:.2f} | "
-                     f"{v / best['graph_us']:.2f} | {ratio('union')} | {ratio('vote')} | {ratio('blockdist')} |")
+                     f"{v / best['graph_us']:.2f} | {ratio('union')} | {ratio('vote')} | {ratio('blockdist')} | "
+                     f"{ratio('blockmax')} |")
     lines += ["", f"Graph us: one call in a CUDA graph, each replay timed alone; commit {d['rows'][0]['commit']}. "
                   "Peers compute vanilla routing; only those computing the model's routing are compared."]
+    return lines
+
+
+def kind_kokkos_bench(files):
+    """scripts/kokkos_gpu_summary.py's summary.json: Kokkos::Cuda and OpenMP beside the hand-written kernel."""
+    d = load(files[0])
+    lines = ["| model | policy | B | hand-written launch us | Kokkos::Cuda call us | Kokkos::Cuda / hand-written | "
+             "reference us | Kokkos::OpenMP us | reference / OpenMP |", "|---" * 9 + "|"]
+    for r in d["bench"]:
+        lines.append(f"| {r['model']} | {r['policy']} | {r['B']} | {num(r['kernel_launch_us'], 1)} | "
+                     f"{num(r['cuda_raw_us'], 1)} | {num(r['cuda_over_kernel_launch'])} | {num(r['reference_raw_us'], 1)} | "
+                     f"{num(r['openmp_raw_us'], 1)} | {num(r['reference_over_openmp'])} |")
+    e = d["env"]
+    lines += ["", f"Kokkos {e['kokkos_version']} (CUDA 13 patch: {e['patched']}), {e['gpu']}, {e['host_cores']} host cores, "
+                  f"commit {e['commit'][:7]}; raw (unchecked) calls, fp32, N = 32, medians."]
     return lines
 
 
 KINDS = {"meta": kind_meta, "route-table": kind_route_table, "route-targets": kind_route_targets,
          "route-compare": kind_route_compare, "route-machine": kind_route_machine, "moe-targets": kind_moe_targets,
          "moe-fit": kind_moe_fit, "moe-T": kind_moe_t, "ops-table": lambda f: kind_ops(f, OPS_TABLE),
-         "routing-peers": kind_routing_peers, "ops-host": lambda f: kind_ops(f, OPS_HOST),
+         "routing-peers": kind_routing_peers, "kokkos-bench": kind_kokkos_bench, "ops-host": lambda f: kind_ops(f, OPS_HOST),
          "moe-table-llada2-mini": lambda f: kind_moe_table(f, "llada2-mini"),
          "moe-table-llada-moe": lambda f: kind_moe_table(f, "llada-moe")}
 
