@@ -33,7 +33,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <sstream>
 #include <string>
 #include <type_traits>
 
@@ -100,6 +99,11 @@ inline void require_fixed_size(const char* what, const char* fixed_name, int fix
   } else if (!(beta > 0 && beta <= 1)) {
     fail(name("beta"), beta, std::string("must be in (0, 1] (or set ") + fixed_name + " in [1, num_experts])");
   }
+}
+
+/// describe() of a fixed-size policy: "name(field=fixed)" or "name(beta=b)".
+inline std::string describe_fixed_size(const char* name, const char* fixed_name, int fixed, double beta) {
+  return std::string(name) + "(" + (fixed > 0 ? fixed_name + ("=" + to_text(fixed)) : "beta=" + to_text(beta)) + ")";
 }
 }  // namespace detail
 
@@ -198,14 +202,7 @@ struct SaliencyVotePolicy : SaliencyVotes {
   void validate(const RouterConfig& c) const {
     detail::require_fixed_size("SaliencyVotePolicy", "core", core, beta, c);
   }
-  std::string describe() const {
-    std::ostringstream os;
-    if (core > 0)
-      os << "vote(core=" << core << ")";
-    else
-      os << "vote(beta=" << beta << ")";
-    return os.str();
-  }
+  std::string describe() const { return detail::describe_fixed_size(name, "core", core, beta); }
 };
 
 /// dMoE: top-p of P = V / sum V (the expert that first makes the kept sum exceed
@@ -228,9 +225,8 @@ struct BlockDistributionPolicy : SaliencyVotes {
                    "must be in [0, num_experts = " + std::to_string(c.num_experts) + "]");
   }
   std::string describe() const {
-    std::ostringstream os;
-    os << "blockdist(top_p=" << top_p << ",min_experts=" << min_experts << ")";
-    return os.str();
+    return std::string(name) + "(top_p=" + detail::to_text(top_p) + ",min_experts=" + detail::to_text(min_experts) +
+           ")";
   }
 };
 
@@ -270,14 +266,7 @@ struct BlockMaxPolicy {
   void validate(const RouterConfig& c) const {
     detail::require_fixed_size("BlockMaxPolicy", "capacity", capacity, beta, c);
   }
-  std::string describe() const {
-    std::ostringstream os;
-    if (capacity > 0)
-      os << "blockmax(capacity=" << capacity << ")";
-    else
-      os << "blockmax(beta=" << beta << ")";
-    return os.str();
-  }
+  std::string describe() const { return detail::describe_fixed_size(name, "capacity", capacity, beta); }
 };
 
 namespace detail {
