@@ -23,7 +23,9 @@
 #   PARITY_CASES (Cuda cases per policy x score, default 20000), PARITY_SECONDS (cap per
 #   group, default 600), TIME_LIMIT (seconds for the whole script: parity, the last
 #   step, gets what is left), PARITY_CHUNK (cases per process, default 1000),
-#   PARITY_JOBS (groups run at once, default 4), OMP_CASES (OpenMP cases per policy and
+#   PARITY_JOBS (groups run at once, default 4), SEED_START (first seed offset of the
+#   Cuda parity, default 0: give each of several runs its own, e.g. 0 and 20000, for
+#   disjoint cases; see kokkos/tests/parity_all.sh), OMP_CASES (OpenMP cases per policy and
 #   team size, default 1000), OMP_TEAM_SIZES (default "1 4 16 0"; 0 = Kokkos::AUTO),
 #   SAN_CASES (memcheck cases per policy, default 5), BENCH_REPS (default 31 at B = 1,
 #   5 at B = 1024), STEPS (default "tests sanitize openmp bench parity"),
@@ -123,7 +125,8 @@ fi
 
 # --- 2. coreroute ---------------------------------------------------------------------
 cr_build="$build/coreroute"
-targets=(coreroute_kokkos_test_parity coreroute_kokkos_test_api coreroute_kokkos_test_dispatch kokkos_bench)
+targets=(coreroute_kokkos_test_parity coreroute_kokkos_test_api coreroute_kokkos_test_dispatch coreroute_kokkos_test_into
+         kokkos_bench)
 log "building coreroute (${targets[*]}); log $logs/coreroute-build.log"
 crflags=$(arch_flags "$kinst/bin/nvcc_wrapper")
 { cmake -S "$repo" -B "$cr_build" -G Ninja -DCMAKE_BUILD_TYPE=Release ${crflags:+"-DCMAKE_CXX_FLAGS=$crflags"} \
@@ -151,8 +154,8 @@ status=0
   echo "host_cores=$(nproc)"; echo "commit=${COMMIT:-$(git -C "$repo" rev-parse HEAD 2> /dev/null || echo unknown)}"; } > "$out/env.txt"
 cat "$out/env.txt"
 export OMP_PROC_BIND=false
-if has tests; then  # the API and dispatch-layout tests as they are, on Kokkos::Cuda
-  for t in api dispatch; do
+if has tests; then  # the API, dispatch-layout and into-outputs tests as they are, on Kokkos::Cuda
+  for t in api dispatch into; do
     if "$kt/coreroute_kokkos_test_$t" > "$out/cuda_test_$t.log" 2>&1; then r=passed; else r=FAILED status=1; fi
     echo "cuda test $t: $r ($(grep -E 'All tests passed|test cases' "$out/cuda_test_$t.log" | tail -n 1))" | tee -a "$out/results.txt"
   done
@@ -204,7 +207,7 @@ if has parity; then  # docs/spec.md section 7 on Kokkos::Cuda, per policy x scor
     [ "$budget" -ge 5 ] || budget=5
     log "TIME_LIMIT=$TIME_LIMIT s: at most $budget s per parity group"
   fi
-  CASES=${PARITY_CASES:-20000} JOBS=${PARITY_JOBS:-4} "$repo/kokkos/tests/parity_all.sh" "$kt/coreroute_kokkos_test_parity" \
+  CASES=${PARITY_CASES:-20000} JOBS=${PARITY_JOBS:-4} SEED_START=${SEED_START:-0} "$repo/kokkos/tests/parity_all.sh" "$kt/coreroute_kokkos_test_parity" \
     "$budget" "${PARITY_CHUNK:-1000}" "$out" | sed 's/^/cuda parity /' | tee -a "$out/results.txt" || status=1
   log "Cuda parity done"
 fi

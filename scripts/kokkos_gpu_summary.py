@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Summary of a scripts/kokkos-gpu.sh --run folder: parity counts (Kokkos::Cuda per
 policy x score, Kokkos::OpenMP per team size), the memcheck verdict, and Kokkos::Cuda
-call time over the hand-written kernel's launch time per policy and shape.
+call time over the hand-written kernel's launch time per policy and shape: the headline
+is the call into kept outputs (kokkos_bench's into_us: kernel + fence), the allocating
+raw call beside it. A kokkos_bench CSV from before the into column reads "not measured"
+there.
 Writes OUT/summary.json and prints a Markdown table.  Usage: kokkos_gpu_summary.py OUT
 (standard library only: runs with any python3)."""
 import csv
@@ -58,18 +61,24 @@ def main(out):
         with open(os.path.join(out, name)) as f:
             for r in csv.DictReader(f):
                 key = (r["preset"].split()[0], r["policy"].split("(")[0], int(r["B"]), int(r["N"]))
-                rows.setdefault(key, {"policy": r["policy"]})[r["backend"]] = (float(r["checked_us"]), float(r["raw_us"]))
+                into = r.get("into_us") or ""  # absent in old CSVs, empty for the reference
+                rows.setdefault(key, {"policy": r["policy"]})[r["backend"]] = (
+                    float(r["checked_us"]), float(r["raw_us"]), float(into) if into else None)
     for key in sorted(rows):
         r, k = rows[key], kernel.get(key)
         entry = {"model": key[0], "policy": key[1], "kokkos_policy": r["policy"], "B": key[2], "N": key[3]}
         for backend in ("reference", "serial", "openmp", "cuda"):
             if backend in r:
-                entry[backend + "_checked_us"], entry[backend + "_raw_us"] = r[backend]
+                entry[backend + "_checked_us"], entry[backend + "_raw_us"] = r[backend][:2]
+                if r[backend][2] is not None:
+                    entry[backend + "_into_us"] = r[backend][2]
         if k:
             entry["kernel_launch_us"] = k["launch_median_us"]
             entry["kernel_graph_us"] = k["graph_median_us"]
         if k and "cuda" in r:
             entry["cuda_over_kernel_launch"] = r["cuda"][1] / k["launch_median_us"]
+            if r["cuda"][2] is not None:
+                entry["cuda_into_over_kernel_launch"] = r["cuda"][2] / k["launch_median_us"]
         if "openmp" in r and "reference" in r:
             entry["reference_over_openmp"] = r["reference"][1] / r["openmp"][1]
         summary["bench"].append(entry)
@@ -91,15 +100,24 @@ def main(out):
         conc = next((c["concurrency"] for p, c in v.items() if p != "verdict"), "?")
         print(f"| Kokkos::OpenMP parity, team size {ts or 'auto'} (got {size}, {conc} threads) | "
               f"{v.get('verdict', '?')}: {counts} |")
-    print("\nKokkos::Cuda call (raw path: result allocation + kernel + fence) over the hand-written kernel's "
-          "plain launch (route_bench launch_median_us), fp32, same B, N, M, K; OpenMP vs the serial reference.\n")
-    print("| model | policy | B | kernel launch us | Kokkos::Cuda raw us | ratio | reference us | OpenMP us | ref/OpenMP |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\nKokkos::Cuda call over the hand-written kernel's plain launch (route_bench launch_median_us), fp32, "
+          "same B, N, M, K: \"into\" routes into outputs kept between calls (kernel + fence), \"raw\" allocates its "
+          "results per call (allocation + kernel + fence); OpenMP vs the serial reference.\n")
+    print("| model | policy | B | kernel launch us | Kokkos::Cuda into us | ratio into | Kokkos::Cuda raw us | ratio raw "
+          "| reference us | OpenMP us | ref/OpenMP |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     fmt = lambda e, k, f="{:.1f}": f.format(e[k]) if k in e else "-"
+    # "not measured": the run's kokkos_bench had no into column (or no Cuda row).
+    into = lambda e, k, f="{:.1f}": fmt(e, k, f) if "cuda_into_us" in e else "not measured"
     for e in summary["bench"]:
-        print(f"| {e['model']} | {e['kokkos_policy']} | {e['B']} | {fmt(e, 'kernel_launch_us')} | {fmt(e, 'cuda_raw_us')} | "
-              f"{fmt(e, 'cuda_over_kernel_launch', '{:.2f}')} | {fmt(e, 'reference_raw_us')} | {fmt(e, 'openmp_raw_us')} | "
-              f"{fmt(e, 'reference_over_openmp', '{:.2f}')} |")
+        print(f"| {e['model']} | {e['kokkos_policy']} | {e['B']} | {fmt(e, 'kernel_launch_us')} | "
+              f"{into(e, 'cuda_into_us')} | {into(e, 'cuda_into_over_kernel_launch', '{:.2f}')} | "
+              f"{fmt(e, 'cuda_raw_us')} | {fmt(e, 'cuda_over_kernel_launch', '{:.2f}')} | {fmt(e, 'reference_raw_us')} | "
+              f"{fmt(e, 'openmp_raw_us')} | {fmt(e, 'reference_over_openmp', '{:.2f}')} |")
+    at_1024 = [e["cuda_into_over_kernel_launch"] for e in summary["bench"]
+               if e["B"] == 1024 and "cuda_into_over_kernel_launch" in e]
+    print("\nInto kept outputs at B = 1024: " +
+          (f"worst ratio {max(at_1024):.2f} over the hand-written kernel (target <= 2)" if at_1024 else "not measured"))
     bad = [g for g, v in summary["cuda_parity"].items() if v["failed"]]
     return 1 if bad or summary["memcheck"] == "FAILED" else 0
 

@@ -6,16 +6,22 @@
 # JOBS groups run at once (default 1): each process is mostly host work (the reference,
 # copies, launches), so a few share one GPU well. POLICIES and SCORES pick the groups;
 # COREROUTE_KOKKOS_SPACE=host runs them on the host space instead (see the test).
+# SEED_START (default 0) is the first seed offset of every group: a run of CASES cases
+# covers offsets SEED_START .. SEED_START + CASES - 1 (COREROUTE_KOKKOS_SEED of the test),
+# so a long run split over several processes or calls, each given its own SEED_START
+# (e.g. 0, 20000, 40000 with CASES=20000), checks disjoint cases.
 #   kokkos/tests/parity_all.sh BUILD/kokkos/tests/coreroute_kokkos_test_parity [BUDGET=60] [CHUNK=1000] [LOGDIR=.]
 set -u
 T=$1 budget=${2:-60} chunk=${3:-1000} logs=${4:-.}
 [ -x "$T" ] || { echo "parity_all.sh: $T is not an executable" >&2; exit 2; }
+seed_start=${SEED_START:-0}
+[[ "$seed_start" =~ ^[0-9]+$ ]] || { echo "parity_all.sh: SEED_START must be an integer >= 0, got '$seed_start'" >&2; exit 2; }
 # The policies: those the test has a "<name> policy vs reference" case for, i.e. every
 # registered built-in policy (include/coreroute/builtin_policies.hpp).
 registered=$("$T" --list-test-names-only | sed -n 's/ policy vs reference$//p' | tr '\n' ' ')
 [ -n "$registered" ] || { echo "parity_all.sh: $T lists no policy test" >&2; exit 2; }
 group() {  # policy score: prints one line, returns 1 on a failure
-  local p=$1 s=$2 n=0 seed=0 end=$((SECONDS + budget)) log="$logs/parity_${p}_${s}.log"
+  local p=$1 s=$2 n=0 seed=$seed_start end=$((SECONDS + budget)) log="$logs/parity_${p}_${s}.log"
   : > "$log"
   while [ $n -lt "${CASES:-2147483647}" ] && [ $SECONDS -lt $end ]; do
     local c=$chunk
@@ -26,7 +32,7 @@ group() {  # policy score: prints one line, returns 1 on a failure
     fi
     n=$((n + c)) seed=$((seed + c))
   done
-  echo "$p/$s: $n cases passed$([ -n "${CASES:-}" ] && [ $n -lt "$CASES" ] && echo " (budget of ${budget} s ran out before $CASES)")"
+  echo "$p/$s: $n cases passed (seed offsets $seed_start..$((seed - 1)))$([ -n "${CASES:-}" ] && [ $n -lt "$CASES" ] && echo ", budget of ${budget} s ran out before $CASES")"
 }
 status=0 running=0
 for p in ${POLICIES:-$registered}; do

@@ -6,9 +6,11 @@
 // reference's.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <Kokkos_Core.hpp>
 
+#include <coreroute/error.hpp>
 #include <coreroute/routing.hpp>
 #include <coreroute/kokkos/detail/launch.hpp>
 #include <coreroute/kokkos/detail/scratch.hpp>
@@ -119,19 +121,54 @@ struct DispatchKernel {
 };
 }  // namespace detail
 
-/// The dispatch layout of R, in the execution space's memory. `tuning` sets the team
-/// size (never the result).
+namespace detail {
+/// `d` must have the extents of R's layout: the kernel writes each of its Views in full.
+template <class MemSpace>
+void require_extents(const DispatchViews<MemSpace>& d, const RoutingViews<MemSpace>& R) {
+  const int64_t B = R.blocks(), M = R.experts(), NK = R.tokens() * R.top_k();
+  const auto check = [](const char* name, int64_t given, int64_t want, const char* rule) {
+    if (given != want)
+      coreroute::detail::fail(std::string("out.") + name, given,
+                              std::string("must equal ") + rule + " = " + std::to_string(want) + " of the routing");
+  };
+  check("num_used.extent(0)", int64_t(d.num_used.extent(0)), B, "blocks");
+  check("used_experts.extent(0)", int64_t(d.used_experts.extent(0)), B, "blocks");
+  check("used_experts.extent(1)", int64_t(d.used_experts.extent(1)), M, "num_experts");
+  check("counts.extent(0)", int64_t(d.counts.extent(0)), B, "blocks");
+  check("counts.extent(1)", int64_t(d.counts.extent(1)), M, "num_experts");
+  check("offsets.extent(0)", int64_t(d.offsets.extent(0)), B, "blocks");
+  check("offsets.extent(1)", int64_t(d.offsets.extent(1)), M + 1, "num_experts + 1");
+  check("token.extent(0)", int64_t(d.token.extent(0)), B, "blocks");
+  check("token.extent(1)", int64_t(d.token.extent(1)), NK, "tokens x top_k");
+  check("slot.extent(0)", int64_t(d.slot.extent(0)), B, "blocks");
+  check("slot.extent(1)", int64_t(d.slot.extent(1)), NK, "tokens x top_k");
+  check("tokens", d.tokens, R.tokens(), "tokens");
+  check("top_k", d.top_k, R.top_k(), "top_k");
+}
+}  // namespace detail
+
+/// The dispatch layout of R into caller-owned `out` (extents of DispatchViews(B, N, M, K)
+/// of R's shape, checked before the launch): allocates nothing, for repeated calls on a GPU.
+/// `tuning` sets the team size (never the result).
 template <class ExecSpace, class MemSpace>
-DispatchViews<MemSpace> dispatch_of(const ExecSpace& exec, const RoutingViews<MemSpace>& R, TeamTuning tuning = {}) {
+void dispatch_of(const ExecSpace& exec, const RoutingViews<MemSpace>& R, const DispatchViews<MemSpace>& out,
+                 TeamTuning tuning = {}) {
   static_assert(
       Kokkos::SpaceAccessibility<ExecSpace, MemSpace>::accessible,
       "coreroute::kokkos::dispatch_of: the routing's memory space is not accessible from the execution space");
-  DispatchViews<MemSpace> d(R.blocks(), R.tokens(), R.experts(), R.top_k());
-  if (R.blocks() == 0) return d;
+  detail::require_extents(out, R);
+  if (R.blocks() == 0) return;
   using Kernel = detail::DispatchKernel<ExecSpace>;
   const size_t bytes = Kernel::scratch_bytes(R.tokens(), R.experts(), R.top_k());
-  const Kernel f{R, d, detail::Scratch<ExecSpace>::level_for(bytes, "routing.tokens")};
+  const Kernel f{R, out, detail::Scratch<ExecSpace>::level_for(bytes, "routing.tokens")};
   detail::for_each_block("coreroute::kokkos::dispatch", exec, int(R.blocks()), f.level, bytes, tuning, f);
+}
+
+/// The dispatch layout of R, in new Views of the execution space's memory.
+template <class ExecSpace, class MemSpace>
+DispatchViews<MemSpace> dispatch_of(const ExecSpace& exec, const RoutingViews<MemSpace>& R, TeamTuning tuning = {}) {
+  const DispatchViews<MemSpace> d(R.blocks(), R.tokens(), R.experts(), R.top_k());
+  dispatch_of(exec, R, d, tuning);
   return d;
 }
 

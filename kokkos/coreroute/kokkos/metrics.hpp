@@ -142,21 +142,23 @@ void require_comparable(const RoutingViews<MemSpace>& R, const RoutingViews<MemS
           "must equal the reference's " + std::to_string(R0.tokens()));
   require(R.experts() == R0.experts(), "routing.experts", R.experts(),
           "must equal the reference's " + std::to_string(R0.experts()));
-  const auto v = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), R.valid_tokens);
-  const auto v0 = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), R0.valid_tokens);
-  for (size_t b = 0; b < v.extent(0); ++b)
-    require(v(b) == v0(b), "routing.valid_tokens[" + std::to_string(b) + "]", v(b),
-            "must equal the reference's " + std::to_string(v0(b)));
+  std::vector<int32_t> v, v0;  // host vectors, not Kokkos mirrors: no Kokkos allocation per call
+  copy_to_vector(R.valid_tokens, v);
+  copy_to_vector(R0.valid_tokens, v0);
+  for (size_t b = 0; b < v.size(); ++b)
+    require(v[b] == v0[b], "routing.valid_tokens[" + std::to_string(b) + "]", v[b],
+            "must equal the reference's " + std::to_string(v0[b]));
 }
 
 }  // namespace detail
 
-/// Per-block metrics of R against R0 in the execution space's memory. `outputs` is
-/// [B, N, M, d] or empty (output_reconstruction_loss is then NaN: not computed).
+/// Per-block metrics of R against R0 into caller-owned `out` [B] (checked before the
+/// launch): allocates nothing on the device. `outputs` is [B, N, M, d] or empty
+/// (output_reconstruction_loss is then NaN: not computed).
 template <class ExecSpace, class MemSpace>
-Kokkos::View<BlockMetrics*, MemSpace> metrics(const ExecSpace& exec, const RoutingViews<MemSpace>& R,
-                                              const RoutingViews<MemSpace>& R0, double expert_bytes = 0,
-                                              const std::common_type_t<ExpertOutputs<MemSpace>>& outputs = {}) {
+void metrics(const ExecSpace& exec, const RoutingViews<MemSpace>& R, const RoutingViews<MemSpace>& R0,
+             const Kokkos::View<BlockMetrics*, MemSpace>& out, double expert_bytes = 0,
+             const std::common_type_t<ExpertOutputs<MemSpace>>& outputs = {}) {
   static_assert(Kokkos::SpaceAccessibility<ExecSpace, MemSpace>::accessible,
                 "coreroute::kokkos::metrics: the routings' memory space is not accessible from the execution space");
   using coreroute::detail::require;
@@ -169,14 +171,24 @@ Kokkos::View<BlockMetrics*, MemSpace> metrics(const ExecSpace& exec, const Routi
                 std::to_string(outputs.extent(2)),
             "must be blocks x tokens x experts x dim of the routing");
   }
-  Kokkos::View<BlockMetrics*, MemSpace> out(Kokkos::view_alloc(Kokkos::WithoutInitializing, "coreroute::metrics"),
-                                            R.blocks());
-  if (R.blocks() == 0) return out;
+  if (int64_t(out.extent(0)) != R.blocks())
+    coreroute::detail::fail("out.extent(0)", out.extent(0), "must equal blocks = " + std::to_string(R.blocks()));
+  if (R.blocks() == 0) return;
   using Kernel = detail::BlockMetricsKernel<ExecSpace, ExpertOutputs<MemSpace>>;
   const size_t bytes = Kernel::scratch_bytes(int(R.tokens()), R.experts());
   const Kernel k{R, R0, outputs, expert_bytes, out, detail::Scratch<ExecSpace>::level_for(bytes, "routing.tokens")};
   Kokkos::TeamPolicy<ExecSpace> policy(exec, int(R.blocks()), Kokkos::AUTO);
   Kokkos::parallel_for("coreroute::kokkos::metrics", policy.set_scratch_size(k.level, Kokkos::PerTeam(bytes)), k);
+}
+
+/// Per-block metrics of R against R0 in a new View of the execution space's memory.
+template <class ExecSpace, class MemSpace>
+Kokkos::View<BlockMetrics*, MemSpace> metrics(const ExecSpace& exec, const RoutingViews<MemSpace>& R,
+                                              const RoutingViews<MemSpace>& R0, double expert_bytes = 0,
+                                              const std::common_type_t<ExpertOutputs<MemSpace>>& outputs = {}) {
+  const Kokkos::View<BlockMetrics*, MemSpace> out(Kokkos::view_alloc(Kokkos::WithoutInitializing, "coreroute::metrics"),
+                                                  R.blocks());
+  metrics(exec, R, R0, out, expert_bytes, outputs);
   return out;
 }
 
