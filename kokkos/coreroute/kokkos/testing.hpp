@@ -10,11 +10,13 @@
 // makes several calls of one shape, and on a GPU an allocation per result View (a
 // cudaMalloc, and a cudaFree that synchronises the device) costs more than the case's
 // kernels. Buffers are kept per role and extents for the process, a few shapes per role,
-// and freed when Kokkos finalizes. Each call writes every element it reads back, so a
-// reused buffer never shows an earlier call's values.
+// and freed when Kokkos finalizes. Routing and dispatch outputs are poisoned before every
+// call (a few fills), so an element a kernel fails to write shows as a mismatch, never
+// as an earlier call's value.
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <map>
 #include <utility>
 #include <vector>
@@ -172,15 +174,25 @@ struct Backend {
   static const RoutingViews<Mem>& routing_buffer(Role role, int64_t B, int64_t N, const RouterConfig& c) {
     const bool shaped = B >= 0 && N >= 0 && c.num_experts >= 1 && c.top_k >= 1 && c.top_k <= c.num_experts;
     const std::array<int64_t, 4> ext{shaped ? B : 0, shaped ? N : 0, shaped ? c.num_experts : 0, shaped ? c.top_k : 0};
-    return BufferCache<RoutingViews<Mem>>::get(
+    const RoutingViews<Mem>& R = BufferCache<RoutingViews<Mem>>::get(
         role, ext, [&] { return shaped ? RoutingViews<Mem>(B, N, c.num_experts, c.top_k) : RoutingViews<Mem>(); });
+    Kokkos::deep_copy(R.ids, kPoison);
+    Kokkos::deep_copy(R.weights, std::numeric_limits<float>::quiet_NaN());
+    Kokkos::deep_copy(R.coreset, uint8_t(0xAB));
+    Kokkos::deep_copy(R.coreset_size, kPoison);
+    Kokkos::deep_copy(R.valid_tokens, kPoison);
+    Kokkos::deep_copy(R.invalid_tokens, kPoison);
+    return R;
   }
+  static constexpr int32_t kPoison = -7777;  // no routing or dispatch field holds it
 
   static Routing finish(const RoutingViews<Mem>& R, DispatchLayout* dispatch) {
     if (dispatch) {
       const auto& d = BufferCache<DispatchViews<Mem>>::get(
           dispatch_role, {R.blocks(), R.tokens(), R.experts(), R.top_k()},
           [&] { return DispatchViews<Mem>(R.blocks(), R.tokens(), R.experts(), R.top_k()); });
+      for (const auto* v : {&d.used_experts, &d.counts, &d.offsets, &d.token, &d.slot}) Kokkos::deep_copy(*v, kPoison);
+      Kokkos::deep_copy(d.num_used, kPoison);
       dispatch_of(ExecSpace(), R, d, tuning);
       *dispatch = to_host(d);
     }
