@@ -13,8 +13,8 @@
 #include <coreroute/kokkos.hpp>
 #include <coreroute/reference.hpp>
 #include <coreroute/testing/bad_policies.hpp>
-#include <coreroute/testing/tolerance.hpp>
 
+#include "kokkos_test_common.hpp"
 #include "random_cases.hpp"
 #include "test_common.hpp"
 
@@ -31,10 +31,7 @@ struct Batch {
   int64_t B, N;
   std::vector<float> x;
   Batch(const RouterConfig& cfg, int64_t b, int64_t n, uint64_t seed)
-      : c(cfg), B(b), N(n), x(size_t(b * n * cfg.num_experts)) {
-    crkokkos::Rng g(seed);
-    for (float& v : x) v = float(g.uniform(-8, 8)) * 0.25f;  // coarse: ties included
-  }
+      : c(cfg), B(b), N(n), x(crkokkos::coarse_logits(seed, size_t(b * n * cfg.num_experts))) {}
   LogitsView<float> view(const int32_t* tokens = nullptr) const {
     return make_logits_view(x.data(), B, N, c.num_experts, tokens);
   }
@@ -61,30 +58,7 @@ struct Batch {
   }
 };
 
-RouterConfig llada2_like() {
-  RouterConfig c;
-  c.num_experts = 32;
-  c.top_k = 4;
-  c.score = ScoreFunction::sigmoid;
-  c.groups = {8, 4};
-  c.normalize_weights = true;
-  c.scaling = 2.5f;
-  for (int i = 0; i < 32; ++i) c.expert_bias.push_back(float(i % 5) * 0.01f);
-  return c;
-}
-
-void require_same(const Routing& got, const Routing& want) {
-  REQUIRE(got.coreset == want.coreset);
-  REQUIRE(got.coreset_size == want.coreset_size);
-  REQUIRE(got.ids == want.ids);
-  REQUIRE(got.valid_tokens == want.valid_tokens);
-  REQUIRE(got.invalid_tokens == want.invalid_tokens);
-  REQUIRE(got.weights.size() == want.weights.size());
-  for (size_t i = 0; i < got.weights.size(); ++i) {
-    CAPTURE(i, got.weights[i], want.weights[i]);
-    REQUIRE(testing::close(got.weights[i], want.weights[i]));
-  }
-}
+using crkokkos::llada2_like;
 
 Kokkos::View<const int32_t*, Mem> device_tokens(const std::vector<int32_t>& t) {
   Kokkos::View<int32_t*, Mem> v("tokens", t.size());
@@ -100,12 +74,13 @@ TEST_CASE("Views of any layout and value type route as the reference", "[api]") 
   const auto pol = SaliencyVotePolicy::with_core(9);
   const Routing want = reference::route(in.view(tokens.data()), in.c, pol);
   const auto t = device_tokens(tokens);
-  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), t, in.c, pol)),
-               want);
-  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(), t, in.c, pol)), want);
+  crkokkos::require_close(
+      kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(), t, in.c, pol)), want);
+  crkokkos::require_close(
+      kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(), t, in.c, pol)), want);
   // double logits: the values are exact in float, so the routing is the same.
-  require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<double, Kokkos::LayoutLeft>(), t, in.c, pol)),
-               want);
+  crkokkos::require_close(
+      kokkos::to_host(kokkos::route(ExecSpace(), in.device<double, Kokkos::LayoutLeft>(), t, in.c, pol)), want);
 }
 
 TEST_CASE("A strided subview routes as the reference", "[api]") {
@@ -121,7 +96,8 @@ TEST_CASE("A strided subview routes as the reference", "[api]") {
       for (int i = 0; i < 32; ++i) host.push_back(in.x[size_t((b * 6 + n) * 32 + i)]);
   const BlockDistributionPolicy pol{};
   const Routing want = reference::route(make_logits_view(host.data(), 2, 3, 32), in.c, pol);
-  require_same(kokkos::to_host(kokkos::route(ExecSpace(), strided, kokkos::TokensView<ExecSpace>(), in.c, pol)), want);
+  crkokkos::require_close(
+      kokkos::to_host(kokkos::route(ExecSpace(), strided, kokkos::TokensView<ExecSpace>(), in.c, pol)), want);
 }
 
 TEST_CASE("A user policy's local_k and a view's extent are checked as the reference does", "[api]") {
@@ -168,9 +144,9 @@ TEST_CASE("Errors name the parameter as the reference does, before any work", "[
   SECTION("a NaN in a row that is not routed is never read") {
     in.x[size_t((1 * 4 + 3) * 32 + 5)] = std::numeric_limits<float>::quiet_NaN();
     const std::vector<int32_t> tokens = {4, 3};
-    require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(),
-                                               device_tokens(tokens), in.c, pol)),
-                 reference::route(in.view(tokens.data()), in.c, pol));
+    crkokkos::require_close(kokkos::to_host(kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(),
+                                                          device_tokens(tokens), in.c, pol)),
+                            reference::route(in.view(tokens.data()), in.c, pol));
   }
   SECTION("config, policy, tokens and coreset mask") {
     const auto x = in.device<float, Kokkos::LayoutRight>();
@@ -205,10 +181,10 @@ TEST_CASE("The unchecked path counts invalid tokens as the reference does", "[ap
   const SaliencyVotePolicy pol = SaliencyVotePolicy::with_beta(0.25);
   const Routing want = reference::route_unchecked(in.view(), params_of(in.c), pol);
   REQUIRE(want.invalid_tokens == std::vector<int32_t>{1, 1});
-  require_same(kokkos::to_host(kokkos::route_unchecked(ExecSpace(), in.raw().view, in.c, pol)), want);
-  require_same(kokkos::to_host(kokkos::route_unchecked(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(),
-                                                       kokkos::TokensView<ExecSpace>(), in.c, pol)),
-               want);
+  crkokkos::require_close(kokkos::to_host(kokkos::route_unchecked(ExecSpace(), in.raw().view, in.c, pol)), want);
+  crkokkos::require_close(kokkos::to_host(kokkos::route_unchecked(ExecSpace(), in.device<float, Kokkos::LayoutLeft>(),
+                                                                  kokkos::TokensView<ExecSpace>(), in.c, pol)),
+                          want);
 }
 
 TEST_CASE("Empty batches succeed and launch nothing harmful", "[api]") {
@@ -220,7 +196,7 @@ TEST_CASE("Empty batches succeed and launch nothing harmful", "[api]") {
       const Routing want = reference::route(in.view(), in.c, pol);
       const auto R = kokkos::route(ExecSpace(), in.device<float, Kokkos::LayoutRight>(),
                                    kokkos::TokensView<ExecSpace>(), in.c, pol);
-      require_same(kokkos::to_host(R), want);
+      crkokkos::require_close(kokkos::to_host(R), want);
       const auto m = kokkos::to_host(kokkos::metrics(ExecSpace(), R, R, 1.0));
       REQUIRE(m.size() == size_t(B));
       for (const BlockMetrics& b : m) {
@@ -268,7 +244,8 @@ TEST_CASE("Any team size gives the same routing", "[api]") {
   const Routing want = reference::route(in.view(), in.c, pol);
   for (int team : {0, 1, 2, 3, 4, 1000}) {
     CAPTURE(team);
-    require_same(kokkos::to_host(kokkos::route(ExecSpace(), in.raw().view, in.c, pol, kokkos::TeamTuning{team})), want);
+    crkokkos::require_close(
+        kokkos::to_host(kokkos::route(ExecSpace(), in.raw().view, in.c, pol, kokkos::TeamTuning{team})), want);
   }
 }
 

@@ -18,8 +18,8 @@
 #include <coreroute/kokkos/testing.hpp>
 #include <coreroute/reference.hpp>
 #include <coreroute/testing/parity.hpp>
-#include <coreroute/testing/tolerance.hpp>
 
+#include "kokkos_test_common.hpp"
 #include "random_cases.hpp"
 #include "test_common.hpp"
 
@@ -30,18 +30,6 @@ using ExecSpace = Kokkos::DefaultExecutionSpace;
 using Mem = ExecSpace::memory_space;
 using Catch::Matchers::Contains;
 using crtest::error_of;
-
-RouterConfig with_bias_and_groups() {
-  RouterConfig c;
-  c.num_experts = 32;
-  c.top_k = 4;
-  c.score = ScoreFunction::sigmoid;
-  c.groups = {8, 4};
-  c.normalize_weights = true;
-  c.scaling = 2.5f;
-  for (int i = 0; i < 32; ++i) c.expert_bias.push_back(float(i % 5) * 0.01f);
-  return c;
-}
 
 RouterConfig softmax_plain() {
   RouterConfig c;
@@ -63,12 +51,10 @@ struct Input {
       : B(b),
         N(n),
         M(m),
-        host(size_t(b * n * m)),
+        host(crkokkos::coarse_logits(seed, size_t(b * n * m))),
         tokens(std::move(t)),
         logits("logits", size_t(b), size_t(n), size_t(m)),
         tokens_dev("tokens", tokens.size()) {
-    crkokkos::Rng g(seed);
-    for (float& v : host) v = float(g.uniform(-8, 8)) * 0.25f;  // coarse: ties included
     Kokkos::deep_copy(logits,
                       Kokkos::View<const float***, Kokkos::LayoutRight, Kokkos::HostSpace, Kokkos::MemoryUnmanaged>(
                           host.data(), size_t(b), size_t(n), size_t(m)));
@@ -118,13 +104,7 @@ void require_reference(const Routing& got, const Routing& want) {
   if constexpr (Kokkos::SpaceAccessibility<ExecSpace, Kokkos::HostSpace>::accessible) {
     require_identical(got, want);
   } else {
-    REQUIRE(got.ids == want.ids);
-    REQUIRE(got.coreset == want.coreset);
-    REQUIRE(got.coreset_size == want.coreset_size);
-    REQUIRE(got.valid_tokens == want.valid_tokens);
-    REQUIRE(got.invalid_tokens == want.invalid_tokens);
-    REQUIRE(got.weights.size() == want.weights.size());
-    for (size_t i = 0; i < got.weights.size(); ++i) REQUIRE(testing::close(got.weights[i], want.weights[i]));
+    crkokkos::require_close(got, want);
   }
 }
 
@@ -177,7 +157,7 @@ Counts count_during(F&& f) {
 
 TEST_CASE("Routing into caller-owned outputs equals the allocating call and the reference, every policy", "[into]") {
   uint64_t seed = 100;
-  for (const RouterConfig& c : {with_bias_and_groups(), softmax_plain()}) {
+  for (const RouterConfig& c : {crkokkos::llada2_like(), softmax_plain()}) {
     coreroute::for_each_builtin([&](const auto& entry) {
       using P = typename std::decay_t<decltype(entry)>::policy_type;
       crkokkos::Rng g(++seed);
@@ -225,7 +205,7 @@ TEST_CASE("Routing into caller-owned outputs equals the allocating call and the 
 }
 
 TEST_CASE("Reused outputs and bias buffer give the latest input's routing, never an earlier call's", "[into]") {
-  const RouterConfig c1 = with_bias_and_groups();
+  const RouterConfig c1 = crkokkos::llada2_like();
   RouterConfig c2 = c1;  // same M, other bias values: the bias buffer must copy them
   for (int i = 0; i < 32; ++i) c2.expert_bias[size_t(i)] = float((i * 7) % 11) * 0.3f;
   const Input first(3, 13, 32, 1);
@@ -279,7 +259,7 @@ TEST_CASE("Reused outputs and bias buffer give the latest input's routing, never
 }
 
 TEST_CASE("Outputs of the wrong extents are rejected by name before any launch", "[into]") {
-  const RouterConfig c = with_bias_and_groups();  // M = 32, K = 4
+  const RouterConfig c = crkokkos::llada2_like();  // M = 32, K = 4
   const Input in(3, 13, 32, 5);
   const UnionPolicy pol{2};
   kokkos::BiasBuffer<Mem> bias;
@@ -338,7 +318,7 @@ TEST_CASE("Outputs of the wrong extents are rejected by name before any launch",
 }
 
 TEST_CASE("Calls into kept outputs allocate nothing, the allocating calls do", "[into]") {
-  const RouterConfig c = with_bias_and_groups();
+  const RouterConfig c = crkokkos::llada2_like();
   const Input in(3, 13, 32, 9, {13, 2, 7});
   const SaliencyVotePolicy pol = SaliencyVotePolicy::with_beta(0.3);
   kokkos::BiasBuffer<Mem> bias;

@@ -72,15 +72,21 @@ Routing to_host(const RoutingViews<MemSpace>& v) {
 }
 
 /// Device copy of a host routing, e.g. to compute metrics of a routing made elsewhere.
-template <class MemSpace = Kokkos::DefaultExecutionSpace::memory_space>
-RoutingViews<MemSpace> to_views(const Routing& R) {
-  RoutingViews<MemSpace> v(R.blocks, R.tokens, R.experts, R.top_k);
+/// Copies a host routing into Views of its extents (a flat copy per field, as to_host).
+template <class MemSpace>
+void copy_to_views(const Routing& R, const RoutingViews<MemSpace>& v) {
   detail::copy_from_vector(R.ids, v.ids);
   detail::copy_from_vector(R.weights, v.weights);
   detail::copy_from_vector(R.coreset, v.coreset);
   detail::copy_from_vector(R.coreset_size, v.coreset_size);
   detail::copy_from_vector(R.valid_tokens, v.valid_tokens);
   detail::copy_from_vector(R.invalid_tokens, v.invalid_tokens);
+}
+
+template <class MemSpace = Kokkos::DefaultExecutionSpace::memory_space>
+RoutingViews<MemSpace> to_views(const Routing& R) {
+  RoutingViews<MemSpace> v(R.blocks, R.tokens, R.experts, R.top_k);
+  copy_to_views(R, v);
   return v;
 }
 

@@ -204,12 +204,7 @@ struct Backend {
     const RoutingViews<Mem>& v =
         BufferCache<RoutingViews<Mem>>::get(role, {R.blocks, R.tokens, R.experts, R.top_k},
                                             [&] { return RoutingViews<Mem>(R.blocks, R.tokens, R.experts, R.top_k); });
-    detail::copy_from_vector(R.ids, v.ids);
-    detail::copy_from_vector(R.weights, v.weights);
-    detail::copy_from_vector(R.coreset, v.coreset);
-    detail::copy_from_vector(R.coreset_size, v.coreset_size);
-    detail::copy_from_vector(R.valid_tokens, v.valid_tokens);
-    detail::copy_from_vector(R.invalid_tokens, v.invalid_tokens);
+    copy_to_views(R, v);
     return v;
   }
 
