@@ -127,9 +127,9 @@ void launch(const ExecSpace& exec, const LogitsV& x, const TokensV& tokens, cons
   shape.groups = c.groups.enabled() ? c.groups.n_group : 0;
 
   using Functor = BlockRouter<ExecSpace, LogitsV, TokensV, CoresetV, Policy>;
-  const size_t bytes = Functor::scratch_bytes(shape);
-  const Functor f{x, tokens, coreset, p, pol, shape, out, Scratch<ExecSpace>::level_for(bytes, "logits.tokens")};
-  for_each_block("coreroute::kokkos::route", exec, int(B), f.level, bytes, tuning, f);
+  for_each_block_of_workers(
+      "coreroute::kokkos::route", exec, int(B), shape.N, tuning, Functor{x, tokens, coreset, p, pol, shape, out},
+      [&](int workers) { return Functor::scratch_bytes(shape, workers); }, "logits.experts");
 }
 
 /// The checked path's checks, in the reference's order; `out`'s extents after the host

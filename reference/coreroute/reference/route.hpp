@@ -160,9 +160,14 @@ inline void eligible_experts(const RouterParams& p, const double* r, const uint8
   }
   const int G = p.groups.n_group, per = M / G;
   ws.groups.resize(size_t(G));
+  // A functor, not a lambda: group_rank is __host__ __device__ under nvcc, which warns
+  // about a host lambda called from it when a Kokkos::Cuda build compiles this file.
+  struct InMask {
+    const uint8_t* mask;
+    CR_HD bool operator()(int i) const { return mask[i] != 0; }
+  };
   for (int g = 0; g < G; ++g)
-    ws.groups[size_t(g)] = {
-        coreroute::detail::group_rank(r, g, per, p.groups.group_score, [&](int i) { return mask[i] != 0; }), g};
+    ws.groups[size_t(g)] = {coreroute::detail::group_rank(r, g, per, p.groups.group_score, InMask{mask}), g};
   std::partial_sort(ws.groups.begin(), ws.groups.begin() + p.groups.topk_group, ws.groups.end(),
                     [](const GroupScore& a, const GroupScore& b) {
                       return coreroute::detail::group_ranks_before(a.rank, a.id, b.rank, b.id);

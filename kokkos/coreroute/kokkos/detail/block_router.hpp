@@ -1,14 +1,29 @@
 #pragma once
 // The routing kernel: one team per block, generic over the policy concept
-// (include/coreroute/policies.hpp). Scores, votes and sums are in double and follow
-// the reference's order of operations, so on the host results agree bit for bit.
+// (include/coreroute/policies.hpp). A team has W workers (Kokkos team threads) of L
+// vector lanes each (L = 32 on a GPU, 1 on a host space); a worker takes one token at a
+// time and its lanes share the token's M experts. Scores, votes and sums are in double;
+// every sum whose order could move a decision follows the reference's order, and a
+// selection takes the best by the tie rule, so it does not depend on who looked first.
 //
-//   scores     tokens over team threads: row max / softmax sum, r = s + bias (scratch)
-//   votes      tokens over team threads: each token's top-local_k; then one thread adds
-//              the votes in token order (a parallel sum would make exact ties inexact)
-//   coreset    experts with a nonzero vote ranked over team threads by counting, zero
-//              votes placed by id; one thread walks the ranking with policy.keep
-//   stage 2    tokens over team threads: group limit, top-K in the coreset, weights
+//   stage 1    tokens in waves of W: a worker scores its token (r = s + bias, in its
+//              row of scratch) and selects the token's top-local_k; then each expert's
+//              vote is aggregated over the wave's tokens in token order, so after the last
+//              wave V_i is the reference's sum (or maximum) exactly
+//   coreset    every expert ranked by counting the experts ranked before it (workers
+//              over experts, lanes over the others); one thread walks the ranking with
+//              policy.keep, summing `before` in rank order as the reference does
+//   stage 2    a worker per token: its row again, the group limit (lanes over groups),
+//              top-K in the coreset, weights summed in slot order
+//
+// Per-team scratch is O(M + N + W * M), not O(N * M): a block of many tokens fits, and the
+// common shapes (M <= 256) stay in a GPU's shared memory (level 0).
+//
+// A selection of k experts is k rounds of two vector reductions (the largest value's
+// ordered bits ranked after the last pick, then the lowest id holding it): exact, and
+// one row pass per pick. Lanes read scratch that other lanes of their worker wrote only
+// after vector_barrier.
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -16,12 +31,12 @@
 #include <Kokkos_Core.hpp>
 
 #include <coreroute/config.hpp>
+#include <coreroute/detail/groups.hpp>
 #include <coreroute/detail/ranking.hpp>
 #include <coreroute/detail/scores.hpp>
 #include <coreroute/detail/weights.hpp>
 #include <coreroute/policies.hpp>
 #include <coreroute/kokkos/detail/scratch.hpp>
-#include <coreroute/kokkos/detail/select.hpp>
 #include <coreroute/kokkos/routing_views.hpp>
 
 namespace coreroute::kokkos {
@@ -38,6 +53,48 @@ struct BlockShape {
   KOKKOS_INLINE_FUNCTION int slots() const { return K > local_k ? K : local_k; }
 };
 
+/// Makes the writes of a worker's lanes to scratch visible to all its lanes:
+/// Kokkos::single(PerThread) ends with a sync of the worker's lanes on Cuda (__syncwarp
+/// over them), and a host space has one lane per worker.
+template <class Member>
+KOKKOS_INLINE_FUNCTION void vector_barrier(const Member& team) {
+  Kokkos::single(Kokkos::PerThread(team), []() {});
+}
+
+/// The best `k` of row[0..M) among `eligible(i)` by (value desc, id asc) into out[0..k)
+/// in rank order; returns how many (min(k, #eligible)). Called by all lanes of a worker;
+/// out is written by one lane and visible to all on return.
+template <class Member, class Eligible>
+KOKKOS_INLINE_FUNCTION int vector_top_k(const Member& team, const double* row, int M, int k, const Eligible& eligible,
+                                        int* out) {
+  using coreroute::detail::ordered_bits;
+  uint64_t last_bits = ~uint64_t(0);  // the last pick; everything ranks after "none yet"
+  int last = -1, got = 0;
+  for (; got < k; ++got) {
+    // An expert ranks after the last pick when its value is smaller, or equal with a larger id.
+    uint64_t best = 0;  // no real value has ordered bits 0
+    Kokkos::parallel_reduce(
+        Kokkos::ThreadVectorRange(team, M),
+        [&](int i, uint64_t& m) {
+          const uint64_t v = ordered_bits(row[i]);
+          if (eligible(i) && (v < last_bits || (v == last_bits && i > last)) && v > m) m = v;
+        },
+        Kokkos::Max<uint64_t>(best));
+    if (best == 0) break;
+    int id = INT_MAX;
+    Kokkos::parallel_reduce(
+        Kokkos::ThreadVectorRange(team, M),
+        [&](int i, int& m) {
+          if (eligible(i) && ordered_bits(row[i]) == best && (best < last_bits || i > last) && i < m) m = i;
+        },
+        Kokkos::Min<int>(id));
+    Kokkos::single(Kokkos::PerThread(team), [&]() { out[got] = id; });
+    last_bits = best;
+    last = id;
+  }
+  return got;
+}
+
 template <class ExecSpace, class LogitsV, class TokensV, class CoresetV, class Policy>
 struct BlockRouter {
   using member_type = typename Kokkos::TeamPolicy<ExecSpace>::member_type;
@@ -45,6 +102,12 @@ struct BlockRouter {
   template <class T>
   using Array = typename S::template Array<T>;
   static constexpr bool given = std::is_same_v<Policy, GivenCoreset>;
+  static constexpr bool votes_needed = [] {
+    if constexpr (given)
+      return false;
+    else
+      return Policy::needs_votes;
+  }();
 
   LogitsV x;         // [B, N, M]
   TokensV tokens;    // [B], or empty: every block has N tokens
@@ -55,58 +118,73 @@ struct BlockRouter {
   RoutingViews<typename ExecSpace::memory_space> out;
   int level = 0;
 
-  static size_t scratch_bytes(const BlockShape& s) {
-    const size_t N = size_t(s.N), M = size_t(s.M), G = size_t(s.groups);
-    return S::template bytes<double>(N * M) + 2 * S::template bytes<double>(N) + S::template bytes<int>(N) +
-           S::template bytes<int>(N * size_t(s.slots())) + S::template bytes<double>(M) +
-           4 * S::template bytes<int>(M) + S::template bytes<double>(N * G) + S::template bytes<int>(N * G) +
-           S::template bytes<int>(3) + S::template bytes<double>(1);
+  /// Scratch of one team of `workers` workers.
+  static size_t scratch_bytes(const BlockShape& s, int workers) {
+    const size_t N = size_t(s.N), M = size_t(s.M), G = size_t(s.groups), W = size_t(workers);
+    return S::template bytes<double>(M) + 3 * S::template bytes<int>(M) + S::template bytes<int>(N) +
+           S::template bytes<int>(1) + S::template bytes<double>(W * M) +
+           S::template bytes<int>(W * size_t(s.slots())) + S::template bytes<double>(W * G) +
+           2 * S::template bytes<int>(W * G);
   }
 
+  /// One worker's scratch: its token's row r, its picks, its group ranks.
+  struct Worker {
+    double* row;
+    int* picks;
+    double* group_score;
+    int* group_tier;
+    int* group_keep;
+  };
+
   KOKKOS_INLINE_FUNCTION void operator()(const member_type& team) const {
-    const int b = team.league_rank();
-    const int N = shape.N, M = shape.M, slots = shape.slots(), G = shape.groups;
+    const int b = team.league_rank(), W = team.team_size();
+    const int N = shape.N, M = shape.M, G = shape.groups;
+    const size_t w = size_t(team.team_rank()), slots = size_t(shape.slots());
     const int Nv = tokens.extent(0) ? int(tokens(b)) : N;
     const auto mem = team.team_scratch(level);
-    Array<double> r(mem, size_t(N) * M), row_max(mem, N), row_sum(mem, N), votes(mem, M);
-    Array<int> valid(mem, N), sel(mem, size_t(N) * slots), rank(mem, M), order(mem, M), nonzero(mem, M),
-        in_core(mem, M), group_keep(mem, size_t(N) * G), counts(mem, 3);
-    Array<double> group_score(mem, size_t(N) * G), total(mem, 1);
-
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, Nv),
-                         [&](int n) { valid(n) = score_row(b, n, r.data() + size_t(n) * M, row_max(n), row_sum(n)); });
-    team.team_barrier();
+    Array<double> votes(mem, M);
+    Array<int> rank(mem, M), order(mem, M), in_core(mem, M), valid(mem, N), kept(mem, 1);
+    Array<double> rows(mem, W * size_t(M)), group_score(mem, W * size_t(G));
+    Array<int> picks(mem, W * slots), group_tier(mem, W * size_t(G)), group_keep(mem, W * size_t(G));
+    const Worker me{rows.data() + w * M, picks.data() + w * slots, group_score.data() + w * G,
+                    group_tier.data() + w * G, group_keep.data() + w * G};
 
     if constexpr (given) {
-      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, M), [&](int i) { in_core(i) = coreset(b, i) ? 1 : 0; });
+      Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M), [&](int i) {
+        in_core(i) = coreset(b, i) ? 1 : 0;
+        out.coreset(b, i) = uint8_t(in_core(i));
+      });
       team.team_barrier();
       Kokkos::single(Kokkos::PerTeam(team), [&]() {
         int size = 0;
-        for (int i = 0; i < M; ++i) {
-          size += in_core(i);
-          out.coreset(b, i) = uint8_t(in_core(i));
-        }
+        for (int i = 0; i < M; ++i) size += in_core(i);
         out.coreset_size(b) = size;
       });
     } else {
-      select_coreset(team, Nv, r, valid, sel, votes, rank, order, nonzero, in_core, counts, total);
+      if constexpr (votes_needed) stage1_votes(team, Nv, me, rows, picks, valid, votes);
+      select_coreset(team, votes, rank, order, in_core, kept);
     }
     team.team_barrier();
 
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, N), [&](int n) {
-      int* ids = sel.data() + size_t(n) * slots;
+    // Stage 2: worker w routes tokens w, w + W, ...
+    for (int n = int(w); n < N; n += W) {
       int got = 0;
-      if (n < Nv && valid(n))
-        got = route_token(r.data() + size_t(n) * M, in_core.data(), group_score.data() + size_t(n) * G,
-                          group_keep.data() + size_t(n) * G, ids);
-      double sum = 0;
-      for (int j = 0; j < got; ++j) sum += score_of(b, n, ids[j], row_max(n), row_sum(n));
-      for (int j = 0; j < shape.K; ++j) {
-        out.ids(b, n, j) = j < got ? ids[j] : -1;
-        const double s = j < got ? score_of(b, n, ids[j], row_max(n), row_sum(n)) : 0.0;
-        out.weights(b, n, j) = j < got ? float(coreroute::detail::token_weight(s, sum, p)) : 0.0f;
+      double mx = 0, sum = 0;
+      if (n < Nv) {
+        const bool ok = score_row(team, b, n, me.row, mx, sum);
+        if constexpr (!votes_needed) Kokkos::single(Kokkos::PerThread(team), [&]() { valid(n) = ok ? 1 : 0; });
+        if (ok) got = route_token(team, me, in_core.data());
       }
-    });
+      // Weights: s of the picks summed in slot order, by every lane (got <= K terms).
+      double picked = 0;
+      for (int j = 0; j < got; ++j) picked += score_of(b, n, me.picks[j], mx, sum);
+      Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, shape.K), [&](int j) {
+        out.ids(b, n, j) = j < got ? me.picks[j] : -1;
+        out.weights(b, n, j) =
+            j < got ? float(coreroute::detail::token_weight(score_of(b, n, me.picks[j], mx, sum), picked, p)) : 0.0f;
+      });
+    }
+    team.team_barrier();
     Kokkos::single(Kokkos::PerTeam(team), [&]() {
       int invalid = 0;
       for (int n = 0; n < Nv; ++n) invalid += valid(n) ? 0 : 1;
@@ -119,125 +197,175 @@ struct BlockRouter {
     return coreroute::detail::score_of(p.score, double(x(b, n, i)), mx, sum);
   }
 
-  /// r = s + bias of one token; false for an invalid token (NaN/+Inf logit, softmax
-  /// row of all -Inf), as the reference's score_token.
-  KOKKOS_INLINE_FUNCTION int score_row(int b, int n, double* r, double& mx, double& sum) const {
-    using std::exp;
+  /// r = s + bias of one token into row[0..M), by the worker's lanes (visible to all of
+  /// them on return); false for an invalid token (NaN/+Inf logit, softmax row of all
+  /// -Inf), as the reference's score_token.
+  KOKKOS_INLINE_FUNCTION bool score_row(const member_type& team, int b, int n, double* row, double& mx,
+                                        double& sum) const {
     const int M = shape.M;
+    constexpr int64_t invalid_one = int64_t(1) << 32;  // counts invalid logits above, logits > -Inf below
+    int64_t census = 0;
+    Kokkos::parallel_reduce(
+        Kokkos::ThreadVectorRange(team, M),
+        [&](int i, int64_t& c) {
+          const double xi = double(x(b, n, i));
+          c += coreroute::detail::invalid_logit(xi) ? invalid_one : xi > -double(INFINITY) ? 1 : 0;
+        },
+        census);
+    if (census >= invalid_one) return false;
+    const bool softmax = p.score == ScoreFunction::softmax;
+    if (softmax && census == 0) return false;  // all -Inf
     mx = -double(INFINITY);
     sum = 0;
-    for (int i = 0; i < M; ++i) {
-      const double xi = double(x(b, n, i));
-      if (coreroute::detail::invalid_logit(xi)) return 0;
-      mx = xi > mx ? xi : mx;
+    if (softmax) {
+      // The maximum of the logits above -Inf: some exist (Kokkos::Max starts at -DBL_MAX).
+      Kokkos::parallel_reduce(
+          Kokkos::ThreadVectorRange(team, M),
+          [&](int i, double& m) {
+            const double xi = double(x(b, n, i));
+            if (xi > m) m = xi;
+          },
+          Kokkos::Max<double>(mx));
+      Kokkos::parallel_reduce(
+          Kokkos::ThreadVectorRange(team, M), [&](int i, double& s) { s += std::exp(double(x(b, n, i)) - mx); }, sum);
     }
-    if (p.score == ScoreFunction::softmax) {
-      if (!(mx > -double(INFINITY))) return 0;
-      for (int i = 0; i < M; ++i) sum += exp(double(x(b, n, i)) - mx);
-    }
-    for (int i = 0; i < M; ++i) r[i] = score_of(b, n, i, mx, sum) + double(p.bias_of(i));
-    return 1;
+    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, M),
+                         [&](int i) { row[i] = score_of(b, n, i, mx, sum) + double(p.bias_of(i)); });
+    vector_barrier(team);
+    return true;
   }
 
-  /// Stage 1 (see the file comment). Writes in_core, out.coreset and out.coreset_size.
-  KOKKOS_INLINE_FUNCTION void select_coreset(const member_type& team, int Nv, const Array<double>& r,
-                                             const Array<int>& valid, const Array<int>& sel, const Array<double>& votes,
-                                             const Array<int>& rank, const Array<int>& order, const Array<int>& nonzero,
-                                             const Array<int>& in_core, const Array<int>& counts,
-                                             const Array<double>& total) const {
-    const int b = team.league_rank();
-    const int M = shape.M, slots = shape.slots(), k = shape.local_k;
-    if constexpr (Policy::needs_votes) {
-      // A vote that ignores its position, cast for every expert: no ranking needed (the
-      // votes land per expert in token order either way).
-      constexpr bool unranked = !vote_uses_position_v<Policy>;
-      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, Nv), [&](int n) {
-        if (!valid(n)) return;
-        int* chosen = sel.data() + size_t(n) * slots;
-        if (unranked && k >= M)
-          for (int i = 0; i < M; ++i) chosen[i] = i;
-        else
-          top_k(
-              r.data() + size_t(n) * M, M, k, [](int) { return true; }, chosen);
+  /// Stage 1's votes: V_i aggregated over the valid tokens in token order; writes valid().
+  KOKKOS_INLINE_FUNCTION void stage1_votes(const member_type& team, int Nv, const Worker& me, const Array<double>& rows,
+                                           const Array<int>& picks, const Array<int>& valid,
+                                           const Array<double>& votes) const {
+    const int b = team.league_rank(), W = team.team_size(), M = shape.M, k = shape.local_k;
+    const size_t slots = size_t(shape.slots());
+    constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
+    // A vote that ignores its position, cast for every expert, needs no selection: each
+    // token's vote for expert i is policy.vote(r_i, .) (the reference's order of votes per
+    // expert is token order either way).
+    const bool every_expert = !vote_uses_position_v<Policy> && k >= M;
+    Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M),
+                         [&](int i) { votes(i) = coreroute::detail::no_vote<double>(agg); });
+    for (int wave = 0; wave < Nv; wave += W) {
+      const int n = wave + team.team_rank();
+      if (n < Nv) {
+        double mx, sum;
+        const bool ok = score_row(team, b, n, me.row, mx, sum);
+        Kokkos::single(Kokkos::PerThread(team), [&]() { valid(n) = ok ? 1 : 0; });
+        if (ok && !every_expert)
+          vector_top_k(
+              team, me.row, M, k, [](int) { return true; }, me.picks);
+      }
+      team.team_barrier();
+      const int wave_end = Nv < wave + W ? Nv : wave + W;
+      Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M), [&](int i) {
+        double v = votes(i);
+        for (int t = wave; t < wave_end; ++t) {
+          if (!valid(t)) continue;
+          const double* r = rows.data() + size_t(t - wave) * M;
+          if (every_expert) {
+            v = coreroute::detail::add_vote(agg, v, policy.vote(r[i], i));
+          } else {
+            const int* chosen = picks.data() + size_t(t - wave) * slots;
+            for (int q = 0; q < k; ++q)
+              if (chosen[q] == i) v = coreroute::detail::add_vote(agg, v, policy.vote(r[i], q));
+          }
+        }
+        votes(i) = v;
       });
       team.team_barrier();
     }
-    // One thread aggregates the votes in token order (exactly the reference's sums or
-    // maxima), lists the experts whose V is not the no-vote value (0 for a sum, -Inf for
-    // a maximum) and places the others by id; counts(0..2) = listed, listed above the
-    // no-vote value, not listed; total(0) = sum of the counted votes in id order.
-    constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
-    const double none = Policy::needs_votes ? coreroute::detail::no_vote<double>(agg) : 0.0;
-    Kokkos::single(Kokkos::PerTeam(team), [&]() {
-      for (int i = 0; i < M; ++i) votes(i) = none;
-      if (Policy::needs_votes)
-        for (int n = 0; n < Nv; ++n) {
-          if (!valid(n)) continue;
-          const int* chosen = sel.data() + size_t(n) * slots;
-          for (int q = 0; q < k; ++q) {
-            const double v = policy.vote(r(size_t(n) * M + chosen[q]), q);
-            votes(chosen[q]) = coreroute::detail::add_vote(agg, votes(chosen[q]), v);
-          }
-        }
-      int nz = 0, positive = 0, zero = 0;
-      double sum = 0;
-      for (int i = 0; i < M; ++i) {
-        sum += votes(i) != none ? votes(i) : 0.0;
-        if (votes(i) != none) {
-          nonzero(nz++) = i;
-          positive += votes(i) > none ? 1 : 0;
-        } else {
-          rank(i) = zero++;
-        }
-      }
-      counts(0) = nz;
-      counts(1) = positive;
-      counts(2) = zero;
-      total(0) = sum;
-    });
+  }
+
+  /// The coreset from V (see the file comment). Writes in_core, out.coreset and out.coreset_size.
+  KOKKOS_INLINE_FUNCTION void select_coreset(const member_type& team, const Array<double>& votes,
+                                             const Array<int>& rank, const Array<int>& order, const Array<int>& in_core,
+                                             const Array<int>& kept) const {
+    const int b = team.league_rank(), M = shape.M;
+    const double none = votes_needed ? coreroute::detail::no_vote<double>(vote_aggregation_v<Policy>) : 0.0;
+    if constexpr (!votes_needed)
+      Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M), [&](int i) { votes(i) = none; });
     team.team_barrier();
-    const int n_nonzero = counts(0), n_positive = counts(1), n_zero = counts(2);
-    // No-vote experts rank after the larger votes and before the smaller ones (tie rule).
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, n_nonzero), [&](int u) {
-      const int i = nonzero(u);
-      int before = 0;
-      for (int w = 0; w < n_nonzero; ++w) {
-        const int j = nonzero(w);
-        before += coreroute::detail::ranks_before(votes(j), j, votes(i), i) ? 1 : 0;
-      }
-      rank(i) = before + (votes(i) < none ? n_zero : 0);
-    });
+    // Tiers: votes above the no-vote value, then experts without a vote (by id), then
+    // votes below it; within a tier, ranks_before. (The tie rule puts V = none, a value
+    // like any other, between the larger and the smaller votes, lower id first.)
+    const auto tier = [none](double v) { return v > none ? 0 : v == none ? 1 : 2; };
     Kokkos::parallel_for(Kokkos::TeamThreadRange(team, M), [&](int i) {
-      if (votes(i) == none) rank(i) += n_positive;
+      const double vi = votes(i);
+      const int ti = tier(vi);
+      int before = 0;
+      Kokkos::parallel_reduce(
+          Kokkos::ThreadVectorRange(team, M),
+          [&](int j, int& c) {
+            const int tj = tier(votes(j));
+            c += (tj < ti || (tj == ti && coreroute::detail::ranks_before(votes(j), j, vi, i))) ? 1 : 0;
+          },
+          before);
+      Kokkos::single(Kokkos::PerThread(team), [&]() { rank(i) = before; });
     });
     team.team_barrier();
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, M), [&](int i) { order(rank(i)) = i; });
+    Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M), [&](int i) { order(rank(i)) = i; });
     team.team_barrier();
     Kokkos::single(Kokkos::PerTeam(team), [&]() {
-      double before = 0;
+      double total = 0, before = 0;
+      for (int i = 0; i < M; ++i) total += votes(i) != none ? votes(i) : 0.0;
       int size = 0;
-      for (; size < M && policy.keep(size, votes(order(size)), before, total(0), M); ++size)
+      for (; size < M && policy_keep(size, votes(order(size)), before, total, M); ++size)
         before += votes(order(size)) != none ? votes(order(size)) : 0.0;
-      for (int q = 0; q < M; ++q) {
-        in_core(order(q)) = q < size ? 1 : 0;
-        out.coreset(b, order(q)) = q < size ? 1 : 0;
-      }
+      kept(0) = size;
       out.coreset_size(b) = size;
+    });
+    team.team_barrier();
+    const int size = kept(0);
+    Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M), [&](int i) {
+      in_core(i) = rank(i) < size ? 1 : 0;
+      out.coreset(b, i) = uint8_t(in_core(i));
     });
   }
 
-  /// Stage 2 for one valid token: ids into out[0..got), returns got.
-  KOKKOS_INLINE_FUNCTION int route_token(const double* r, const int* in_core, double* group_score, int* group_keep,
-                                         int* out_ids) const {
+  KOKKOS_INLINE_FUNCTION bool policy_keep(int q, double v, double before, double total, int M) const {
+    if constexpr (given)
+      return true;
+    else
+      return policy.keep(q, v, before, total, M);
+  }
+
+  /// Stage 2 for one valid token (its row in me.row): picks into me.picks[0..got),
+  /// returns got.
+  KOKKOS_INLINE_FUNCTION int route_token(const member_type& team, const Worker& me, const int* in_core) const {
     const int M = shape.M;
     if (!p.groups.enabled())
-      return top_k(
-          r, M, shape.K, [in_core](int i) { return in_core[i] != 0; }, out_ids);
-    const int per = M / p.groups.n_group;
-    best_groups(r, in_core, p.groups.n_group, per, p.groups.topk_group, p.groups.group_score, group_score, group_keep);
-    return top_k(
-        r, M, shape.K, [in_core, group_keep, per](int i) { return in_core[i] != 0 && group_keep[i / per] != 0; },
-        out_ids);
+      return vector_top_k(
+          team, me.row, M, shape.K, [in_core](int i) { return in_core[i] != 0; }, me.picks);
+    // The group limit (docs/spec.md section 3, coreroute/detail/groups.hpp): a lane per
+    // group ranks it from the row, then a lane per group counts the groups before it.
+    using coreroute::detail::GroupRank;
+    const int G = p.groups.n_group, per = M / G, keep_groups = p.groups.topk_group;
+    const GroupScoreRule rule = p.groups.group_score;
+    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, G), [&](int g) {
+      const GroupRank<double> gr =
+          coreroute::detail::group_rank(me.row, g, per, rule, [in_core](int i) { return in_core[i] != 0; });
+      me.group_tier[g] = gr.tier;
+      me.group_score[g] = gr.score;
+    });
+    vector_barrier(team);
+    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, G), [&](int g) {
+      const GroupRank<double> mine{me.group_tier[g], me.group_score[g]};
+      int before = 0;
+      for (int h = 0; h < G; ++h)
+        before +=
+            coreroute::detail::group_ranks_before(GroupRank<double>{me.group_tier[h], me.group_score[h]}, h, mine, g)
+                ? 1
+                : 0;
+      me.group_keep[g] = before < keep_groups ? 1 : 0;
+    });
+    vector_barrier(team);
+    const int* keep = me.group_keep;
+    return vector_top_k(
+        team, me.row, M, shape.K, [in_core, keep, per](int i) { return in_core[i] != 0 && keep[i / per] != 0; },
+        me.picks);
   }
 };
 

@@ -1,11 +1,14 @@
 #pragma once
 // One team per block, the way every Kokkos kernel of the backend is launched: the
 // team's scratch at the level that holds it, the team size Kokkos::AUTO picks or the
-// one requested (clamped to what the execution space allows for this functor).
+// one requested (clamped to what the execution space allows for this functor); the
+// routing kernel's teams are workers of vector lanes (for_each_block_of_workers).
 #include <algorithm>
 #include <cstddef>
 
 #include <Kokkos_Core.hpp>
+
+#include <coreroute/kokkos/detail/scratch.hpp>
 
 namespace coreroute::kokkos {
 
@@ -29,6 +32,43 @@ void for_each_block(const char* name, const ExecSpace& exec, int blocks, int lev
     Kokkos::parallel_for(name, policy.set_scratch_size(level, Kokkos::PerTeam(bytes)), f);
   } else {
     Kokkos::parallel_for(name, probe, f);
+  }
+}
+
+/// One team per block of `workers` team threads of `lanes` vector lanes, for a kernel
+/// whose scratch grows with its workers (f.level and bytes_for(workers)); `tokens` is
+/// the block's N. Lanes: 32 on a device space (a warp per worker on Cuda), 1 on a host
+/// space. Workers: the requested team size (clamped to what the space allows); by
+/// default, on a device, one per token of a wave up to 8 and halved until the scratch
+/// fits level 0 (GPU shared memory), on a host the team size Kokkos recommends.
+template <class ExecSpace, class Functor, class BytesFor>
+void for_each_block_of_workers(const char* name, const ExecSpace& exec, int blocks, int tokens, TeamTuning tuning,
+                               Functor f, const BytesFor& bytes_for, const char* what) {
+  using TeamPolicy = Kokkos::TeamPolicy<ExecSpace>;
+  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
+  const int lanes = host ? 1 : std::min(32, int(TeamPolicy::vector_length_max()));
+  int workers = tuning.team_size;
+  if (workers <= 0)
+    workers = host ? TeamPolicy(exec, blocks, Kokkos::AUTO).team_size_recommended(f, Kokkos::ParallelForTag())
+                   : std::max(1, std::min(8, tokens));
+  for (;;) {
+    const size_t bytes = bytes_for(workers);
+    if (tuning.team_size <= 0 && workers > 1 && bytes > size_t(TeamPolicy::scratch_size_max(0))) {
+      workers /= 2;
+      continue;
+    }
+    f.level = Scratch<ExecSpace>::level_for(bytes, what);
+    TeamPolicy probe(exec, blocks, 1, lanes);  // a team of one is valid everywhere; larger may abort
+    const int max_workers =
+        probe.set_scratch_size(f.level, Kokkos::PerTeam(bytes)).team_size_max(f, Kokkos::ParallelForTag());
+    if (workers > max_workers && max_workers >= 1) {
+      workers = max_workers;
+      continue;
+    }
+    TeamPolicy policy(exec, blocks, workers, lanes);
+    policy.set_scratch_size(f.level, Kokkos::PerTeam(bytes));
+    Kokkos::parallel_for(name, policy, f);
+    return;
   }
 }
 
