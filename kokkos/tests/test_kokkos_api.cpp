@@ -3,8 +3,10 @@
 // messages), empty batches, a K-override baseline's metrics, and launch tuning.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -261,4 +263,40 @@ TEST_CASE("A block too large for team scratch is rejected by name", "[api]") {
                              VanillaPolicy{});
              }),
              Catch::Matchers::Contains("logits.experts"));
+}
+
+TEST_CASE("Both selections of the routing kernel pick the tie rule's best", "[api]") {
+  // The insertion pass (host spaces) and the key rounds (GPU lanes), run here on one host
+  // lane, against a sort by (value desc, id asc): rows with repeated values, -0 and +0,
+  // and eligibility masks. Distinct values differ by far more than the keys' dropped bits.
+  using Host = Kokkos::DefaultHostExecutionSpace;
+  using Member = Kokkos::TeamPolicy<Host>::member_type;
+  std::mt19937_64 g(7);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int M = 1 + int(g() % 300), k = 1 + int(g() % std::min(M, 12));
+    std::vector<double> row(static_cast<size_t>(M));
+    std::vector<int> eligible(static_cast<size_t>(M));
+    for (int i = 0; i < M; ++i) {
+      const int level = int(g() % 9);  // few levels: many exact ties
+      row[size_t(i)] = level == 0 ? (g() % 2 ? 0.0 : -0.0) : (level - 4) * 0.37;
+      eligible[size_t(i)] = g() % 4 != 0;
+    }
+    std::vector<int> order;
+    for (int i = 0; i < M; ++i)
+      if (eligible[size_t(i)]) order.push_back(i);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return row[size_t(a)] > row[size_t(b)]; });
+    order.resize(std::min(order.size(), size_t(k)));
+    for (const bool one_lane : {true, false}) {
+      CAPTURE(trial, M, k, one_lane);
+      std::vector<int> got(static_cast<size_t>(k), -1);
+      int n = -1;
+      const auto is_eligible = [&](int i) { return eligible[size_t(i)] != 0; };
+      Kokkos::parallel_for(Kokkos::TeamPolicy<Host>(Host(), 1, 1), [&](const Member& team) {
+        n = one_lane ? kokkos::detail::top_k<true>(team, row.data(), M, k, is_eligible, got.data())
+                     : kokkos::detail::top_k<false>(team, row.data(), M, k, is_eligible, got.data());
+      });
+      got.resize(size_t(std::max(n, 0)));
+      CHECK(got == order);
+    }
+  }
 }

@@ -19,11 +19,10 @@
 // Per-team scratch is O(M + N + W * M), not O(N * M): a block of many tokens fits, and the
 // common shapes (M <= 256) stay in a GPU's shared memory (level 0).
 //
-// A selection of k experts is k rounds of two vector reductions (the largest value's
-// ordered bits ranked after the last pick, then the lowest id holding it): exact, and
-// one row pass per pick. Lanes read scratch that other lanes of their worker wrote only
-// after vector_barrier.
-#include <climits>
+// A selection (top_k) is exact by the tie rule either way: on a GPU k rounds of two
+// vector reductions, on a host one insertion pass. Lanes read scratch that other lanes
+// of their worker wrote only after vector_barrier.
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -36,6 +35,7 @@
 #include <coreroute/detail/scores.hpp>
 #include <coreroute/detail/weights.hpp>
 #include <coreroute/policies.hpp>
+#include <coreroute/kokkos/detail/launch.hpp>
 #include <coreroute/kokkos/detail/scratch.hpp>
 #include <coreroute/kokkos/routing_views.hpp>
 
@@ -63,34 +63,47 @@ KOKKOS_INLINE_FUNCTION void vector_barrier(const Member& team) {
 
 /// The best `k` of row[0..M) among `eligible(i)` by (value desc, id asc) into out[0..k)
 /// in rank order; returns how many (min(k, #eligible)). Called by all lanes of a worker;
-/// out is written by one lane and visible to all on return.
-template <class Member, class Eligible>
-KOKKOS_INLINE_FUNCTION int vector_top_k(const Member& team, const double* row, int M, int k, const Eligible& eligible,
-                                        int* out) {
-  using coreroute::detail::ordered_bits;
-  uint64_t last_bits = ~uint64_t(0);  // the last pick; everything ranks after "none yet"
-  int last = -1, got = 0;
-  for (; got < k; ++got) {
-    // An expert ranks after the last pick when its value is smaller, or equal with a larger id.
-    uint64_t best = 0;  // no real value has ordered bits 0
-    Kokkos::parallel_reduce(
-        Kokkos::ThreadVectorRange(team, M),
-        [&](int i, uint64_t& m) {
-          const uint64_t v = ordered_bits(row[i]);
-          if (eligible(i) && (v < last_bits || (v == last_bits && i > last)) && v > m) m = v;
-        },
-        Kokkos::Max<uint64_t>(best));
-    if (best == 0) break;
-    int id = INT_MAX;
-    Kokkos::parallel_reduce(
-        Kokkos::ThreadVectorRange(team, M),
-        [&](int i, int& m) {
-          if (eligible(i) && ordered_bits(row[i]) == best && (best < last_bits || i > last) && i < m) m = i;
-        },
-        Kokkos::Min<int>(id));
-    Kokkos::single(Kokkos::PerThread(team), [&]() { out[got] = id; });
-    last_bits = best;
-    last = id;
+/// out is written by one lane and visible to all on return. One lane (a host space):
+/// one pass inserting into out, ids in increasing order, so an equal value never moves
+/// ahead; exact. Many lanes: k rounds of one vector max-reduction of keys ranked after
+/// the last pick.
+template <bool OneLane, class Member, class Eligible>
+KOKKOS_INLINE_FUNCTION int top_k(const Member& team, const double* row, int M, int k, const Eligible& eligible,
+                                 int* out) {
+  using coreroute::detail::ranks_before;
+  int got = 0;
+  if constexpr (OneLane) {
+    (void)team;
+    for (int i = 0; i < M; ++i) {
+      if (!eligible(i)) continue;
+      if (got == k && !ranks_before(row[i], i, row[out[k - 1]], out[k - 1])) continue;
+      int pos = got < k ? got++ : k - 1;
+      for (; pos > 0 && ranks_before(row[i], i, row[out[pos - 1]], out[pos - 1]); --pos) out[pos] = out[pos - 1];
+      out[pos] = i;
+    }
+  } else {
+    // A pick's key: the value's ordered bits with the id (inverted) in the low bits, so
+    // one max-reduction applies the tie rule. Values closer than the dropped bits (2^-39
+    // relative for M <= 8192) compare as equal and go to the lower id: a near tie by
+    // docs/spec.md section 7, whose slack is 1e-6 relative.
+    int id_bits = 0;
+    while (id_bits < 31 && (int64_t(1) << id_bits) < int64_t(M)) ++id_bits;
+    const uint64_t id_mask = (uint64_t(1) << id_bits) - 1;
+    uint64_t last = ~uint64_t(0);  // the last pick's key; every key is below "none yet"
+    for (; got < k; ++got) {
+      uint64_t best = 0;  // no real value's key is 0
+      Kokkos::parallel_reduce(
+          Kokkos::ThreadVectorRange(team, M),
+          [&](int i, uint64_t& m) {
+            if (!eligible(i)) return;
+            const uint64_t key = (coreroute::detail::ordered_bits(row[i]) & ~id_mask) | (id_mask - uint64_t(i));
+            if (key < last && key > m) m = key;
+          },
+          Kokkos::Max<uint64_t>(best));
+      if (best == 0) break;
+      Kokkos::single(Kokkos::PerThread(team), [&]() { out[got] = int(id_mask - (best & id_mask)); });
+      last = best;
+    }
   }
   return got;
 }
@@ -102,6 +115,7 @@ struct BlockRouter {
   template <class T>
   using Array = typename S::template Array<T>;
   static constexpr bool given = std::is_same_v<Policy, GivenCoreset>;
+  static constexpr bool one_lane = one_lane_v<ExecSpace>;
   static constexpr bool votes_needed = [] {
     if constexpr (given)
       return false;
@@ -203,32 +217,31 @@ struct BlockRouter {
   KOKKOS_INLINE_FUNCTION bool score_row(const member_type& team, int b, int n, double* row, double& mx,
                                         double& sum) const {
     const int M = shape.M;
-    constexpr int64_t invalid_one = int64_t(1) << 32;  // counts invalid logits above, logits > -Inf below
-    int64_t census = 0;
+    // One max-reduction finds invalid logits (NaN and +Inf count as +Inf) and the row's
+    // maximum; Kokkos::Max starts at -DBL_MAX, so a row whose maximum reads -DBL_MAX or
+    // -Inf is counted to tell "all -Inf" from a real -DBL_MAX.
+    mx = -double(INFINITY);
     Kokkos::parallel_reduce(
         Kokkos::ThreadVectorRange(team, M),
-        [&](int i, int64_t& c) {
+        [&](int i, double& m) {
           const double xi = double(x(b, n, i));
-          c += coreroute::detail::invalid_logit(xi) ? invalid_one : xi > -double(INFINITY) ? 1 : 0;
+          const double v = coreroute::detail::invalid_logit(xi) ? double(INFINITY) : xi;
+          if (v > m) m = v;
         },
-        census);
-    if (census >= invalid_one) return false;
+        Kokkos::Max<double>(mx));
+    if (mx == double(INFINITY)) return false;
     const bool softmax = p.score == ScoreFunction::softmax;
-    if (softmax && census == 0) return false;  // all -Inf
-    mx = -double(INFINITY);
-    sum = 0;
-    if (softmax) {
-      // The maximum of the logits above -Inf: some exist (Kokkos::Max starts at -DBL_MAX).
+    if (softmax && mx <= -DBL_MAX) {
+      int above = 0;
       Kokkos::parallel_reduce(
-          Kokkos::ThreadVectorRange(team, M),
-          [&](int i, double& m) {
-            const double xi = double(x(b, n, i));
-            if (xi > m) m = xi;
-          },
-          Kokkos::Max<double>(mx));
+          Kokkos::ThreadVectorRange(team, M), [&](int i, int& c) { c += double(x(b, n, i)) > -double(INFINITY); },
+          above);
+      if (above == 0) return false;  // all -Inf
+    }
+    sum = 0;
+    if (softmax)
       Kokkos::parallel_reduce(
           Kokkos::ThreadVectorRange(team, M), [&](int i, double& s) { s += std::exp(double(x(b, n, i)) - mx); }, sum);
-    }
     Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, M),
                          [&](int i) { row[i] = score_of(b, n, i, mx, sum) + double(p.bias_of(i)); });
     vector_barrier(team);
@@ -255,7 +268,7 @@ struct BlockRouter {
         const bool ok = score_row(team, b, n, me.row, mx, sum);
         Kokkos::single(Kokkos::PerThread(team), [&]() { valid(n) = ok ? 1 : 0; });
         if (ok && !every_expert)
-          vector_top_k(
+          top_k<one_lane>(
               team, me.row, M, k, [](int) { return true; }, me.picks);
       }
       team.team_barrier();
@@ -291,29 +304,37 @@ struct BlockRouter {
     // Tiers: votes above the no-vote value, then experts without a vote (by id), then
     // votes below it; within a tier, ranks_before. (The tie rule puts V = none, a value
     // like any other, between the larger and the smaller votes, lower id first.)
-    const auto tier = [none](double v) { return v > none ? 0 : v == none ? 1 : 2; };
-    Kokkos::parallel_for(Kokkos::TeamThreadRange(team, M), [&](int i) {
-      const double vi = votes(i);
-      const int ti = tier(vi);
-      int before = 0;
-      Kokkos::parallel_reduce(
-          Kokkos::ThreadVectorRange(team, M),
-          [&](int j, int& c) {
-            const int tj = tier(votes(j));
-            c += (tj < ti || (tj == ti && coreroute::detail::ranks_before(votes(j), j, vi, i))) ? 1 : 0;
-          },
-          before);
-      Kokkos::single(Kokkos::PerThread(team), [&]() { rank(i) = before; });
-    });
+    if constexpr (!votes_needed) {
+      Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M), [&](int i) { rank(i) = i; });  // no votes: by id
+    } else {
+      const auto tier = [none](double v) { return v > none ? 0 : v == none ? 1 : 2; };
+      Kokkos::parallel_for(Kokkos::TeamThreadRange(team, M), [&](int i) {
+        const double vi = votes(i);
+        const int ti = tier(vi);
+        int before = 0;
+        Kokkos::parallel_reduce(
+            Kokkos::ThreadVectorRange(team, M),
+            [&](int j, int& c) {
+              const int tj = tier(votes(j));
+              c += (tj < ti || (tj == ti && coreroute::detail::ranks_before(votes(j), j, vi, i))) ? 1 : 0;
+            },
+            before);
+        Kokkos::single(Kokkos::PerThread(team), [&]() { rank(i) = before; });
+      });
+    }
     team.team_barrier();
     Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M), [&](int i) { order(rank(i)) = i; });
     team.team_barrier();
     Kokkos::single(Kokkos::PerTeam(team), [&]() {
-      double total = 0, before = 0;
-      for (int i = 0; i < M; ++i) total += votes(i) != none ? votes(i) : 0.0;
       int size = 0;
-      for (; size < M && policy_keep(size, votes(order(size)), before, total, M); ++size)
-        before += votes(order(size)) != none ? votes(order(size)) : 0.0;
+      if constexpr (votes_needed) {
+        double total = 0, before = 0;
+        for (int i = 0; i < M; ++i) total += votes(i) != none ? votes(i) : 0.0;
+        for (; size < M && policy_keep(size, votes(order(size)), before, total, M); ++size)
+          before += votes(order(size)) != none ? votes(order(size)) : 0.0;
+      } else {
+        while (size < M && policy_keep(size, none, 0.0, 0.0, M)) ++size;  // no votes: V = 0, sums 0
+      }
       kept(0) = size;
       out.coreset_size(b) = size;
     });
@@ -337,7 +358,7 @@ struct BlockRouter {
   KOKKOS_INLINE_FUNCTION int route_token(const member_type& team, const Worker& me, const int* in_core) const {
     const int M = shape.M;
     if (!p.groups.enabled())
-      return vector_top_k(
+      return top_k<one_lane>(
           team, me.row, M, shape.K, [in_core](int i) { return in_core[i] != 0; }, me.picks);
     // The group limit (docs/spec.md section 3, coreroute/detail/groups.hpp): a lane per
     // group ranks it from the row, then a lane per group counts the groups before it.
@@ -363,7 +384,7 @@ struct BlockRouter {
     });
     vector_barrier(team);
     const int* keep = me.group_keep;
-    return vector_top_k(
+    return top_k<one_lane>(
         team, me.row, M, shape.K, [in_core, keep, per](int i) { return in_core[i] != 0 && keep[i / per] != 0; },
         me.picks);
   }

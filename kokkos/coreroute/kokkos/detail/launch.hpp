@@ -20,6 +20,11 @@ struct TeamTuning {
 
 namespace detail {
 
+/// A host space runs a worker as one lane; a device space as a warp's lanes.
+template <class ExecSpace>
+inline constexpr bool one_lane_v =
+    Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
+
 template <class ExecSpace, class Functor>
 void for_each_block(const char* name, const ExecSpace& exec, int blocks, int level, size_t bytes, TeamTuning tuning,
                     const Functor& f) {
@@ -39,18 +44,18 @@ void for_each_block(const char* name, const ExecSpace& exec, int blocks, int lev
 /// whose scratch grows with its workers (f.level and bytes_for(workers)); `tokens` is
 /// the block's N. Lanes: 32 on a device space (a warp per worker on Cuda), 1 on a host
 /// space. Workers: the requested team size (clamped to what the space allows); by
-/// default, on a device, one per token of a wave up to 8 and halved until the scratch
+/// default, on a device, one per token up to 32 (a wave of 32 tokens) and halved until the scratch
 /// fits level 0 (GPU shared memory), on a host the team size Kokkos recommends.
 template <class ExecSpace, class Functor, class BytesFor>
 void for_each_block_of_workers(const char* name, const ExecSpace& exec, int blocks, int tokens, TeamTuning tuning,
                                Functor f, const BytesFor& bytes_for, const char* what) {
   using TeamPolicy = Kokkos::TeamPolicy<ExecSpace>;
-  constexpr bool host = Kokkos::SpaceAccessibility<Kokkos::HostSpace, typename ExecSpace::memory_space>::accessible;
+  constexpr bool host = one_lane_v<ExecSpace>;
   const int lanes = host ? 1 : std::min(32, int(TeamPolicy::vector_length_max()));
   int workers = tuning.team_size;
   if (workers <= 0)
     workers = host ? TeamPolicy(exec, blocks, Kokkos::AUTO).team_size_recommended(f, Kokkos::ParallelForTag())
-                   : std::max(1, std::min(8, tokens));
+                   : std::max(1, std::min(32, tokens));
   for (;;) {
     const size_t bytes = bytes_for(workers);
     if (tuning.team_size <= 0 && workers > 1 && bytes > size_t(TeamPolicy::scratch_size_max(0))) {
