@@ -290,7 +290,11 @@ TEST_CASE("Both selections of the routing kernel pick the tie rule's best", "[ap
       CAPTURE(trial, M, k, one_lane);
       std::vector<int> got(static_cast<size_t>(k), -1);
       int n = -1;
-      const auto is_eligible = [&](int i) { return eligible[size_t(i)] != 0; };
+      struct IsEligible {  // not a lambda: top_k is __host__ __device__ in a Cuda build
+        const int* flags;
+        KOKKOS_INLINE_FUNCTION bool operator()(int i) const { return flags[i] != 0; }
+      };
+      const IsEligible is_eligible{eligible.data()};
       Kokkos::parallel_for(Kokkos::TeamPolicy<Host>(Host(), 1, 1), [&](const Member& team) {
         n = one_lane ? kokkos::detail::top_k<true>(team, row.data(), M, k, is_eligible, got.data())
                      : kokkos::detail::top_k<false>(team, row.data(), M, k, is_eligible, got.data());
