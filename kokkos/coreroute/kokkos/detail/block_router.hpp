@@ -383,10 +383,16 @@ struct BlockRouter {
       me.group_keep[g] = before < keep_groups ? 1 : 0;
     });
     vector_barrier(team);
+    // Experts outside the kept groups or the coreset leave the row as -Inf (a real r =
+    // s + bias is finite), so the K rounds of the selection test one value, not a group.
     const int* keep = me.group_keep;
+    Kokkos::parallel_for(Kokkos::ThreadVectorRange(team, M), [&](int i) {
+      if (!(in_core[i] != 0 && keep[i / per] != 0)) me.row[i] = -double(INFINITY);
+    });
+    vector_barrier(team);
+    const double* row = me.row;
     return top_k<one_lane>(
-        team, me.row, M, shape.K, [in_core, keep, per](int i) { return in_core[i] != 0 && keep[i / per] != 0; },
-        me.picks);
+        team, me.row, M, shape.K, [row](int i) { return row[i] > -double(INFINITY); }, me.picks);
   }
 };
 
