@@ -2,9 +2,10 @@
 // The routing kernel: one team per block, generic over the policy concept
 // (include/coreroute/policies.hpp). A team has W workers (Kokkos team threads) of L
 // vector lanes each (L = 32 on a GPU, 1 on a host space); a worker takes one token at a
-// time and its lanes share the token's M experts. Scores, votes and sums are in double;
-// every sum whose order could move a decision follows the reference's order, and a
-// selection takes the best by the tie rule, so it does not depend on who looked first.
+// time and its lanes share the token's M experts. Scores, votes and sums are in double.
+// Vote sums, `before` and the weights' sums follow the reference's order; a row's
+// softmax sum is a vector reduction (the reference's order on a host's one lane; on a
+// GPU its last bits may differ, as any GPU exp does: docs/spec.md section 7's near ties).
 //
 //   stage 1    tokens in waves of W: a worker scores its token (r = s + bias, in its
 //              row of scratch) and selects the token's top-local_k; then each expert's
@@ -19,9 +20,9 @@
 // Per-team scratch is O(M + N + W * M), not O(N * M): a block of many tokens fits, and the
 // common shapes (M <= 256) stay in a GPU's shared memory (level 0).
 //
-// A selection (top_k) is exact by the tie rule either way: on a GPU k rounds of two
-// vector reductions, on a host one insertion pass. Lanes read scratch that other lanes
-// of their worker wrote only after vector_barrier.
+// A selection (top_k) follows the tie rule: on a host one exact insertion pass, on a GPU
+// k rounds of one vector max-reduction of 64-bit keys (see top_k). Lanes read scratch
+// that other lanes of their worker wrote only after vector_barrier.
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
