@@ -189,6 +189,30 @@ TEST_CASE("The unchecked path counts invalid tokens as the reference does", "[ap
                           want);
 }
 
+TEST_CASE("The unchecked path with no votes to cast (local_k = 0) routes as the reference's", "[api]") {
+  // The raw path clamps local_k to [0, M]: a token then casts no vote, so no expert has one.
+  RouterConfig c;
+  c.num_experts = 64;
+  c.top_k = 4;
+  const Batch in(c, 4, 32, 11);
+  const UnionPolicy pol{0};
+  const Routing want = reference::route_unchecked(in.view(), params_of(in.c), pol);
+  crkokkos::require_close(kokkos::to_host(kokkos::route_unchecked(ExecSpace(), in.raw().view, in.c, pol)), want);
+}
+
+TEST_CASE("A requested team size is clamped before the scratch is sized", "[api]") {
+  // 50,000 workers of M = 4096 rows would need far more than any team scratch; clamped
+  // to what the space allows first, the call routes.
+  RouterConfig c;
+  c.num_experts = 4096;
+  c.top_k = 4;
+  const Batch in(c, 2, 3, 5);
+  const Routing want = reference::route(in.view(), in.c, VanillaPolicy{});
+  crkokkos::require_close(
+      kokkos::to_host(kokkos::route(ExecSpace(), in.raw().view, in.c, VanillaPolicy{}, kokkos::TeamTuning{50000})),
+      want);
+}
+
 TEST_CASE("Empty batches succeed and launch nothing harmful", "[api]") {
   for (int64_t B : {0, 3})
     for (int64_t N : {int64_t(0), int64_t(2)}) {

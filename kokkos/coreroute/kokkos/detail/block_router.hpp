@@ -75,6 +75,7 @@ KOKKOS_INLINE_FUNCTION int top_k(const Member& team, const double* row, int M, i
   int got = 0;
   if constexpr (OneLane) {
     (void)team;
+    if (k <= 0) return 0;  // a raw call's local_k may be 0: no votes (out[k - 1] below needs k >= 1)
     for (int i = 0; i < M; ++i) {
       if (!eligible(i)) continue;
       if (got == k && !ranks_before(row[i], i, row[out[k - 1]], out[k - 1])) continue;

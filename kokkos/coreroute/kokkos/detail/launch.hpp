@@ -8,6 +8,7 @@
 
 #include <Kokkos_Core.hpp>
 
+#include <coreroute/error.hpp>
 #include <coreroute/kokkos/detail/scratch.hpp>
 
 namespace coreroute::kokkos {
@@ -52,10 +53,13 @@ void for_each_block_of_workers(const char* name, const ExecSpace& exec, int bloc
   using TeamPolicy = Kokkos::TeamPolicy<ExecSpace>;
   constexpr bool host = one_lane_v<ExecSpace>;
   const int lanes = host ? 1 : std::min(32, int(TeamPolicy::vector_length_max()));
+  TeamPolicy one(exec, blocks, 1, lanes);  // a team of one is valid everywhere; larger may abort
   int workers = tuning.team_size;
   if (workers <= 0)
     workers = host ? TeamPolicy(exec, blocks, Kokkos::AUTO).team_size_recommended(f, Kokkos::ParallelForTag())
                    : std::max(1, std::min(32, tokens));
+  else  // a request is clamped first to what the kernel allows without scratch, so its scratch is sized for that
+    workers = std::min(workers, std::max(1, one.team_size_max(f, Kokkos::ParallelForTag())));
   for (;;) {
     const size_t bytes = bytes_for(workers);
     if (tuning.team_size <= 0 && workers > 1 && bytes > size_t(TeamPolicy::scratch_size_max(0))) {
@@ -63,10 +67,11 @@ void for_each_block_of_workers(const char* name, const ExecSpace& exec, int bloc
       continue;
     }
     f.level = Scratch<ExecSpace>::level_for(bytes, what);
-    TeamPolicy probe(exec, blocks, 1, lanes);  // a team of one is valid everywhere; larger may abort
     const int max_workers =
-        probe.set_scratch_size(f.level, Kokkos::PerTeam(bytes)).team_size_max(f, Kokkos::ParallelForTag());
-    if (workers > max_workers && max_workers >= 1) {
+        one.set_scratch_size(f.level, Kokkos::PerTeam(bytes)).team_size_max(f, Kokkos::ParallelForTag());
+    coreroute::detail::require(max_workers >= 1, what, bytes,
+                               "bytes of per-block scratch leave no room for a team on this execution space");
+    if (workers > max_workers) {
       workers = max_workers;
       continue;
     }
