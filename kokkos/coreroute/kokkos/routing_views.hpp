@@ -71,7 +71,6 @@ Routing to_host(const RoutingViews<MemSpace>& v) {
   return R;
 }
 
-/// Device copy of a host routing, e.g. to compute metrics of a routing made elsewhere.
 /// Copies a host routing into Views of its extents (a flat copy per field, as to_host).
 template <class MemSpace>
 void copy_to_views(const Routing& R, const RoutingViews<MemSpace>& v) {
@@ -83,6 +82,7 @@ void copy_to_views(const Routing& R, const RoutingViews<MemSpace>& v) {
   detail::copy_from_vector(R.invalid_tokens, v.invalid_tokens);
 }
 
+/// Device copy of a host routing, e.g. to compute metrics of a routing made elsewhere.
 template <class MemSpace = Kokkos::DefaultExecutionSpace::memory_space>
 RoutingViews<MemSpace> to_views(const Routing& R) {
   RoutingViews<MemSpace> v(R.blocks, R.tokens, R.experts, R.top_k);

@@ -45,8 +45,9 @@ void for_each_block(const char* name, const ExecSpace& exec, int blocks, int lev
 /// whose scratch grows with its workers (f.level and bytes_for(workers)); `tokens` is
 /// the block's N. Lanes: 32 on a device space (a warp per worker on Cuda), 1 on a host
 /// space. Workers: the requested team size (clamped to what the space allows); by
-/// default, on a device, one per token up to 32 (a wave of 32 tokens) and halved until the scratch
-/// fits level 0 (GPU shared memory), on a host the team size Kokkos recommends.
+/// default, on a device, one per token up to 32 (a wave of 32 tokens) and halved until
+/// the scratch fits level 0 (GPU shared memory), on a host the team size Kokkos
+/// recommends.
 template <class ExecSpace, class Functor, class BytesFor>
 void for_each_block_of_workers(const char* name, const ExecSpace& exec, int blocks, int tokens, TeamTuning tuning,
                                Functor f, const BytesFor& bytes_for, const char* what) {
