@@ -143,6 +143,12 @@ struct BlockRouter {
            2 * S::template bytes<int>(W * G);
   }
 
+  /// A worker's scored token: valid, and the row's maximum and softmax sum (score_of).
+  struct Scored {
+    bool ok = false;
+    double mx = 0, sum = 0;
+  };
+
   /// One worker's scratch: its token's row r, its picks, its group ranks.
   struct Worker {
     double* row;
@@ -165,6 +171,7 @@ struct BlockRouter {
     const Worker me{rows.data() + w * M, picks.data() + w * slots, group_score.data() + w * G,
                     group_tier.data() + w * G, group_keep.data() + w * G};
 
+    Scored scored;  // with votes, the worker's token of Stage 1's last wave
     if constexpr (given) {
       Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M), [&](int i) {
         in_core(i) = coreset(b, i) ? 1 : 0;
@@ -177,18 +184,25 @@ struct BlockRouter {
         out.coreset_size(b) = size;
       });
     } else {
-      if constexpr (votes_needed) stage1_votes(team, Nv, me, rows, picks, valid, votes);
+      if constexpr (votes_needed) scored = stage1_votes(team, Nv, me, rows, picks, valid, votes);
       select_coreset(team, votes, rank, order, in_core, kept);
     }
     team.team_barrier();
 
-    // Stage 2: worker w routes tokens w, w + W, ...
+    // Stage 2: worker w routes tokens w, w + W, ... A block of one wave (Nv <= W) routes
+    // the rows Stage 1 left: worker w's row is token w's r, unchanged since.
+    const bool rows_kept = votes_needed && Nv <= W;
     for (int n = int(w); n < N; n += W) {
       int got = 0;
       double mx = 0, sum = 0;
       if (n < Nv) {
-        const bool ok = score_row(team, b, n, me.row, mx, sum);
-        if constexpr (!votes_needed) Kokkos::single(Kokkos::PerThread(team), [&]() { valid(n) = ok ? 1 : 0; });
+        bool ok = scored.ok;
+        if (rows_kept) {
+          mx = scored.mx, sum = scored.sum;
+        } else {
+          ok = score_row(team, b, n, me.row, mx, sum);
+          if constexpr (!votes_needed) Kokkos::single(Kokkos::PerThread(team), [&]() { valid(n) = ok ? 1 : 0; });
+        }
         if (ok) got = route_token(team, me, in_core.data());
       }
       // Weights: s of the picks summed in slot order, by every lane (got <= K terms).
@@ -251,9 +265,10 @@ struct BlockRouter {
   }
 
   /// Stage 1's votes: V_i aggregated over the valid tokens in token order; writes valid().
-  KOKKOS_INLINE_FUNCTION void stage1_votes(const member_type& team, int Nv, const Worker& me, const Array<double>& rows,
-                                           const Array<int>& picks, const Array<int>& valid,
-                                           const Array<double>& votes) const {
+  /// Returns the worker's token of the last wave (scored, its r in me.row).
+  KOKKOS_INLINE_FUNCTION Scored stage1_votes(const member_type& team, int Nv, const Worker& me,
+                                             const Array<double>& rows, const Array<int>& picks,
+                                             const Array<int>& valid, const Array<double>& votes) const {
     const int b = team.league_rank(), W = team.team_size(), M = shape.M, k = shape.local_k;
     const size_t slots = size_t(shape.slots());
     constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
@@ -263,11 +278,13 @@ struct BlockRouter {
     const bool every_expert = !vote_uses_position_v<Policy> && k >= M;
     Kokkos::parallel_for(Kokkos::TeamVectorRange(team, M),
                          [&](int i) { votes(i) = coreroute::detail::no_vote<double>(agg); });
+    Scored mine;
     for (int wave = 0; wave < Nv; wave += W) {
       const int n = wave + team.team_rank();
+      mine = Scored{};
       if (n < Nv) {
-        double mx, sum;
-        const bool ok = score_row(team, b, n, me.row, mx, sum);
+        mine.ok = score_row(team, b, n, me.row, mine.mx, mine.sum);
+        const bool ok = mine.ok;
         Kokkos::single(Kokkos::PerThread(team), [&]() { valid(n) = ok ? 1 : 0; });
         if (ok && !every_expert)
           top_k<one_lane>(
@@ -292,6 +309,7 @@ struct BlockRouter {
       });
       team.team_barrier();
     }
+    return mine;
   }
 
   /// The coreset from V (see the file comment). Writes in_core, out.coreset and out.coreset_size.

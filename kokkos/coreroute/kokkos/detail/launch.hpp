@@ -45,13 +45,19 @@ void for_each_block(const char* name, const ExecSpace& exec, int blocks, int lev
 /// whose scratch grows with its workers (f.level and bytes_for(workers)); `tokens` is
 /// the block's N. Lanes: 32 on a device space (a warp per worker on Cuda), 1 on a host
 /// space. Workers: the requested team size (clamped to what the space allows); by
-/// default, on a device, one per token up to 32 (a wave of 32 tokens) and halved until
-/// the scratch fits level 0 (GPU shared memory), on a host the team size Kokkos
-/// recommends.
+/// default, on a device, one per token up to 32 (a wave of 32 tokens), halved until the
+/// scratch fits level 0 (GPU shared memory), clamped to what the space allows and then
+/// evened out so that the block's waves of tokens are equal; on a host the team size
+/// Kokkos recommends.
+#ifdef COREROUTE_KOKKOS_ROUTER_MAX_THREADS
+using RouterBounds = Kokkos::LaunchBounds<COREROUTE_KOKKOS_ROUTER_MAX_THREADS, 1>;
+#else
+using RouterBounds = Kokkos::LaunchBounds<>;
+#endif
 template <class ExecSpace, class Functor, class BytesFor>
 void for_each_block_of_workers(const char* name, const ExecSpace& exec, int blocks, int tokens, TeamTuning tuning,
                                Functor f, const BytesFor& bytes_for, const char* what) {
-  using TeamPolicy = Kokkos::TeamPolicy<ExecSpace>;
+  using TeamPolicy = Kokkos::TeamPolicy<ExecSpace, RouterBounds>;
   constexpr bool host = one_lane_v<ExecSpace>;
   const int lanes = host ? 1 : std::min(32, int(TeamPolicy::vector_length_max()));
   TeamPolicy one(exec, blocks, 1, lanes);  // a team of one is valid everywhere; larger may abort
@@ -75,6 +81,16 @@ void for_each_block_of_workers(const char* name, const ExecSpace& exec, int bloc
     if (workers > max_workers) {
       workers = max_workers;
       continue;
+    }
+    if (tuning.team_size <= 0 && !host) {
+      // Waves of equal size: 32 tokens on at most 24 workers run as two waves of 16, not
+      // 24 and 8 (the idle workers of a short wave wait at its barrier).
+      const int waves = (std::max(1, tokens) + workers - 1) / workers;
+      const int even = (std::max(1, tokens) + waves - 1) / waves;
+      if (even < workers) {
+        workers = even;
+        continue;
+      }
     }
     TeamPolicy policy(exec, blocks, workers, lanes);
     policy.set_scratch_size(f.level, Kokkos::PerTeam(bytes));
