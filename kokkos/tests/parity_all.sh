@@ -3,8 +3,9 @@
 # cuda/tests/parity_all.sh runs the CUDA backend's: each group runs the parity test in
 # processes of CHUNK cases with fresh seeds until CASES cases (or BUDGET seconds) are
 # done; a failure stops its group and names the log (the failing seed is in it).
-# JOBS groups run at once (default 1): each process is mostly host work (the reference,
-# copies, launches), so a few share one GPU well. POLICIES and SCORES pick the groups;
+# JOBS groups run at once (default 1). On a GPU keep 1: processes sharing one GPU
+# time-slice it, and a case makes many small synchronising copies (on an H200 one
+# process checks about 400 cases/s, ten together about 80). POLICIES and SCORES pick the groups;
 # COREROUTE_KOKKOS_SPACE=host runs them on the host space instead (see the test).
 # SEED_START (default 0) is the first seed offset of every group: a run of CASES cases
 # covers offsets SEED_START .. SEED_START + CASES - 1 (COREROUTE_KOKKOS_SEED of the test),
