@@ -74,7 +74,7 @@ step memcheck 100 env PYTORCH_NO_CUDA_MEMORY_CACHING=1 COREROUTE_TORCH_CASES=100
   "$sanitizer" --tool memcheck --error-exitcode 9 "$py" python/tests/run_pytest.py -m gpu \
   -k "equals_cpu_op or strided or dispatch or metrics" python/tests > "$out/sanitizer.log" 2>&1
 grep -E "ERROR SUMMARY|passed|failed" "$out/sanitizer.log" | tail -n 3; fi
-step route_bench 60 env COREROUTE_BENCH_QUICK=1 "$dir/route_bench" "$out/route_bench.json" > "$out/route_bench.log" 2>&1
+step route_bench 90 env COREROUTE_BENCH_QUICK=1 "$dir/route_bench" "$out/route_bench.json" > "$out/route_bench.log" 2>&1
 step torch_ops_bench 120 "$py" python/bench/torch_ops_bench.py "$out/torch_ops_bench.json" "$out/route_bench.json" \
   > "$out/torch_ops_bench.log" 2>&1
 cat "$out/summary.txt"

@@ -482,8 +482,8 @@ TEST_CASE("host checks: the routing kernel's shared-memory layout", "[host]") {
           CHECK(L.vote_rows == one.vote_rows);
           CHECK(L.stat_tokens ==
                 (votes && !general && M > 32 * crcuda::detail::kCoreItems && N <= crcuda::detail::kStatTokens ? N : 0));
-          const size_t in_order[] = {L.bias,  L.votes,  L.totals, L.rank,    L.list, L.sorted,  L.before, L.mask,
-                                     L.stats, L.counts, L.used,   L.offsets, L.bits, L.scratch, L.bytes};
+          const size_t in_order[] = {L.bias,  L.votes,  L.totals, L.rank,    L.list, L.sorted,  L.before,  L.mask,
+                                     L.stats, L.counts, L.used,   L.offsets, L.bits, L.scratch, L.control, L.bytes};
           for (size_t i = 0; i + 1 < std::size(in_order); ++i) {
             CHECK(in_order[i] % 16 == 0);
             CHECK(in_order[i] <= in_order[i + 1]);
@@ -513,11 +513,35 @@ TEST_CASE("host checks: a launch that cannot fit says why before it is made", "[
   CHECK(why.find("more than the 1024") != std::string::npos);
   CHECK(crcuda::detail::launch_problem<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, h200).empty());
   // Where the plan fits, the launch's own plan agrees (the two never disagree).
-  int warps = 0;
-  crcuda::detail::plan<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, small, warps);
-  CHECK(warps == 0);
-  crcuda::detail::plan<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, h200, warps);
-  CHECK(warps > 0);
+  CHECK(crcuda::detail::plan<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, small).warps == 0);
+  CHECK(crcuda::detail::plan<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, h200).warps > 0);
+}
+
+TEST_CASE("host checks: a few blocks spread over clusters of CTAs, many blocks do not", "[host]") {
+  coreroute::RouterConfig c;
+  c.num_experts = 256;
+  c.top_k = 8;
+  const coreroute::RouterParams p = coreroute::params_of(c);
+  const crcuda::detail::DeviceInfo h200{132, 232448, true}, no_clusters{132, 232448, false};
+  using V = coreroute::SaliencyVotePolicy;
+  const auto lp = [&](int64_t B, int64_t N, const crcuda::detail::DeviceInfo& dev, crcuda::LaunchTuning t = {}) {
+    return crcuda::detail::plan<V>(B, N, p, false, false, t, dev);
+  };
+  CHECK(lp(1, 32, h200).cluster == crcuda::kMaxCluster);
+  CHECK(lp(1, 32, h200).grid == crcuda::kMaxCluster);
+  CHECK(lp(1, 8, h200).cluster == 2);    // at least 4 tokens per CTA
+  CHECK(lp(64, 32, h200).cluster == 2);  // B * cluster within the SMs
+  CHECK(lp(64, 32, h200).grid == 128);
+  CHECK(lp(1024, 32, h200).cluster == 1);
+  CHECK(lp(1024, 32, h200).grid == 1024);
+  CHECK(lp(4096, 32, h200).grid == 132 * 16);  // grid-stride beyond 16 CTAs per SM
+  CHECK(lp(1, 32, no_clusters).cluster == 1);
+  crcuda::LaunchTuning forced;
+  forced.cluster = 4;
+  CHECK(lp(1024, 32, h200, forced).cluster == 4);
+  CHECK(lp(1024, 32, h200, forced).grid == 4096);
+  forced.cluster = 1;
+  CHECK(lp(1, 32, h200, forced).cluster == 1);
 }
 
 int main(int argc, char** argv) {

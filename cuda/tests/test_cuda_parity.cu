@@ -103,24 +103,28 @@ bool same_as_fp32(const testing::Case& k, const Policy& pol, Half (*convert)(flo
 }
 
 /// The fast path (certified float keys) and the double path alone route identically,
-/// and the launch shape changes nothing: the double-path launch uses `warps` warps
-/// (1 to 7, so vote rows are shared out unevenly) instead of the default.
+/// and the launch shape changes nothing: the fast path runs without clusters (the
+/// parity check ran it with the default ones), the double path with `warps` warps (1 to
+/// 7, so vote rows are shared out unevenly) in clusters of `cluster` CTAs (1: none).
 template <class Policy>
-bool fast_equals_exact(const testing::Case& k, const Policy& pol, int warps, std::string& why) {
+bool fast_equals_exact(const testing::Case& k, const Policy& pol, int warps, int cluster, std::string& why) {
   cuda::DeviceConfig dc(k.config);
   cuda::detail::DeviceLogits<float> dx(k.view());
   cuda::detail::DeviceResult fast(k.blocks, k.tokens, k.config.num_experts, k.config.top_k), exact = fast;
-  cuda::LaunchTuning only_double;
+  cuda::LaunchTuning unclustered, only_double;
+  unclustered.cluster = 1;
   only_double.exact_only = true;
   only_double.warps = warps;
-  const cudaError_t e1 = cuda::launch_route(dx.view, dc.params(), pol, fast.outputs());
+  only_double.cluster = cluster;
+  const cudaError_t e1 = cuda::launch_route(dx.view, dc.params(), pol, fast.outputs(), nullptr, nullptr, unclustered);
   const cudaError_t e2 = cuda::launch_route(dx.view, dc.params(), pol, exact.outputs(), nullptr, nullptr, only_double);
   const Routing a = fast.routing(), b = exact.routing();
   if (e1 == cudaSuccess && e2 == cudaSuccess && a.ids == b.ids && a.weights == b.weights && a.coreset == b.coreset &&
-      a.coreset_size == b.coreset_size)
+      a.coreset_size == b.coreset_size && a.invalid_tokens == b.invalid_tokens)
     return true;
-  why = "the float fast path (default warps) and the double path (" + std::to_string(warps) +
-        " warps) routed differently";
+  why = "the float fast path (default warps, no cluster) and the double path (" + std::to_string(warps) +
+        " warps, clusters of " + std::to_string(cluster) + ") routed differently (" + cudaGetErrorString(e1) + ", " +
+        cudaGetErrorString(e2) + ")";
   return false;
 }
 
@@ -145,7 +149,7 @@ int run_policy(ScoreFunction score, int cases, uint64_t seed, bool near_ties_onl
     opt.check_without_dispatch = c % 8 == 0;  // each extra pass costs a launch; sampled
     const testing::ParityReport r = testing::check_parity<cuda::testing::Backend>(k.view(), config, pol, opt);
     std::string why;
-    bool ok = r.ok() && (r.rejected || fast_equals_exact(k, pol, 1 + c % 7, why));
+    bool ok = r.ok() && (r.rejected || fast_equals_exact(k, pol, 1 + c % 7, 1 + c % 5, why));
     if (ok && !r.rejected && (mode == Values::bf16 || mode == Values::small_ints)) {
       ok = same_as_fp32(k, pol, to_bf16, why) && (mode != Values::small_ints || same_as_fp32(k, pol, to_fp16, why));
       ++half_checked;

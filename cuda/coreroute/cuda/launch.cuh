@@ -19,8 +19,9 @@ namespace coreroute::cuda {
 
 /// Launch shape. Tuning only: results never depend on it (layout.cuh, vote_rows).
 struct LaunchTuning {
-  int warps = 0;       ///< warps per CTA (one token per warp at a time); 0: by batch size
-  int max_blocks = 0;  ///< CTAs in the grid (grid-stride beyond); 0: by device
+  int warps = 0;       ///< warps per CTA (one token per warp at a time); 0: the shape class's
+  int max_blocks = 0;  ///< CTAs in the grid without clusters (grid-stride beyond); 0: the shape class's
+  int cluster = 0;     ///< CTAs per block (a thread-block cluster, sm_90); 0: the shape class's, 1: none
   /// Rank every token in double (the fast path's fallback) instead of certified float
   /// keys first (detail/fast_token.cuh); the results are the same either way.
   bool exact_only = false;
@@ -30,22 +31,52 @@ struct LaunchTuning {
 inline constexpr int kFastPathExperts = 512;
 /// Largest n_group the kernel's group bitmask holds.
 inline constexpr int kMaxGroups = 64;
+/// Most CTAs of a cluster that every sm_90 device schedules (the portable size).
+inline constexpr int kMaxCluster = 8;
 
 namespace detail {
 
+/// The tuning of one class of launch shapes, as CUB's agent policies: the only place
+/// launch constants live. Results never depend on it.
+struct ShapeClass {
+  int warps;        ///< warps per CTA
+  int max_cluster;  ///< most CTAs sharing one block; fewer while B * cluster exceeds the SMs
+  int ctas_per_sm;  ///< the grid without clusters: at most this many CTAs per SM, grid-stride beyond
+};
+/// Fewer blocks than twice the SMs: a block's tokens spread over a cluster of CTAs on
+/// as many SMs (each CTA at least 4 tokens), so that B = 1 is not one SM's work; many
+/// warps per CTA, as the coreset's ranking is block-wide.
+inline constexpr ShapeClass kFewBlocks{kMaxWarps, kMaxCluster, 16};
+/// Many blocks: CTAs of 8 warps, several per SM, one block each at a time.
+inline constexpr ShapeClass kManyBlocks{8, 1, 16};
+
 struct DeviceInfo {
   int sms = 0, smem_optin = 0;
+  bool clusters = false;  ///< sm_90 or later, and this program's kernels built for it
 };
 
-/// Multiprocessor count and shared-memory limit, read once per device and host thread.
+/// An empty kernel whose PTX version is that of every kernel of this translation unit
+/// (a template: one definition however many translation units include this).
+template <int = 0>
+__global__ void arch_probe() {}
+
+/// Multiprocessor count, shared-memory limit and cluster support, read once per device
+/// and host thread.
 inline DeviceInfo device_info() {
   thread_local DeviceInfo cache[64];  // thread_local: no data race between host threads
+  thread_local bool known[64] = {};
   int dev = 0;
   cudaGetDevice(&dev);
   DeviceInfo& d = cache[dev & 63];
-  if (d.sms == 0) {
+  if (!known[dev & 63]) {
+    int major = 0;
+    cudaFuncAttributes probe{};
     cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev);
     cudaDeviceGetAttribute(&d.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
+    // Kernels JIT-compiled from PTX older than sm_90 have no cluster code (route_kernel.cuh).
+    d.clusters = major >= 9 && cudaFuncGetAttributes(&probe, arch_probe<>) == cudaSuccess && probe.ptxVersion >= 90;
+    known[dev & 63] = true;
   }
   return d;
 }
@@ -61,18 +92,33 @@ inline RouteLayout layout_of(int64_t N, const RouterParams& p, bool given_corese
                       items_per_lane(p.num_experts) == 0, p.groups.enabled(), with_dispatch);
 }
 
-/// Warps and shared memory of a launch; warps = 0 when even one warp does not fit.
+/// A launch: its layout, warps per CTA (0 when even one warp does not fit), CTAs per
+/// block (cluster) and grid.
+struct LaunchPlan {
+  RouteLayout layout;
+  int warps = 0, cluster = 1, grid = 0;
+};
+
 template <class Policy>
-inline RouteLayout plan(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
-                        const LaunchTuning& tune, const DeviceInfo& dev, int& warps) {
-  warps = tune.warps > 0 ? tune.warps : (B >= 2 * int64_t(dev.sms) ? 8 : kMaxWarps);
+inline LaunchPlan plan(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
+                       const LaunchTuning& tune, const DeviceInfo& dev) {
+  const ShapeClass& shape = B >= 2 * int64_t(dev.sms) ? kManyBlocks : kFewBlocks;
+  LaunchPlan lp;
+  int warps = tune.warps > 0 ? tune.warps : shape.warps;
   warps = int(std::max<int64_t>(1, std::min<int64_t>({int64_t(warps), N, kMaxWarps})));
-  for (; warps >= 1; --warps) {
-    RouteLayout L = layout_of<Policy>(N, p, given_coreset, with_dispatch, warps);
-    if (L.bytes <= size_t(dev.smem_optin)) return L;
+  for (; warps >= 1 && lp.warps == 0; --warps) {
+    const RouteLayout L = layout_of<Policy>(N, p, given_coreset, with_dispatch, warps);
+    if (L.bytes <= size_t(dev.smem_optin)) lp = {L, warps, 1, 0};
   }
-  warps = 0;
-  return {};
+  if (lp.warps == 0) return lp;
+  int cluster = tune.cluster > 0 ? std::min(tune.cluster, kMaxCluster) : shape.max_cluster;
+  if (tune.cluster == 0)
+    while (cluster > 1 && (B * cluster > dev.sms || 4 * cluster > N)) cluster /= 2;
+  if (!dev.clusters || B * cluster > int64_t(1) << 30) cluster = 1;
+  lp.cluster = cluster;
+  const int64_t cap = tune.max_blocks > 0 ? tune.max_blocks : int64_t(dev.sms) * shape.ctas_per_sm;
+  lp.grid = int(cluster > 1 ? B * cluster : std::min<int64_t>(B, cap));  // a cluster's CTAs route one block
+  return lp;
 }
 
 /// Why a launch cannot run on a device with `dev`'s limits, before any launch (as CUTLASS's
@@ -81,9 +127,7 @@ inline RouteLayout plan(int64_t B, int64_t N, const RouterParams& p, bool given_
 template <class Policy>
 inline std::string launch_problem(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
                                   const LaunchTuning& tune, const DeviceInfo& dev) {
-  int warps = 0;
-  plan<Policy>(B, N, p, given_coreset, with_dispatch, tune, dev, warps);
-  if (warps > 0) return {};
+  if (plan<Policy>(B, N, p, given_coreset, with_dispatch, tune, dev).warps > 0) return {};
   const size_t need = layout_of<Policy>(N, p, given_coreset, with_dispatch, 1).bytes;
   return "with num_experts = " + std::to_string(p.num_experts) + " one block of " + std::to_string(N) +
          " tokens needs " + std::to_string(need) + " bytes of shared memory (one warp per CTA), more than the " +
@@ -92,15 +136,26 @@ inline std::string launch_problem(int64_t B, int64_t N, const RouterParams& p, b
 
 template <int VPT, class T, class Policy>
 cudaError_t launch_vpt(const LogitsView<T>& x, const RouterParams& p, const Policy& pol, const uint8_t* coreset_in,
-                       const RouteOutputs& out, const DispatchOutputs& d, const RouteLayout& L, int warps, int grid,
-                       bool fast, cudaStream_t stream) {
+                       const RouteOutputs& out, const DispatchOutputs& d, const LaunchPlan& lp, bool fast,
+                       cudaStream_t stream) {
   auto kernel = route_kernel<T, Policy, VPT>;
+  const RouteLayout& L = lp.layout;
   if (L.bytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L.bytes));
     if (e != cudaSuccess) return e;
   }
-  kernel<<<grid, warps * 32, L.bytes, stream>>>(x, p, pol, coreset_in, out, d, L, fast);
-  return cudaGetLastError();
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(unsigned(lp.grid));
+  config.blockDim = dim3(unsigned(lp.warps * 32));
+  config.dynamicSmemBytes = L.bytes;
+  config.stream = stream;
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = unsigned(lp.cluster);
+  cluster.val.clusterDim.y = cluster.val.clusterDim.z = 1;
+  config.attrs = &cluster;
+  config.numAttrs = lp.cluster > 1 ? 1 : 0;
+  return cudaLaunchKernelEx(&config, kernel, x, p, pol, coreset_in, out, d, L, lp.cluster, fast);
 }
 
 template <class T, class Policy>
@@ -109,26 +164,23 @@ cudaError_t launch(const LogitsView<T>& x, const RouterParams& p, const Policy& 
                    const LaunchTuning& tune) {
   static_assert(is_policy_v<Policy>, "Policy does not satisfy the coreroute policy concept (policies.hpp)");
   if (x.blocks == 0) return cudaSuccess;
-  const DeviceInfo dev = device_info();
   const DispatchOutputs d = dispatch ? *dispatch : DispatchOutputs{};
-  int warps = 0;
-  const RouteLayout L = plan<Policy>(x.blocks, x.tokens, p, coreset_in != nullptr, d.enabled(), tune, dev, warps);
-  if (warps == 0) return cudaErrorInvalidConfiguration;
-  const int64_t cap = tune.max_blocks > 0 ? tune.max_blocks : int64_t(dev.sms) * 16;
-  const int grid = int(std::min<int64_t>(x.blocks, cap));
+  const LaunchPlan lp = plan<Policy>(x.blocks, x.tokens, p, coreset_in != nullptr, d.enabled(), tune, device_info());
+  if (lp.warps == 0) return cudaErrorInvalidConfiguration;
+  const bool fast = !tune.exact_only;
   switch (items_per_lane(p.num_experts)) {
     case 1:
-      return launch_vpt<1>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+      return launch_vpt<1>(x, p, pol, coreset_in, out, d, lp, fast, stream);
     case 2:
-      return launch_vpt<2>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+      return launch_vpt<2>(x, p, pol, coreset_in, out, d, lp, fast, stream);
     case 4:
-      return launch_vpt<4>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+      return launch_vpt<4>(x, p, pol, coreset_in, out, d, lp, fast, stream);
     case 8:
-      return launch_vpt<8>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+      return launch_vpt<8>(x, p, pol, coreset_in, out, d, lp, fast, stream);
     case 16:
-      return launch_vpt<16>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+      return launch_vpt<16>(x, p, pol, coreset_in, out, d, lp, fast, stream);
     default:
-      return launch_vpt<0>(x, p, pol, coreset_in, out, d, L, warps, grid, !tune.exact_only, stream);
+      return launch_vpt<0>(x, p, pol, coreset_in, out, d, lp, fast, stream);
   }
 }
 

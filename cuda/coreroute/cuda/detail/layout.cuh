@@ -4,13 +4,24 @@
 #include <cstddef>
 #include <cstdint>
 
+#include <cuda_runtime.h>  // double2
+
 #include <coreroute/macros.hpp>
 
 namespace coreroute::cuda::detail {
 
+/// A block's control words, in shared memory.
+struct BlockControl {
+  int size;      ///< the coreset's size
+  int invalid;   ///< invalid tokens (in a cluster: counted in CTA 0's)
+  int voted;     ///< experts with votes (totals != none)
+  int positive;  ///< experts with totals > none
+};
+
+/// Byte offsets of the kernel's shared arrays (SharedStorage's), 16-byte aligned.
 struct RouteLayout {
   size_t bias = 0, votes = 0, totals = 0, rank = 0, list = 0, sorted = 0, before = 0, mask = 0, rows = 0;
-  size_t stats = 0, counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, bytes = 0;
+  size_t stats = 0, counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, control = 0, bytes = 0;
   int rows_per_warp = 0;  ///< per-warp rows of M doubles (0, 1 for groups, 2 for Row<0>)
   int vote_rows = 0;      ///< Stage 1's vote rows (vote_rows(); 0 without Stage 1)
   int words = 0;          ///< 32-bit words of one expert's token bitmask (dispatch)
@@ -74,9 +85,51 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   L.used = take(dispatch ? m * 4 : 0);
   L.offsets = take(dispatch ? m * 4 : 0);
   L.bits = take(dispatch ? m * size_t(L.words) * 4 : 0);
-  L.scratch = take(32 * 8 + 16);
+  L.scratch = take(32 * 8);
+  L.control = take(sizeof(BlockControl));
   L.bytes = at;
   return L;
+}
+
+/// The routing kernel's shared memory as typed arrays (as CUB's TempStorage, with sizes
+/// known only at run time): one place turns the layout's offsets into pointers.
+struct SharedStorage {
+  float* bias;     ///< padded_row(M) floats, zero padded; null without bias
+  double* votes;   ///< Stage 1: vote_rows rows of M
+  double* rows;    ///< per-warp rows (rows_per_warp * padded_row(M) doubles per warp)
+  double* totals;  ///< M: the votes aggregated over the rows
+  int* rank;       ///< M: each expert's place in the coreset ranking
+  int* list;       ///< M: experts with votes (Stage 1), then the coreset's experts (Stage 2)
+  double* sorted;  ///< M: totals in rank order
+  double* before;  ///< M: their exclusive prefix sums
+  uint8_t* mask;   ///< M: the coreset
+  double2* stats;  ///< stat_tokens: Stage 1's row (max, sum) per token
+  int* counts;     ///< dispatch: M
+  int* used;       ///< dispatch: M
+  int* offsets;    ///< dispatch: M
+  uint32_t* bits;  ///< dispatch: M rows of `words` token bits
+  void* scratch;   ///< 32 words of 8 bytes for block scans
+  BlockControl* control;
+};
+
+CR_HD inline SharedStorage shared_storage(unsigned char* smem, const RouteLayout& L, bool has_bias) {
+  auto at = [smem](size_t offset) { return static_cast<void*>(smem + offset); };
+  return {has_bias ? static_cast<float*>(at(L.bias)) : nullptr,
+          static_cast<double*>(at(L.votes)),
+          static_cast<double*>(at(L.rows)),
+          static_cast<double*>(at(L.totals)),
+          static_cast<int*>(at(L.rank)),
+          static_cast<int*>(at(L.list)),
+          static_cast<double*>(at(L.sorted)),
+          static_cast<double*>(at(L.before)),
+          static_cast<uint8_t*>(at(L.mask)),
+          static_cast<double2*>(at(L.stats)),
+          static_cast<int*>(at(L.counts)),
+          static_cast<int*>(at(L.used)),
+          static_cast<int*>(at(L.offsets)),
+          static_cast<uint32_t*>(at(L.bits)),
+          at(L.scratch),
+          static_cast<BlockControl*>(at(L.control))};
 }
 
 }  // namespace coreroute::cuda::detail

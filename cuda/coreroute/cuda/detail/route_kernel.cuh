@@ -220,16 +220,17 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
 
 /// Stage 1: token n casts its votes into vote row n % R (layout.cuh's vote_rows), each
 /// row filled by one warp in token order: the sums (or maxima) are deterministic and the
-/// same for any number of warps. Where `stats` is given, token n's row stats go to stats[n].
+/// same for any number of warps. Row r is CTA r % team.size's. Where `stats` is given,
+/// token n's row stats go to stats[n] of the CTA of its row.
 template <int VPT, class T, class Policy>
 __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
                             const float* bias, const Policy& pol, float tol, double* votes, int R, double* my_rows,
-                            double2* stats) {
+                            double2* stats, const BlockTeam& team) {
   const int M = p.num_experts, warps = int(blockDim.x >> 5);
   const int kq = min(pol.local_k(p), M);
   const uint32_t items = row_items<VPT>(M);
   const int64_t step = int64_t(R) * x.stride_token;
-  for (int r = int(threadIdx.x >> 5); r < R; r += warps) {
+  for (int r = team.rank + team.size * int(threadIdx.x >> 5); r < R; r += team.size * warps) {
     double* my_votes = votes + size_t(r) * M;
     const T* row = block + r * x.stride_token;
     for (int64_t n = r; n < valid; n += R, row += step, __syncwarp()) {  // a vote row has many writers
@@ -244,22 +245,21 @@ __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t vali
 
 /// Stage 1, block part: V = the R vote rows aggregated in order (double; the policy's
 /// sum or maximum), rank by the tie rule, prefix sums in rank order (an expert without
-/// votes counts 0), `keep` for every rank in parallel; the coreset is the prefix.
+/// votes counts 0), `keep` for every rank in parallel; the coreset is the prefix. Every
+/// CTA of the team computes it alike, from the same rows in the same order.
 template <class Policy>
-__device__ void coreset_from_votes(const Policy& pol, int M, int R, const double* votes, const RouteLayout& L,
-                                   unsigned char* smem, int* size) {
+__device__ void coreset_from_votes(const Policy& pol, int M, int R, const BlockTeam& team, const SharedStorage& sh) {
   constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
   const double none = Policy::needs_votes ? coreroute::detail::no_vote<double>(agg) : 0.0;
-  double* totals = reinterpret_cast<double*>(smem + L.totals);
-  int* rank = reinterpret_cast<int*>(smem + L.rank);
-  double* sorted = reinterpret_cast<double*>(smem + L.sorted);
-  double* before = reinterpret_cast<double*>(smem + L.before);
-  uint8_t* mask = smem + L.mask;
+  double *totals = sh.totals, *sorted = sh.sorted, *before = sh.before;
+  int* rank = sh.rank;
+  int* size = &sh.control->size;
   const int t = int(threadIdx.x), T = int(blockDim.x);
   for (int i = t; i < M; i += T) {
     double v = none;
     if (Policy::needs_votes)
-      for (int r = 0; r < R; ++r) v = coreroute::detail::add_vote(agg, v, votes[size_t(r) * M + i]);
+      for (int r = 0; r < R; ++r)
+        v = coreroute::detail::add_vote(agg, v, team.at(sh.votes, r % team.size)[size_t(r) * M + i]);
     totals[i] = v;
     rank[i] = Policy::needs_votes ? 0 : i;  // no votes: all 0, so the ranking is by id
   }
@@ -269,18 +269,17 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double
     // sum, -Inf for a maximum) and go by id (after the larger totals, before any smaller
     // one), so only the P other totals are compared, with each other: P^2 instead of M^2
     // (P <= N * local_k).
-    int* list = reinterpret_cast<int*>(smem + L.list);  // the experts with votes, any order
-    int* nonzero = size + 2;                            // [0]: totals != none, [1]: totals > none
+    int* list = sh.list;  // the experts with votes, any order
     for (int i = t; i < M; i += T) {
       rank[i] = totals[i] == none ? 1 : 0;
       if (totals[i] != none) {
-        list[atomicAdd(&nonzero[0], 1)] = i;
-        if (totals[i] > none) atomicAdd(&nonzero[1], 1);
+        list[atomicAdd(&sh.control->voted, 1)] = i;
+        if (totals[i] > none) atomicAdd(&sh.control->positive, 1);
       }
     }
     __syncthreads();
-    const int Z = block_exclusive_scan(rank, M, reinterpret_cast<int*>(smem + L.scratch)), P = M - Z;
-    const int positive = nonzero[1];
+    const int Z = block_exclusive_scan(rank, M, static_cast<int*>(sh.scratch)), P = M - Z;
+    const int positive = sh.control->positive;
     for (int i = t; i < M; i += T) rank[i] = totals[i] == none ? positive + rank[i] : totals[i] < none ? Z : 0;
     __syncthreads();
     const int parts = P > 0 && T >= 2 * P ? T / P : 1, chunk = (P + parts - 1) / parts;  // split j when T > P
@@ -299,7 +298,7 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double
   }
   __syncthreads();
   // One warp, in a fixed order: the sums, and so each `keep`, are the same for any block size.
-  double* total_slot = reinterpret_cast<double*>(smem + L.scratch);
+  double* total_slot = static_cast<double*>(sh.scratch);
   if (t < 32) {
     const double sum = warp_exclusive_scan(before, M);
     if (t == 0) *total_slot = sum;
@@ -309,7 +308,7 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const double
   for (int q = t; q < M; q += T)
     if (!pol.keep(q, sorted[q], before[q], total, M)) atomicMin(size, q);
   __syncthreads();
-  for (int i = t; i < M; i += T) mask[i] = rank[i] < *size ? 1 : 0;
+  for (int i = t; i < M; i += T) sh.mask[i] = rank[i] < *size ? 1 : 0;
 }
 
 /// Warp maximum of group keys: the tier, then the wide key among the lanes of that tier.
@@ -438,35 +437,52 @@ __device__ inline void list_coreset(const uint8_t* mask, int M, int* list) {
   }
 }
 
-/// Stage 2 for this warp's rows of one block: ids, weights, and the invalid count.
-/// Where Stage 1 left each token's row stats (`stats`) and the coreset has at most
-/// 32 kCoreItems experts (`core_list`, `core_size`), valid tokens rank the coreset alone.
+/// What Stage 2 of one block shares between its tokens.
+struct Stage2 {
+  const float* bias;     ///< shared, zero padded; null without bias
+  const uint8_t* mask;   ///< the coreset
+  float tol;             ///< the fast path's certificate tolerance; 0: the double path only
+  const double2* stats;  ///< Stage 1's row stats of token n in CTA (n % vote_rows) % team.size; or null
+  int vote_rows;
+  const int* core_list;  ///< the coreset's experts in id order, where it has at most 32 kCoreItems
+  int core_size;
+  int* invalid;  ///< the block's invalid count (CTA 0's)
+};
+
+/// Stage 2 for this CTA's tokens of one block (token n: CTA n % team.size, one warp):
+/// ids, weights, and the invalid count. Where Stage 1 left each token's row stats and
+/// the coreset is small (Stage2), valid tokens rank the coreset alone.
 template <int VPT, class T>
 __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
-                             const float* bias, const uint8_t* mask, float tol, double* my_rows, int32_t* ids_b,
-                             float* w_b, int* invalid, const double2* stats, const int* core_list, int core_size) {
+                             const Stage2& s2, const BlockTeam& team, double* my_rows, int32_t* ids_b, float* w_b) {
   const int M = p.num_experts, K = p.top_k, lane = int(threadIdx.x & 31), warps = int(blockDim.x >> 5);
+  const float* bias = s2.bias;
+  const uint8_t* mask = s2.mask;
+  const float tol = s2.tol;
   uint32_t in_core = 0;  // fast path: this lane's items in the coreset, as bits
 #pragma unroll
   for (int k = 0; k < VPT; ++k) in_core |= lane + 32 * k < M && mask[lane + 32 * k] ? 1u << k : 0u;
   const GroupLane gl = group_lane(p);
-  const bool small_core = VPT > kCoreItems && stats && core_size <= 32 * kCoreItems;
-  const CoreLane<kCoreItems> cl = core_lane<kCoreItems>(core_list, small_core ? core_size : 0, bias, p);
+  const bool small_core = VPT > kCoreItems && s2.stats && s2.core_size <= 32 * kCoreItems;
+  const CoreLane<kCoreItems> cl = core_lane<kCoreItems>(s2.core_list, small_core ? s2.core_size : 0, bias, p);
   float* r_row = reinterpret_cast<float*>(my_rows);
-  const int64_t first = threadIdx.x >> 5, step = int64_t(warps) * x.stride_token;
+  const int stride = team.size * warps;  // tokens apart of one warp's consecutive tokens
+  const int64_t first = team.rank + team.size * int64_t(threadIdx.x >> 5), step = int64_t(stride) * x.stride_token;
   const T* row = block + first * x.stride_token;
   int32_t* ids = ids_b + first * K;
   float* wts = w_b + first * K;
-  for (int64_t n = first; n < x.tokens; n += warps, row += step, ids += warps * K, wts += warps * K) {
+  for (int64_t n = first; n < x.tokens; n += stride, row += step, ids += stride * K, wts += stride * K) {
     if constexpr (VPT > kCoreItems) {
-      if (small_core && tol > 0.0f && K < 32 && n < valid && stats[n].y != 0.0) {
+      const double2 stat =
+          small_core && n < valid ? team.at(s2.stats, int(n % s2.vote_rows) % team.size)[n] : double2{0.0, 0.0};
+      if (small_core && tol > 0.0f && K < 32 && n < valid && stat.y != 0.0) {
         FastStats fs;
         fs.st.score = p.score;
-        fs.st.max = stats[n].x;
-        fs.st.sum = stats[n].y;
+        fs.st.max = stat.x;
+        fs.st.sum = stat.y;
         fs.inv_sum = 1.0 / fs.st.sum;  // as fast_keys has it
-        if (fast_route_core(row, x.stride_expert, p, bias, fs, cl, core_list, reinterpret_cast<uint32_t*>(r_row), tol,
-                            ids, wts))
+        if (fast_route_core(row, x.stride_expert, p, bias, fs, cl, s2.core_list, reinterpret_cast<uint32_t*>(r_row),
+                            tol, ids, wts))
           continue;
       }
     }
@@ -474,19 +490,17 @@ __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t val
       if (tol > 0.0f && K < 32 && n < valid && !small_core &&
           fast_route<VPT>(row, x.stride_expert, p, bias, in_core, gl, r_row, tol, ids, wts))
         continue;
-    route_token_exact<VPT>(row, x.stride_expert, n < valid, p, bias, mask, my_rows, ids, wts, invalid);
+    route_token_exact<VPT>(row, x.stride_expert, n < valid, p, bias, mask, my_rows, ids, wts, s2.invalid);
   }
 }
 
 /// The dispatch layout of block b from its ids (already written by this CTA).
 __device__ inline void dispatch_block(int64_t b, int64_t N, int64_t valid, int M, int K, const int32_t* ids_b,
-                                      const DispatchOutputs& d, const RouteLayout& L, unsigned char* smem) {
-  int* count = reinterpret_cast<int*>(smem + L.counts);
-  int* used = reinterpret_cast<int*>(smem + L.used);
-  int* offset = reinterpret_cast<int*>(smem + L.offsets);
-  uint32_t* bits = reinterpret_cast<uint32_t*>(smem + L.bits);  // [M][words]: tokens that chose e
-  int* scratch = reinterpret_cast<int*>(smem + L.scratch);
-  const int t = int(threadIdx.x), T = int(blockDim.x), words = L.words;
+                                      const DispatchOutputs& d, const SharedStorage& sh, int words) {
+  int *count = sh.counts, *used = sh.used, *offset = sh.offsets;
+  uint32_t* bits = sh.bits;  // [M][words]: tokens that chose e
+  int* scratch = static_cast<int*>(sh.scratch);
+  const int t = int(threadIdx.x), T = int(blockDim.x);
   const int64_t entries = valid * K, cap = N * K;
   for (int i = t; i < M; i += T) count[i] = 0;
   for (int i = t; i < M * words; i += T) bits[i] = 0;
@@ -550,61 +564,60 @@ inline constexpr int kMaxWarps = COREROUTE_CUDA_MAX_THREADS / 32;
 template <class T, class Policy, int VPT>
 __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     route_kernel(LogitsView<T> x, RouterParams p, Policy pol, const uint8_t* coreset_in, RouteOutputs out,
-                 DispatchOutputs dispatch, RouteLayout L, bool fast) {
+                 DispatchOutputs dispatch, RouteLayout L, int cluster, bool fast) {
   extern __shared__ __align__(16) unsigned char smem[];
+  const SharedStorage sh = shared_storage(smem, L, p.bias != nullptr);
+  // A cluster's CTAs route one block together (the grid has one cluster per block);
+  // without one, CTAs grid-stride over blocks.
+  const BlockTeam team{cluster, cluster > 1 ? int(blockIdx.x % unsigned(cluster)) : 0};
+  const bool lead = team.rank == 0;  // writes the block's coreset, counts and dispatch
   const int M = p.num_experts, K = p.top_k, t = int(threadIdx.x), nt = int(blockDim.x);
   const int warp = t >> 5;
-  float* bias = p.bias ? reinterpret_cast<float*>(smem + L.bias) : nullptr;
+  float* bias = sh.bias;
   for (int i = t; bias && i < padded_row(M); i += nt) bias[i] = i < M ? p.bias[i] : 0.0f;  // fast path: no bounds
-  double* votes = reinterpret_cast<double*>(smem + L.votes);
-  double* my_rows = reinterpret_cast<double*>(smem + L.rows) + size_t(warp) * L.rows_per_warp * padded_row(M);
-  uint8_t* mask = smem + L.mask;
-  int* size = reinterpret_cast<int*>(smem + L.scratch + 256);
-  int* invalid = size + 1;
+  double* my_rows = sh.rows + size_t(warp) * L.rows_per_warp * padded_row(M);
+  BlockControl* ctl = sh.control;
   const bool stage1 = Policy::needs_votes && coreset_in == nullptr;
   const float tol = fast && VPT > 0 ? fast_tolerance(p.bias, M) : 0.0f;  // 0: double path only
   // Stage 1's row stats for Stage 2 on a small coreset (fast path only).
-  double2* stats = stage1 && L.stat_tokens > 0 && tol > 0.0f ? reinterpret_cast<double2*>(smem + L.stats) : nullptr;
-  int* core_list = reinterpret_cast<int*>(smem + L.list);
-  for (int64_t b = blockIdx.x; b < x.blocks; b += gridDim.x) {
+  double2* stats = stage1 && L.stat_tokens > 0 && tol > 0.0f ? sh.stats : nullptr;
+  const int64_t first_block = cluster > 1 ? blockIdx.x / unsigned(cluster) : blockIdx.x;
+  const int64_t block_step = cluster > 1 ? x.blocks : gridDim.x;
+  for (int64_t b = first_block; b < x.blocks; b += block_step) {
     const int64_t valid = x.valid_tokens(b);
     const T* block = x.data + b * x.stride_block;
-    if (t == 0) {
-      *size = coreset_in ? 0 : M;
-      *invalid = 0;
-      size[2] = size[3] = 0;
-    }
+    if (t == 0) *ctl = BlockControl{coreset_in ? 0 : M, 0, 0, 0};
     for (int i = t; stage1 && i < L.vote_rows * M; i += nt)
-      votes[i] = coreroute::detail::no_vote<double>(vote_aggregation_v<Policy>);
+      sh.votes[i] = coreroute::detail::no_vote<double>(vote_aggregation_v<Policy>);
     __syncthreads();
-    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, votes, L.vote_rows, my_rows, stats);
-    __syncthreads();
+    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, sh.votes, L.vote_rows, my_rows, stats, team);
+    team.sync();  // every CTA's vote rows and row stats complete; CTA 0's counts zeroed
     if (coreset_in) {
       for (int i = t; i < M; i += nt) {
-        mask[i] = coreset_in[b * M + i] ? 1 : 0;
-        if (mask[i]) atomicAdd(size, 1);
+        sh.mask[i] = coreset_in[b * M + i] ? 1 : 0;
+        if (sh.mask[i]) atomicAdd(&ctl->size, 1);
       }
       __syncthreads();
     } else if constexpr (std::is_same_v<Policy, VanillaPolicy>) {
-      for (int i = t; i < M; i += nt) mask[i] = 1;  // every expert: no ranking to do
+      for (int i = t; i < M; i += nt) sh.mask[i] = 1;  // every expert: no ranking to do
     } else {
-      coreset_from_votes(pol, M, L.vote_rows, votes, L, smem, size);
+      coreset_from_votes(pol, M, L.vote_rows, team, sh);
     }
-    for (int i = t; out.coreset && i < M; i += nt) out.coreset[b * M + i] = mask[i];
-    if (t == 0 && out.coreset_size) out.coreset_size[b] = *size;
+    for (int i = t; lead && out.coreset && i < M; i += nt) out.coreset[b * M + i] = sh.mask[i];
+    if (lead && t == 0 && out.coreset_size) out.coreset_size[b] = ctl->size;
     __syncthreads();
-    const int core_size = *size;
+    const int core_size = ctl->size;
     if (VPT > kCoreItems && stats && core_size <= 32 * kCoreItems) {  // the same branch in every thread
-      if (warp == 0) list_coreset(mask, M, core_list);
+      if (warp == 0) list_coreset(sh.mask, M, sh.list);
       __syncthreads();
     }
     int32_t* ids_b = out.ids + b * x.tokens * K;
-    route_tokens<VPT>(x, block, valid, p, bias, mask, tol, my_rows, ids_b, out.weights + b * x.tokens * K, invalid,
-                      stats, core_list, core_size);
-    __syncthreads();
-    if (t == 0 && out.valid_tokens) out.valid_tokens[b] = int32_t(valid);
-    if (t == 0 && out.invalid_tokens) out.invalid_tokens[b] = *invalid;
-    if (dispatch.enabled()) dispatch_block(b, x.tokens, valid, M, K, ids_b, dispatch, L, smem);
+    const Stage2 s2{bias, sh.mask, tol, stats, L.vote_rows, sh.list, core_size, team.at(&ctl->invalid, 0)};
+    route_tokens<VPT>(x, block, valid, p, s2, team, my_rows, ids_b, out.weights + b * x.tokens * K);
+    team.sync();  // CTA 0's invalid count complete; every CTA's ids written before the dispatch reads them
+    if (lead && t == 0 && out.valid_tokens) out.valid_tokens[b] = int32_t(valid);
+    if (lead && t == 0 && out.invalid_tokens) out.invalid_tokens[b] = ctl->invalid;
+    if (lead && dispatch.enabled()) dispatch_block(b, x.tokens, valid, M, K, ids_b, dispatch, sh, L.words);
     __syncthreads();
   }
 }

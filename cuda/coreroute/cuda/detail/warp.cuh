@@ -4,6 +4,7 @@
 // value broadcast to a warp is the same in every lane (exact input ties depend on it).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cooperative_groups.h>
 
 #include <cstdint>
 
@@ -12,6 +13,32 @@
 namespace coreroute::cuda::detail {
 
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
+
+/// The CTAs that route one block together: a thread-block cluster of `size` CTAs
+/// (sm_90), or one CTA (size 1). What a CTA writes to its shared memory stays there;
+/// the others read it through distributed shared memory (`at`).
+struct BlockTeam {
+  int size = 1, rank = 0;
+  /// A barrier of every thread of the team; its writes before it, shared and global,
+  /// are seen by all after it.
+  __device__ void sync() const {
+#if __CUDA_ARCH__ >= 900
+    if (size > 1) {
+      cooperative_groups::this_cluster().sync();
+      return;
+    }
+#endif
+    __syncthreads();
+  }
+  /// The address of `p`, a pointer into this CTA's shared memory, in CTA `r`'s.
+  template <class V>
+  __device__ V* at(V* p, int r) const {
+#if __CUDA_ARCH__ >= 900
+    if (size > 1) return cooperative_groups::this_cluster().map_shared_rank(p, unsigned(r));
+#endif
+    return p;
+  }
+};
 
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
