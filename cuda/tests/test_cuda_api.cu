@@ -482,8 +482,9 @@ TEST_CASE("host checks: the routing kernel's shared-memory layout", "[host]") {
           CHECK(L.vote_rows == one.vote_rows);
           CHECK(L.stat_tokens ==
                 (votes && !general && M > 32 * crcuda::detail::kCoreItems && N <= crcuda::detail::kStatTokens ? N : 0));
-          const size_t in_order[] = {L.bias,  L.votes,  L.totals, L.rank,    L.list, L.sorted,  L.before,  L.mask,
-                                     L.stats, L.counts, L.used,   L.offsets, L.bits, L.scratch, L.control, L.bytes};
+          const size_t in_order[] = {L.bias,    L.votes, L.totals,      L.rank,      L.list,        L.sorted, L.before,
+                                     L.mask,    L.stats, L.token_count, L.token_ids, L.token_votes, L.counts, L.used,
+                                     L.offsets, L.bits,  L.scratch,     L.control,   L.bytes};
           for (size_t i = 0; i + 1 < std::size(in_order); ++i) {
             CHECK(in_order[i] % 16 == 0);
             CHECK(in_order[i] <= in_order[i + 1]);
