@@ -291,6 +291,48 @@ def kind_routing_peers(files):
     return lines
 
 
+def kind_routing_targets(files):
+    """The CUDA kernel's targets (issue: routing kernel v2) from bench/routing_table.py's file and the
+    route_bench file of the same run (floor and empty-graph times): each target, the measured value, met."""
+    d, bench = load(files[0]), load(files[1])
+    shapes = {}
+    for r in d["rows"]:
+        shapes.setdefault((r["model"], r["dtype"], r["B"], r["N"]), {})[r["implementation"]] = r
+    ours = {(r["model"], r["policy"], r["dtype"], r["B"], r["N"]): r for r in bench["results"]}
+    lines = ["| target | shape | measured | met |", "|---|---|---|---|"]
+    yes = lambda ok: "yes" if ok else "no"  # noqa: E731
+    for (model, dtype, B, N), rows in sorted(shapes.items()):
+        shape = f"{model} {dtype} {B * N} tokens"
+        v = rows.get("coreroute:vanilla")
+        peers = [r for k, r in rows.items() if not k.startswith("coreroute:") and r["same_routing"]]
+        if v and peers:
+            best = min(peers, key=lambda r: r["graph_us"])
+            ratio = v["graph_us"] / best["graph_us"]
+            lines.append(f"| vanilla <= fastest peer ({best['implementation']}) | {shape} | {ratio:.2f} of it | "
+                         f"{yes(ratio <= 1)} |")
+        for pol, name in (("union", "DES-Seq"), ("vote", "DES-Vote"), ("blockdist", "dMoE")):
+            r = rows.get(f"coreroute:{pol}")
+            if v and r:
+                ratio = r["graph_us"] / v["graph_us"]
+                lines.append(f"| {name} <= 1.3 of our vanilla | {shape} | {ratio:.2f} | {yes(ratio <= 1.3)} |")
+    vote = ours.get(("llada2-mini", "vote", "fp32", 1, 32))
+    if vote:
+        floor = bench["empty_graph_us"]
+        b2b, alone = vote["graph_back_to_back_us"], vote["graph_median_us"]
+        lines.append(f"| DES-Vote <= 5 us back to back | llada2-mini fp32 32 tokens | {b2b:.2f} us | {yes(b2b <= 5)} |")
+        lines.append(f"| DES-Vote <= empty graph + 3 us, alone | llada2-mini fp32 32 tokens | {alone:.2f} us "
+                     f"(empty graph {floor:.2f} us) | {yes(alone <= floor + 3)} |")
+    for (model, pol, dtype, B, N), r in sorted(ours.items()):
+        if B != 1024 or N != 32 or pol == "blockmax":
+            continue
+        frac, need = r["floor_us"] / r["graph_median_us"], 0.5 if pol == "vanilla" else 0.4
+        lines.append(f"| {pol} >= {need:.0%} of the copy floor | {model} {dtype} 32768 tokens | {frac:.1%} | "
+                     f"{yes(frac >= need)} |")
+    lines += ["", f"Graph replays timed alone unless marked; commit {d['rows'][0]['commit']}; the copy floor: bytes "
+                  "read and written over the run's memcpy bandwidth."]
+    return lines
+
+
 def kind_kokkos_bench(files):
     """scripts/kokkos_gpu_summary.py's summary.json: Kokkos::Cuda and OpenMP beside the hand-written kernel.
     "into": the call into kept outputs (a file from before that column reads "not measured")."""
@@ -315,7 +357,7 @@ def kind_kokkos_bench(files):
 KINDS = {"meta": kind_meta, "route-table": kind_route_table, "route-targets": kind_route_targets,
          "route-compare": kind_route_compare, "route-machine": kind_route_machine, "moe-targets": kind_moe_targets,
          "moe-fit": kind_moe_fit, "moe-T": kind_moe_t, "ops-table": lambda f: kind_ops(f, OPS_TABLE),
-         "routing-peers": kind_routing_peers, "kokkos-bench": kind_kokkos_bench, "ops-host": lambda f: kind_ops(f, OPS_HOST),
+         "routing-peers": kind_routing_peers, "routing-targets": kind_routing_targets, "kokkos-bench": kind_kokkos_bench, "ops-host": lambda f: kind_ops(f, OPS_HOST),
          "moe-table-llada2-mini": lambda f: kind_moe_table(f, "llada2-mini"),
          "moe-table-llada-moe": lambda f: kind_moe_table(f, "llada-moe")}
 

@@ -482,9 +482,8 @@ TEST_CASE("host checks: the routing kernel's shared-memory layout", "[host]") {
           CHECK(L.vote_rows == one.vote_rows);
           CHECK(L.stat_tokens ==
                 (votes && !general && M > 32 * crcuda::detail::kCoreItems && N <= crcuda::detail::kStatTokens ? N : 0));
-          const size_t in_order[] = {L.bias,    L.votes, L.totals,      L.rank,      L.list,        L.sorted, L.before,
-                                     L.mask,    L.stats, L.token_count, L.token_ids, L.token_votes, L.counts, L.used,
-                                     L.offsets, L.bits,  L.scratch,     L.control,   L.bytes};
+          const size_t in_order[] = {L.bias,  L.votes,  L.totals, L.rank,    L.list, L.sorted,  L.before,  L.mask,
+                                     L.stats, L.counts, L.used,   L.offsets, L.bits, L.scratch, L.control, L.bytes};
           for (size_t i = 0; i + 1 < std::size(in_order); ++i) {
             CHECK(in_order[i] % 16 == 0);
             CHECK(in_order[i] <= in_order[i + 1]);
@@ -518,13 +517,13 @@ TEST_CASE("host checks: a launch that cannot fit says why before it is made", "[
   CHECK(crcuda::detail::plan<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, h200).warps > 0);
 }
 
-TEST_CASE("host checks: a few blocks spread over clusters of CTAs, many blocks do not", "[host]") {
+TEST_CASE("host checks: a few blocks without Stage 1 spread over clusters of CTAs, many blocks do not", "[host]") {
   coreroute::RouterConfig c;
   c.num_experts = 256;
   c.top_k = 8;
   const coreroute::RouterParams p = coreroute::params_of(c);
   const crcuda::detail::DeviceInfo h200{132, 232448, true}, no_clusters{132, 232448, false};
-  using V = coreroute::SaliencyVotePolicy;
+  using V = coreroute::VanillaPolicy;
   const auto lp = [&](int64_t B, int64_t N, const crcuda::detail::DeviceInfo& dev, crcuda::LaunchTuning t = {}) {
     return crcuda::detail::plan<V>(B, N, p, false, false, t, dev);
   };
@@ -541,8 +540,14 @@ TEST_CASE("host checks: a few blocks spread over clusters of CTAs, many blocks d
   forced.cluster = 4;
   CHECK(lp(1024, 32, h200, forced).cluster == 4);
   CHECK(lp(1024, 32, h200, forced).grid == 4096);
+  forced.cluster = 7;  // powers of 2 only
+  CHECK(lp(1, 32, h200, forced).cluster == 4);
   forced.cluster = 1;
   CHECK(lp(1, 32, h200, forced).cluster == 1);
+  // Stage 1's vote rows are one CTA's: a block that votes never clusters; given its coreset, it may.
+  using Vote = coreroute::SaliencyVotePolicy;
+  CHECK(crcuda::detail::plan<Vote>(1, 32, p, false, false, {}, h200).cluster == 1);
+  CHECK(crcuda::detail::plan<Vote>(1, 32, p, true, false, {}, h200).cluster == crcuda::kMaxCluster);
 }
 
 int main(int argc, char** argv) {

@@ -21,7 +21,9 @@ namespace coreroute::cuda {
 struct LaunchTuning {
   int warps = 0;       ///< warps per CTA (one token per warp at a time); 0: the shape class's
   int max_blocks = 0;  ///< CTAs in the grid without clusters (grid-stride beyond); 0: the shape class's
-  int cluster = 0;     ///< CTAs per block (a thread-block cluster, sm_90); 0: the shape class's, 1: none
+  /// CTAs per block (a thread-block cluster, sm_90; a power of 2, at most kMaxCluster, rounded
+  /// down), for blocks without Stage 1; 0: the shape class's, 1: none.
+  int cluster = 0;
   /// Rank every token in double (the fast path's fallback) instead of certified float
   /// keys first (detail/fast_token.cuh); the results are the same either way.
   bool exact_only = false;
@@ -43,9 +45,9 @@ struct ShapeClass {
   int max_cluster;  ///< most CTAs sharing one block; fewer while B * cluster exceeds the SMs
   int ctas_per_sm;  ///< the grid without clusters: at most this many CTAs per SM, grid-stride beyond
 };
-/// Fewer blocks than twice the SMs: a block's tokens spread over a cluster of CTAs on
-/// as many SMs (each CTA at least 4 tokens), so that B = 1 is not one SM's work; many
-/// warps per CTA, as the coreset's ranking is block-wide.
+/// Fewer blocks than twice the SMs: without Stage 1, a block's tokens spread over a
+/// cluster of CTAs on as many SMs (each CTA at least 4 tokens), so that B = 1 is not one
+/// SM's work; many warps per CTA, as the coreset's ranking is block-wide.
 inline constexpr ShapeClass kFewBlocks{kMaxWarps, kMaxCluster, 16};
 /// Many blocks: CTAs of 8 warps, several per SM, one block each at a time.
 inline constexpr ShapeClass kManyBlocks{8, 1, 16};
@@ -111,10 +113,13 @@ inline LaunchPlan plan(int64_t B, int64_t N, const RouterParams& p, bool given_c
     if (L.bytes <= size_t(dev.smem_optin)) lp = {L, warps, 1, 0};
   }
   if (lp.warps == 0) return lp;
-  int cluster = tune.cluster > 0 ? std::min(tune.cluster, kMaxCluster) : shape.max_cluster;
+  // Stage 1's vote rows live in one CTA's shared memory: a block that votes is one CTA's.
+  const bool votes = Policy::needs_votes && !given_coreset;
+  int cluster = 1;
+  while (2 * cluster <= std::min(tune.cluster > 0 ? tune.cluster : shape.max_cluster, kMaxCluster)) cluster *= 2;
   if (tune.cluster == 0)
     while (cluster > 1 && (B * cluster > dev.sms || 4 * cluster > N)) cluster /= 2;
-  if (!dev.clusters || B * cluster > int64_t(1) << 30) cluster = 1;
+  if (votes || !dev.clusters || B * cluster > int64_t(1) << 30) cluster = 1;
   lp.cluster = cluster;
   const int64_t cap = tune.max_blocks > 0 ? tune.max_blocks : int64_t(dev.sms) * shape.ctas_per_sm;
   lp.grid = int(cluster > 1 ? B * cluster : std::min<int64_t>(B, cap));  // a cluster's CTAs route one block

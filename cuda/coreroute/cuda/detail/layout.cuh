@@ -22,21 +22,14 @@ struct BlockControl {
 struct RouteLayout {
   size_t bias = 0, votes = 0, totals = 0, rank = 0, list = 0, sorted = 0, before = 0, mask = 0, rows = 0;
   size_t stats = 0, counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, control = 0, bytes = 0;
-  size_t token_count = 0, token_ids = 0, token_votes = 0;
-  int rows_per_warp = 0;    ///< per-warp rows of M doubles (0, 1 for groups, 2 for Row<0>)
-  int vote_rows = 0;        ///< Stage 1's vote rows (vote_rows(); 0 without Stage 1)
-  int words = 0;            ///< 32-bit words of one expert's token bitmask (dispatch)
-  int stat_tokens = 0;      ///< tokens whose Stage 1 row stats are kept for Stage 2 (0 or N)
-  int vote_chunk = 0;       ///< Stage 1's tokens at a time (vote_tokens)
-  bool vote_lists = false;  ///< each token of a chunk keeps its fast-path votes (kVoteSlots)
+  int rows_per_warp = 0;  ///< per-warp rows of M doubles (0, 1 for groups, 2 for Row<0>)
+  int vote_rows = 0;      ///< Stage 1's vote rows (vote_rows(); 0 without Stage 1)
+  int words = 0;          ///< 32-bit words of one expert's token bitmask (dispatch)
+  int stat_tokens = 0;    ///< tokens whose Stage 1 row stats are kept for Stage 2 (0 or N)
 };
 
 /// Most tokens per block whose Stage 1 row stats are kept (16 bytes each).
 inline constexpr int kStatTokens = 256;
-
-/// Stage 1's tokens at a time, and the votes a token keeps on the fast path (local_k < 32).
-inline constexpr int kVoteChunk = 32;
-inline constexpr int kVoteSlots = 32;
 
 /// Largest coreset that Stage 2 ranks on its own (fast_route_core), in items per lane;
 /// rows of at most as many items per lane (M <= 64) are ranked whole (measured faster).
@@ -88,12 +81,6 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   L.mask = take(m);
   L.stat_tokens = votes && !general && M > 32 * kCoreItems && N <= kStatTokens ? int(N) : 0;
   L.stats = take(size_t(L.stat_tokens) * 16);
-  L.vote_chunk = votes ? int(N < kVoteChunk ? N : kVoteChunk) : 0;
-  L.vote_lists = votes && !general;
-  const size_t slots = L.vote_lists ? size_t(L.vote_chunk) * kVoteSlots : 0;
-  L.token_count = take(size_t(L.vote_chunk) * 4);
-  L.token_ids = take(slots * 4);
-  L.token_votes = take(slots * 8);
   L.counts = take(dispatch ? m * 4 : 0);
   L.used = take(dispatch ? m * 4 : 0);
   L.offsets = take(dispatch ? m * 4 : 0);
@@ -107,24 +94,21 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
 /// The routing kernel's shared memory as typed arrays (as CUB's TempStorage, with sizes
 /// known only at run time): one place turns the layout's offsets into pointers.
 struct SharedStorage {
-  float* bias;          ///< padded_row(M) floats, zero padded; null without bias
-  double* votes;        ///< Stage 1: vote_rows rows of M
-  double* rows;         ///< per-warp rows (rows_per_warp * padded_row(M) doubles per warp)
-  double* totals;       ///< M: the votes aggregated over the rows
-  int* rank;            ///< M: each expert's place in the coreset ranking
-  int* list;            ///< M: experts with votes (Stage 1), then the coreset's experts (Stage 2)
-  double* sorted;       ///< M: totals in rank order
-  double* before;       ///< M: their exclusive prefix sums
-  uint8_t* mask;        ///< M: the coreset
-  double2* stats;       ///< stat_tokens: Stage 1's row (max, sum) per token
-  int* token_count;     ///< vote_chunk: how many fast-path votes a token keeps; -1: the double path's
-  int* token_ids;       ///< vote_chunk rows of kVoteSlots: their experts
-  double* token_votes;  ///< and their votes
-  int* counts;          ///< dispatch: M
-  int* used;            ///< dispatch: M
-  int* offsets;         ///< dispatch: M
-  uint32_t* bits;       ///< dispatch: M rows of `words` token bits
-  void* scratch;        ///< 32 words of 8 bytes for block scans
+  float* bias;     ///< padded_row(M) floats, zero padded; null without bias
+  double* votes;   ///< Stage 1: vote_rows rows of M
+  double* rows;    ///< per-warp rows (rows_per_warp * padded_row(M) doubles per warp)
+  double* totals;  ///< M: the votes aggregated over the rows
+  int* rank;       ///< M: each expert's place in the coreset ranking
+  int* list;       ///< M: experts with votes (Stage 1), then the coreset's experts (Stage 2)
+  double* sorted;  ///< M: totals in rank order
+  double* before;  ///< M: their exclusive prefix sums
+  uint8_t* mask;   ///< M: the coreset
+  double2* stats;  ///< stat_tokens: Stage 1's row (max, sum) per token
+  int* counts;     ///< dispatch: M
+  int* used;       ///< dispatch: M
+  int* offsets;    ///< dispatch: M
+  uint32_t* bits;  ///< dispatch: M rows of `words` token bits
+  void* scratch;   ///< 32 words of 8 bytes for block scans
   BlockControl* control;
 };
 
@@ -140,9 +124,6 @@ CR_HD inline SharedStorage shared_storage(unsigned char* smem, const RouteLayout
           static_cast<double*>(at(L.before)),
           static_cast<uint8_t*>(at(L.mask)),
           static_cast<double2*>(at(L.stats)),
-          static_cast<int*>(at(L.token_count)),
-          static_cast<int*>(at(L.token_ids)),
-          static_cast<double*>(at(L.token_votes)),
           static_cast<int*>(at(L.counts)),
           static_cast<int*>(at(L.used)),
           static_cast<int*>(at(L.offsets)),

@@ -39,26 +39,25 @@ __device__ uint32_t row_items(int M) {
   return items;
 }
 
-/// Stage 1 of one token on the fast path (fast_token.cuh): its local top-k votes, lane j
-/// the j-th (`ids[j]`, `votes[j]`), the rest -1 / 0. `items`: this lane's items inside the
-/// row. Returns how many, or -1, having written nothing, where the token needs the double path.
+/// Stage 1 of one token on the fast path (fast_token.cuh): its local top-k votes.
+/// `items`: this lane's items inside the row. Returns false, having written nothing,
+/// where the token needs the double path.
 template <int VPT, class T, class Policy>
-__device__ int fast_vote(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias, uint32_t items,
-                         const Policy& pol, int kq, float tol, int* ids, double* votes, double2* stat) {
+__device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias, uint32_t items,
+                          const Policy& pol, int kq, float tol, double* my_votes, double2* stat) {
   const int lane = int(threadIdx.x & 31);
   uint32_t key[VPT];
   FastStats fs;
-  if (!fast_keys<VPT>(row, stride_expert, p, bias, items, nullptr, key, fs)) return -1;
+  if (!fast_keys<VPT>(row, stride_expert, p, bias, items, nullptr, key, fs)) return false;
   const int id = pop_best(key, kq + 1);
   const float b = id >= 0 && bias ? bias[id] : 0.0f;
   double s = 0.0;
   const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), b, s) : 0.0f;
-  if (!certified(id, r_win, kq, tol)) return -1;
-  const bool mine = lane < kq && id >= 0;  // winners fill lanes 0, 1, ...; the double path's r
-  ids[lane] = mine ? id : -1;
-  votes[lane] = mine ? pol.vote(s + double(b), lane) : 0.0;
+  if (!certified(id, r_win, kq, tol)) return false;
+  if (lane < kq && id >= 0)  // distinct ids in distinct lanes; the double path's r
+    my_votes[id] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[id], pol.vote(s + double(b), lane));
   if (stat && lane == 0) *stat = token_stat(fs.st);
-  return __popc(__ballot_sync(kFullMask, mine));
+  return true;
 }
 
 /// The ids and weights of one token from its winners (lane j < K: the j-th winner's
@@ -220,56 +219,32 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
 }
 
 /// Stage 1: token n casts its votes into vote row n % R (layout.cuh's vote_rows), each
-/// row summed (or maximised) by one warp in token order: the totals are deterministic
-/// and the same for any number of warps or CTAs. Tokens go in chunks of vote_chunk: first
-/// every token of the chunk on a warp of its own (token n: CTA n % team.size) finds its
-/// votes on the fast path, into the chunk's token lists; then every CTA adds the lists
-/// to its own copy of the R rows in token order, routing in double, in place, each token
-/// the fast path left. Token n's row stats go to stats[n] of the CTA that routes it in Stage 2.
+/// row filled by one warp in token order: the sums (or maxima) are deterministic and the
+/// same for any number of warps. Where `stats` is given, token n's row stats go to stats[n].
 template <int VPT, class T, class Policy>
 __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
-                            const float* bias, const Policy& pol, float tol, const SharedStorage& sh,
-                            const RouteLayout& L, double* my_rows, double2* stats, const BlockTeam& team) {
-  constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
-  const int M = p.num_experts, warps = int(blockDim.x >> 5), warp = int(threadIdx.x >> 5), lane = int(threadIdx.x & 31);
-  const int kq = min(pol.local_k(p), M), R = L.vote_rows, chunk = L.vote_chunk;
-  const bool fast = VPT > 0 && tol > 0.0f && kq < kVoteSlots && L.vote_lists;
+                            const float* bias, const Policy& pol, float tol, double* votes, int R, double* my_rows,
+                            double2* stats) {
+  const int M = p.num_experts, warps = int(blockDim.x >> 5);
+  const int kq = min(pol.local_k(p), M);
   const uint32_t items = row_items<VPT>(M);
-  for (int64_t base = 0; base < valid; base += chunk) {
-    const int64_t end = min(valid, base + chunk);
-    for (int64_t n = base + team.rank + int64_t(team.size) * warp; n < end; n += int64_t(team.size) * warps) {
-      const int slot = int(n - base);
-      int got = -1;
+  const int64_t step = int64_t(R) * x.stride_token;
+  for (int r = int(threadIdx.x >> 5); r < R; r += warps) {
+    double* my_votes = votes + size_t(r) * M;
+    const T* row = block + r * x.stride_token;
+    for (int64_t n = r; n < valid; n += R, row += step, __syncwarp()) {  // a vote row has many writers
+      double2* stat = stats ? stats + n : nullptr;
       if constexpr (VPT > 0)
-        if (fast)
-          got = fast_vote<VPT>(block + n * x.stride_token, x.stride_expert, p, bias, items, pol, kq, tol,
-                               sh.token_ids + slot * kVoteSlots, sh.token_votes + slot * kVoteSlots,
-                               stats ? stats + n : nullptr);
-      if (lane == 0) sh.token_count[slot] = got;
+        if (tol > 0.0f && kq < 32 && fast_vote<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, my_votes, stat))
+          continue;
+      vote_token_exact<VPT>(row, x.stride_expert, p, bias, pol, kq, my_votes, my_rows, stat);
     }
-    team.sync();  // every token's list written
-    for (int r = warp; r < R; r += warps) {
-      double* my_votes = sh.votes + size_t(r) * M;
-      for (int64_t n = base + (r - base % R + R) % R; n < end; n += R, __syncwarp()) {  // a row has many writers
-        const int slot = int(n - base), from = int(n % team.size), got = *team.at(sh.token_count + slot, from);
-        if (got < 0) {
-          double2* stat = stats && from == team.rank ? stats + n : nullptr;  // kept where Stage 2 routes n
-          vote_token_exact<VPT>(block + n * x.stride_token, x.stride_expert, p, bias, pol, kq, my_votes, my_rows, stat);
-        } else if (lane < got) {  // distinct ids in distinct lanes
-          const int id = team.at(sh.token_ids, from)[slot * kVoteSlots + lane];
-          my_votes[id] =
-              coreroute::detail::add_vote(agg, my_votes[id], team.at(sh.token_votes, from)[slot * kVoteSlots + lane]);
-        }
-      }
-    }
-    team.sync();  // every CTA done with the lists before the next chunk's
   }
 }
 
 /// Stage 1, block part: V = the R vote rows aggregated in order (double; the policy's
 /// sum or maximum), rank by the tie rule, prefix sums in rank order (an expert without
-/// votes counts 0), `keep` for every rank in parallel; the coreset is the prefix. Every
-/// CTA of a team computes it alike, from its own copy of the same rows.
+/// votes counts 0), `keep` for every rank in parallel; the coreset is the prefix.
 template <class Policy>
 __device__ void coreset_from_votes(const Policy& pol, int M, int R, const SharedStorage& sh) {
   constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
@@ -468,7 +443,7 @@ struct Stage2 {
   const float* bias;     ///< shared, zero padded; null without bias
   const uint8_t* mask;   ///< the coreset
   float tol;             ///< the fast path's certificate tolerance; 0: the double path only
-  const double2* stats;  ///< Stage 1's row stats per token (this CTA's tokens), or null
+  const double2* stats;  ///< Stage 1's row stats per token, or null
   const int* core_list;  ///< the coreset's experts in id order, where it has at most 32 kCoreItems
   int core_size;
   int* invalid;  ///< the block's invalid count (CTA 0's)
@@ -592,8 +567,9 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
   extern __shared__ __align__(16) unsigned char smem[];
   const SharedStorage sh = shared_storage(smem, L, p.bias != nullptr);
   // A cluster's CTAs route one block together (the grid has one cluster per block);
-  // without one, CTAs grid-stride over blocks.
-  const BlockTeam team{cluster, cluster > 1 ? int(blockIdx.x % unsigned(cluster)) : 0};
+  // without one, CTAs grid-stride over blocks. Blocks that vote never cluster (plan):
+  // Stage 1's vote rows live in one CTA's shared memory.
+  const BlockTeam team = block_team(cluster);
   const bool lead = team.rank == 0;  // writes the block's coreset, counts and dispatch
   const int M = p.num_experts, K = p.top_k, t = int(threadIdx.x), nt = int(blockDim.x);
   const int warp = t >> 5;
@@ -614,8 +590,8 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     for (int i = t; stage1 && i < L.vote_rows * M; i += nt)
       sh.votes[i] = coreroute::detail::no_vote<double>(vote_aggregation_v<Policy>);
     __syncthreads();
-    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, sh, L, my_rows, stats, team);
-    team.sync();  // CTA 0's counts zeroed before any CTA counts an invalid token
+    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, sh.votes, L.vote_rows, my_rows, stats);
+    team.sync();  // vote rows complete; in a cluster, CTA 0's counts zeroed before any CTA counts a token
     if (coreset_in) {
       for (int i = t; i < M; i += nt) {
         sh.mask[i] = coreset_in[b * M + i] ? 1 : 0;

@@ -40,6 +40,23 @@ struct BlockTeam {
   }
 };
 
+/// This CTA's team in a launch of clusters of `cluster` CTAs (1: none); traps where the
+/// launch's clusters are not that size.
+__device__ inline BlockTeam block_team(int cluster) {
+  BlockTeam team;
+#if __CUDA_ARCH__ >= 900
+  if (cluster > 1) {
+    const cooperative_groups::cluster_group c = cooperative_groups::this_cluster();
+    if (c.num_blocks() != unsigned(cluster)) __trap();
+    team.size = cluster;
+    team.rank = int(c.block_rank());
+  }
+#else
+  if (cluster > 1) __trap();  // no clusters before sm_90 (the host never asks: DeviceInfo::clusters)
+#endif
+  return team;
+}
+
 __device__ __forceinline__ float to_float(float v) { return v; }
 __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
