@@ -527,8 +527,8 @@ TEST_CASE("host checks: a few blocks without Stage 1 spread over clusters of CTA
   const auto lp = [&](int64_t B, int64_t N, const crcuda::detail::DeviceInfo& dev, crcuda::LaunchTuning t = {}) {
     return crcuda::detail::plan<V>(B, N, p, false, false, t, dev);
   };
-  CHECK(lp(1, 32, h200).cluster == crcuda::kMaxCluster);
-  CHECK(lp(1, 32, h200).grid == crcuda::kMaxCluster);
+  CHECK(lp(1, 32, h200).cluster == crcuda::detail::kMaxCluster);
+  CHECK(lp(1, 32, h200).grid == crcuda::detail::kMaxCluster);
   CHECK(lp(1, 8, h200).cluster == 2);    // at least 4 tokens per CTA
   CHECK(lp(64, 32, h200).cluster == 2);  // B * cluster within the SMs
   CHECK(lp(64, 32, h200).grid == 128);
@@ -547,7 +547,7 @@ TEST_CASE("host checks: a few blocks without Stage 1 spread over clusters of CTA
   // Stage 1's vote rows are one CTA's: a block that votes never clusters; given its coreset, it may.
   using Vote = coreroute::SaliencyVotePolicy;
   CHECK(crcuda::detail::plan<Vote>(1, 32, p, false, false, {}, h200).cluster == 1);
-  CHECK(crcuda::detail::plan<Vote>(1, 32, p, true, false, {}, h200).cluster == crcuda::kMaxCluster);
+  CHECK(crcuda::detail::plan<Vote>(1, 32, p, true, false, {}, h200).cluster == crcuda::detail::kMaxCluster);
 }
 
 int main(int argc, char** argv) {

@@ -11,6 +11,7 @@
 #include <coreroute/config.hpp>
 #include <coreroute/cuda/detail/layout.cuh>
 #include <coreroute/cuda/detail/route_kernel.cuh>
+#include <coreroute/cuda/detail/tuning.cuh>
 #include <coreroute/cuda/outputs.cuh>
 #include <coreroute/policies.hpp>
 #include <coreroute/views.hpp>
@@ -33,24 +34,8 @@ struct LaunchTuning {
 inline constexpr int kFastPathExperts = 512;
 /// Largest n_group the kernel's group bitmask holds.
 inline constexpr int kMaxGroups = 64;
-/// Most CTAs of a cluster that every sm_90 device schedules (the portable size).
-inline constexpr int kMaxCluster = 8;
 
 namespace detail {
-
-/// The tuning of one class of launch shapes, as CUB's agent policies: the only place
-/// launch constants live. Results never depend on it.
-struct ShapeClass {
-  int warps;        ///< warps per CTA
-  int max_cluster;  ///< most CTAs sharing one block; fewer while B * cluster exceeds the SMs
-  int ctas_per_sm;  ///< the grid without clusters: at most this many CTAs per SM, grid-stride beyond
-};
-/// Fewer blocks than twice the SMs: without Stage 1, a block's tokens spread over a
-/// cluster of CTAs on as many SMs (each CTA at least 4 tokens), so that B = 1 is not one
-/// SM's work; many warps per CTA, as the coreset's ranking is block-wide.
-inline constexpr ShapeClass kFewBlocks{kMaxWarps, kMaxCluster, 16};
-/// Many blocks: CTAs of 8 warps, several per SM, one block each at a time.
-inline constexpr ShapeClass kManyBlocks{8, 1, 16};
 
 struct DeviceInfo {
   int sms = 0, smem_optin = 0;

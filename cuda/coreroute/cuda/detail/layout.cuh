@@ -6,6 +6,7 @@
 
 #include <cuda_runtime.h>  // double2
 
+#include <coreroute/cuda/detail/tuning.cuh>
 #include <coreroute/macros.hpp>
 
 namespace coreroute::cuda::detail {
@@ -27,13 +28,6 @@ struct RouteLayout {
   int words = 0;          ///< 32-bit words of one expert's token bitmask (dispatch)
   int stat_tokens = 0;    ///< tokens whose Stage 1 row stats are kept for Stage 2 (0 or N)
 };
-
-/// Most tokens per block whose Stage 1 row stats are kept (16 bytes each).
-inline constexpr int kStatTokens = 256;
-
-/// Largest coreset that Stage 2 ranks on its own (fast_route_core), in items per lane;
-/// rows of at most as many items per lane (M <= 64) are ranked whole (measured faster).
-inline constexpr int kCoreItems = 2;
 
 CR_HD inline size_t align16(size_t x) { return (x + 15) & ~size_t(15); }
 

@@ -13,6 +13,7 @@
 #include <coreroute/cuda/detail/fast_token.cuh>
 #include <coreroute/cuda/detail/layout.cuh>
 #include <coreroute/cuda/detail/token.cuh>
+#include <coreroute/cuda/detail/tuning.cuh>
 #include <coreroute/cuda/detail/warp.cuh>
 #include <coreroute/cuda/outputs.cuh>
 #include <coreroute/detail/groups.hpp>
@@ -551,14 +552,6 @@ __device__ inline void dispatch_block(int64_t b, int64_t N, int64_t valid, int M
     d.slot[b * cap + e] = -1;
   }
 }
-
-/// Most threads of a routing CTA. At 1024 a thread gets 64 registers and the larger
-/// register rows spill a little; 512 (128 registers, no spills) measured slower on an
-/// H100 at B = 1 and B = 1024 (fewer warps to hide latency).
-#ifndef COREROUTE_CUDA_MAX_THREADS
-#define COREROUTE_CUDA_MAX_THREADS 1024
-#endif
-inline constexpr int kMaxWarps = COREROUTE_CUDA_MAX_THREADS / 32;
 
 template <class T, class Policy, int VPT>
 __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
