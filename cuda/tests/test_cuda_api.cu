@@ -529,6 +529,8 @@ TEST_CASE("host checks: a few blocks without Stage 1 spread over clusters of CTA
   };
   CHECK(lp(1, 32, h200).cluster == crcuda::detail::kMaxCluster);
   CHECK(lp(1, 32, h200).grid == crcuda::detail::kMaxCluster);
+  CHECK(lp(1, 32, h200).warps == 4);  // one warp per token of a CTA's share
+  CHECK(lp(1024, 32, h200).warps == crcuda::detail::kManyBlocks.warps);
   CHECK(lp(1, 8, h200).cluster == 2);    // at least 4 tokens per CTA
   CHECK(lp(64, 32, h200).cluster == 2);  // B * cluster within the SMs
   CHECK(lp(64, 32, h200).grid == 128);

@@ -90,14 +90,6 @@ template <class Policy>
 inline LaunchPlan plan(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
                        const LaunchTuning& tune, const DeviceInfo& dev) {
   const ShapeClass& shape = B >= 2 * int64_t(dev.sms) ? kManyBlocks : kFewBlocks;
-  LaunchPlan lp;
-  int warps = tune.warps > 0 ? tune.warps : shape.warps;
-  warps = int(std::max<int64_t>(1, std::min<int64_t>({int64_t(warps), N, kMaxWarps})));
-  for (; warps >= 1 && lp.warps == 0; --warps) {
-    const RouteLayout L = layout_of<Policy>(N, p, given_coreset, with_dispatch, warps);
-    if (L.bytes <= size_t(dev.smem_optin)) lp = {L, warps, 1, 0};
-  }
-  if (lp.warps == 0) return lp;
   // Stage 1's vote rows live in one CTA's shared memory: a block that votes is one CTA's.
   const bool votes = Policy::needs_votes && !given_coreset;
   int cluster = 1;
@@ -105,7 +97,15 @@ inline LaunchPlan plan(int64_t B, int64_t N, const RouterParams& p, bool given_c
   if (tune.cluster == 0)
     while (cluster > 1 && (B * cluster > dev.sms || 4 * cluster > N)) cluster /= 2;
   if (votes || !dev.clusters || B * cluster > int64_t(1) << 30) cluster = 1;
-  lp.cluster = cluster;
+  // A clustered block ranks no coreset: one warp per token of its CTA's share is enough.
+  const int64_t want = tune.warps > 0 ? tune.warps : cluster > 1 ? (N + cluster - 1) / cluster : shape.warps;
+  LaunchPlan lp;
+  for (int warps = int(std::max<int64_t>(1, std::min<int64_t>({want, N, kMaxWarps}))); warps >= 1 && lp.warps == 0;
+       --warps) {
+    const RouteLayout L = layout_of<Policy>(N, p, given_coreset, with_dispatch, warps);
+    if (L.bytes <= size_t(dev.smem_optin)) lp = {L, warps, cluster, 0};
+  }
+  if (lp.warps == 0) return lp;
   const int64_t cap = tune.max_blocks > 0 ? tune.max_blocks : int64_t(dev.sms) * shape.ctas_per_sm;
   lp.grid = int(cluster > 1 ? B * cluster : std::min<int64_t>(B, cap));  // a cluster's CTAs route one block
   return lp;

@@ -23,8 +23,9 @@ struct ShapeClass {
   int ctas_per_sm;  ///< the grid without clusters: at most this many CTAs per SM, grid-stride beyond
 };
 /// Fewer blocks than twice the SMs: without Stage 1, a block's tokens spread over a
-/// cluster of CTAs on as many SMs (each CTA at least 4 tokens), so that B = 1 is not one
-/// SM's work; many warps per CTA, as the coreset's ranking is block-wide.
+/// cluster of CTAs on as many SMs (each CTA at least 4 tokens, one warp each), so that
+/// B = 1 is not one SM's work; with Stage 1, one CTA of many warps, as the coreset's
+/// ranking is block-wide.
 inline constexpr ShapeClass kFewBlocks{kMaxWarps, kMaxCluster, 16};
 /// Many blocks: CTAs of 8 warps, several per SM, one block each at a time.
 inline constexpr ShapeClass kManyBlocks{8, 1, 16};
