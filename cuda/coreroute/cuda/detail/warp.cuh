@@ -15,8 +15,8 @@ namespace coreroute::cuda::detail {
 constexpr unsigned kFullMask = 0xFFFFFFFFu;
 
 /// The CTAs that route one block together: a thread-block cluster of `size` CTAs
-/// (sm_90), or one CTA (size 1). What a CTA writes to its shared memory stays there;
-/// the others read it through distributed shared memory (`at`).
+/// (sm_90), or one CTA (size 1). CTA 0 keeps the block's counters; the others reach
+/// them through distributed shared memory (`at`).
 struct BlockTeam {
   int size = 1, rank = 0;
   /// A barrier of every thread of the team; its writes before it, shared and global,
