@@ -23,8 +23,9 @@
 #   PARITY_CASES (Cuda cases per policy x score, default 20000), PARITY_SECONDS (cap per
 #   group, default 600), TIME_LIMIT (seconds for the whole script: parity, the last
 #   step, gets what is left), PARITY_CHUNK (cases per process, default 1000),
-#   PARITY_JOBS (groups run at once, default 1: processes sharing a GPU time-slice it), SEED_START (first seed offset of the
-#   Cuda parity, default 0: give each of several runs its own, e.g. 0 and 20000, for
+#   PARITY_JOBS (groups run at once, default 1: processes sharing a GPU time-slice it),
+#   SEED_START (first seed offset of the Cuda parity, default 0: give each of several
+#   runs its own, e.g. 0 and 20000, for
 #   disjoint cases; see kokkos/tests/parity_all.sh), OMP_CASES (OpenMP cases per policy and
 #   team size, default 1000), OMP_TEAM_SIZES (default "1 4 16 0"; 0 = Kokkos::AUTO),
 #   SAN_CASES (memcheck cases per policy, default 5), BENCH_REPS (default 31 at B = 1,
@@ -195,19 +196,19 @@ if has bench; then  # the same shapes through Kokkos::Cuda and the hand-written 
   log "benchmarks done"
 fi
 if has parity; then  # docs/spec.md section 7 on Kokkos::Cuda, per policy x score function, in the time left
-  budget=${PARITY_SECONDS:-600}
+  budget=${PARITY_SECONDS:-600} jobs=${PARITY_JOBS:-1}
   if [ "${TIME_LIMIT:-0}" -gt 0 ]; then
-    # One group per policy x score function (parity_all.sh's), PARITY_JOBS at a time.
+    # One group per policy x score function (parity_all.sh's), $jobs at a time.
     # (Catch2 v2 exits with the number of tests it lists: not a failure.)
     policies=${POLICIES:-$({ "$kt/coreroute_kokkos_test_parity" --list-test-names-only || true; } | sed -n 's/ policy vs reference$//p')}
     groups=$(( $(wc -w <<< "$policies") * $(wc -w <<< "${SCORES:-softmax sigmoid}") ))
-    rounds=$(( (groups + ${PARITY_JOBS:-1} - 1) / ${PARITY_JOBS:-1} ))
+    rounds=$(( (groups + jobs - 1) / jobs ))
     left=$(( TIME_LIMIT - (SECONDS - t_start) - 20 ))
     [ $((left / rounds)) -lt "$budget" ] && budget=$((left / rounds))
     [ "$budget" -ge 5 ] || budget=5
     log "TIME_LIMIT=$TIME_LIMIT s: at most $budget s per parity group"
   fi
-  CASES=${PARITY_CASES:-20000} JOBS=${PARITY_JOBS:-1} SEED_START=${SEED_START:-0} "$repo/kokkos/tests/parity_all.sh" "$kt/coreroute_kokkos_test_parity" \
+  CASES=${PARITY_CASES:-20000} JOBS=$jobs SEED_START=${SEED_START:-0} "$repo/kokkos/tests/parity_all.sh" "$kt/coreroute_kokkos_test_parity" \
     "$budget" "${PARITY_CHUNK:-1000}" "$out" | sed 's/^/cuda parity /' | tee -a "$out/results.txt" || status=1
   log "Cuda parity done"
 fi

@@ -14,8 +14,9 @@
 //   coreset    every expert ranked by counting the experts ranked before it (workers
 //              over experts, lanes over the others); one thread walks the ranking with
 //              policy.keep, summing `before` in rank order as the reference does
-//   stage 2    a worker per token: its row again, the group limit (lanes over groups),
-//              top-K in the coreset, weights summed in slot order
+//   stage 2    a worker per token: its row again (a block of one wave keeps Stage 1's
+//              rows instead), the group limit (lanes over groups), top-K in the coreset,
+//              weights summed in slot order
 //
 // Per-team scratch is O(M + N + W * M), not O(N * M): a block of many tokens fits, and the
 // common shapes (M <= 256) stay in a GPU's shared memory (level 0).

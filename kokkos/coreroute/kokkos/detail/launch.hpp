@@ -41,6 +41,14 @@ void for_each_block(const char* name, const ExecSpace& exec, int blocks, int lev
   }
 }
 
+/// The router's launch bound: none by default; COREROUTE_KOKKOS_ROUTER_MAX_THREADS=n
+/// caps a team at n threads (on Cuda, more registers per thread below 1024; for measuring).
+#ifdef COREROUTE_KOKKOS_ROUTER_MAX_THREADS
+using RouterBounds = Kokkos::LaunchBounds<COREROUTE_KOKKOS_ROUTER_MAX_THREADS, 1>;
+#else
+using RouterBounds = Kokkos::LaunchBounds<>;
+#endif
+
 /// One team per block of `workers` team threads of `lanes` vector lanes, for a kernel
 /// whose scratch grows with its workers (f.level and bytes_for(workers)); `tokens` is
 /// the block's N. Lanes: 32 on a device space (a warp per worker on Cuda), 1 on a host
@@ -49,11 +57,6 @@ void for_each_block(const char* name, const ExecSpace& exec, int blocks, int lev
 /// scratch fits level 0 (GPU shared memory), clamped to what the space allows and then
 /// evened out so that the block's waves of tokens are equal; on a host the team size
 /// Kokkos recommends.
-#ifdef COREROUTE_KOKKOS_ROUTER_MAX_THREADS
-using RouterBounds = Kokkos::LaunchBounds<COREROUTE_KOKKOS_ROUTER_MAX_THREADS, 1>;
-#else
-using RouterBounds = Kokkos::LaunchBounds<>;
-#endif
 template <class ExecSpace, class Functor, class BytesFor>
 void for_each_block_of_workers(const char* name, const ExecSpace& exec, int blocks, int tokens, TeamTuning tuning,
                                Functor f, const BytesFor& bytes_for, const char* what) {
@@ -85,8 +88,7 @@ void for_each_block_of_workers(const char* name, const ExecSpace& exec, int bloc
     if (tuning.team_size <= 0 && !host) {
       // Waves of equal size: 32 tokens on at most 24 workers run as two waves of 16, not
       // 24 and 8 (the idle workers of a short wave wait at its barrier).
-      const int waves = (std::max(1, tokens) + workers - 1) / workers;
-      const int even = (std::max(1, tokens) + waves - 1) / waves;
+      const int n = std::max(1, tokens), waves = (n + workers - 1) / workers, even = (n + waves - 1) / waves;
       if (even < workers) {
         workers = even;
         continue;
