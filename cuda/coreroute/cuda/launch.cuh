@@ -89,13 +89,13 @@ struct LaunchPlan {
 template <class Policy>
 inline LaunchPlan plan(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
                        const LaunchTuning& tune, const DeviceInfo& dev) {
-  const ShapeClass& shape = B >= 2 * int64_t(dev.sms) ? kManyBlocks : kFewBlocks;
+  const ShapeClass& shape = B >= kManyBlocksPerSm * int64_t(dev.sms) ? kManyBlocks : kFewBlocks;
   // Stage 1's vote rows live in one CTA's shared memory: a block that votes is one CTA's.
   const bool votes = Policy::needs_votes && !given_coreset;
   int cluster = 1;
   while (2 * cluster <= std::min(tune.cluster > 0 ? tune.cluster : shape.max_cluster, kMaxCluster)) cluster *= 2;
   if (tune.cluster == 0)
-    while (cluster > 1 && (B * cluster > dev.sms || 4 * cluster > N)) cluster /= 2;
+    while (cluster > 1 && (B * cluster > dev.sms || kClusterTokens * cluster > N)) cluster /= 2;
   if (votes || !dev.clusters || B * cluster > int64_t(1) << 30) cluster = 1;
   // A clustered block ranks no coreset: one warp per token of its CTA's share is enough.
   const int64_t want = tune.warps > 0 ? tune.warps : cluster > 1 ? (N + cluster - 1) / cluster : shape.warps;

@@ -29,6 +29,10 @@ struct ShapeClass {
 inline constexpr ShapeClass kFewBlocks{kMaxWarps, kMaxCluster, 16};
 /// Many blocks: CTAs of 8 warps, several per SM, one block each at a time.
 inline constexpr ShapeClass kManyBlocks{8, 1, 16};
+/// Blocks per SM from which a launch is of the many-blocks class.
+inline constexpr int kManyBlocksPerSm = 2;
+/// Fewest tokens per CTA of a cluster (a cluster halves until each CTA has as many).
+inline constexpr int kClusterTokens = 4;
 
 /// Most tokens per block whose Stage 1 row stats are kept (16 bytes each).
 inline constexpr int kStatTokens = 256;
