@@ -471,24 +471,30 @@ TEST_CASE("host checks: the routing kernel's shared-memory layout", "[host]") {
   using crcuda::detail::route_layout;
   for (int M : {8, 64, 65, 256, 512, 1000})
     for (int64_t N : {1, 32, 256, 257})
-      for (int bits = 0; bits < 8; ++bits) {
-        const bool votes = bits & 1, groups = bits & 2, dispatch = bits & 4, general = M > crcuda::kFastPathExperts;
-        const auto one = route_layout(M, N, 1, true, votes, general, groups, dispatch);
+      for (int bits = 0; bits < 16; ++bits) {
+        const bool votes = bits & 1, groups = bits & 2, dispatch = bits & 4, spread = bits & 8;
+        const bool general = M > crcuda::kFastPathExperts;
+        const auto one = route_layout(M, N, 1, true, votes, general, groups, dispatch, spread);
         for (int warps : {1, 8, 32}) {
-          CAPTURE(M, N, votes, groups, dispatch, warps);
-          const auto L = route_layout(M, N, warps, true, votes, general, groups, dispatch);
+          CAPTURE(M, N, votes, groups, dispatch, spread, warps);
+          const auto L = route_layout(M, N, warps, true, votes, general, groups, dispatch, spread);
           // What decides a result must not depend on the launch's warps (vote rows), and
           // Stage 1 keeps row stats exactly where Stage 2 may rank the coreset alone.
           CHECK(L.vote_rows == one.vote_rows);
           CHECK(L.stat_tokens ==
                 (votes && !general && M > 32 * crcuda::detail::kCoreItems && N <= crcuda::detail::kStatTokens ? N : 0));
-          const size_t in_order[] = {L.bias,  L.votes,  L.totals, L.rank,    L.list, L.sorted,  L.before,  L.mask,
-                                     L.stats, L.counts, L.used,   L.offsets, L.bits, L.scratch, L.control, L.bytes};
+          // A spread Stage 1's tally: where the launch has clusters, for blocks of at most kTallyTokens.
+          CHECK(L.tally_tokens == (votes && !general && spread && N <= crcuda::detail::kTallyTokens ? N : 0));
+          const size_t in_order[] = {L.bias,   L.votes,   L.totals, L.rank,      L.list,        L.sorted,
+                                     L.before, L.mask,    L.stats,  L.tally_ids, L.tally_votes, L.counts,
+                                     L.used,   L.offsets, L.bits,   L.scratch,   L.control,     L.bytes};
           for (size_t i = 0; i + 1 < std::size(in_order); ++i) {
             CHECK(in_order[i] % 16 == 0);
             CHECK(in_order[i] <= in_order[i + 1]);
           }
-          CHECK(L.counts - L.stats >= size_t(L.stat_tokens) * 16);  // stats end before the next region
+          CHECK(L.tally_ids - L.stats >= size_t(L.stat_tokens) * 16);  // each region ends before the next
+          CHECK(L.tally_votes - L.tally_ids >= size_t(L.tally_tokens) * 32 * 4);
+          CHECK(L.counts - L.tally_votes >= size_t(L.tally_tokens) * 32 * 8);
           if (general)
             CHECK((L.votes <= L.rows && L.rows <= L.totals));  // rows of their own
           else
@@ -517,7 +523,7 @@ TEST_CASE("host checks: a launch that cannot fit says why before it is made", "[
   CHECK(crcuda::detail::plan<coreroute::SaliencyVotePolicy>(1, 32, p, false, false, {}, h200).warps > 0);
 }
 
-TEST_CASE("host checks: a few blocks without Stage 1 spread over clusters of CTAs, many blocks do not", "[host]") {
+TEST_CASE("host checks: a few blocks spread over clusters of CTAs, many blocks do not", "[host]") {
   coreroute::RouterConfig c;
   c.num_experts = 256;
   c.top_k = 8;
@@ -546,10 +552,15 @@ TEST_CASE("host checks: a few blocks without Stage 1 spread over clusters of CTA
   CHECK(lp(1, 32, h200, forced).cluster == 4);
   forced.cluster = 1;
   CHECK(lp(1, 32, h200, forced).cluster == 1);
-  // Stage 1's vote rows are one CTA's: a block that votes never clusters; given its coreset, it may.
+  // A block that votes clusters too; its lead CTA has a warp per vote row for Stage 1.
   using Vote = coreroute::SaliencyVotePolicy;
-  CHECK(crcuda::detail::plan<Vote>(1, 32, p, false, false, {}, h200).cluster == 1);
-  CHECK(crcuda::detail::plan<Vote>(1, 32, p, true, false, {}, h200).cluster == crcuda::detail::kMaxCluster);
+  const crcuda::detail::LaunchPlan voting = crcuda::detail::plan<Vote>(1, 32, p, false, false, {}, h200);
+  CHECK(voting.cluster == crcuda::detail::kMaxCluster);
+  CHECK(voting.warps == crcuda::detail::vote_rows(256, 32));
+  CHECK(voting.warps == 16);
+  CHECK(voting.layout.tally_tokens == 32);  // its Stage 1 may spread over the cluster
+  CHECK(crcuda::detail::plan<Vote>(1, 32, p, true, false, {}, h200).warps == 4);  // given its coreset: no Stage 1
+  CHECK(crcuda::detail::plan<Vote>(1024, 32, p, false, false, {}, h200).cluster == 1);
 }
 
 int main(int argc, char** argv) {

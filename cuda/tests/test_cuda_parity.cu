@@ -103,14 +103,16 @@ bool same_as_fp32(const testing::Case& k, const Policy& pol, Half (*convert)(flo
 }
 
 /// The fast path (certified float keys) and the double path alone route identically,
-/// and the launch shape changes nothing: the fast path runs without clusters (the
-/// parity check ran it with the default ones), the double path with `warps` warps (1 to
-/// 7, so vote rows are shared out unevenly) in clusters of `cluster` CTAs (1: none).
+/// and the launch shape changes nothing: the fast path runs without clusters and with the
+/// default launch (clusters at small B, Stage 1 spread over them where the tally fits),
+/// the double path with `warps` warps (1 to 7, so vote rows are shared out unevenly) in
+/// clusters of `cluster` CTAs (1: none), its Stage 1 in the lead CTA.
 template <class Policy>
 bool fast_equals_exact(const testing::Case& k, const Policy& pol, int warps, int cluster, std::string& why) {
   cuda::DeviceConfig dc(k.config);
   cuda::detail::DeviceLogits<float> dx(k.view());
-  cuda::detail::DeviceResult fast(k.blocks, k.tokens, k.config.num_experts, k.config.top_k), exact = fast;
+  cuda::detail::DeviceResult fast(k.blocks, k.tokens, k.config.num_experts, k.config.top_k), exact = fast,
+                                                                                             clustered = fast;
   cuda::LaunchTuning unclustered, only_double;
   unclustered.cluster = 1;
   only_double.exact_only = true;
@@ -118,13 +120,17 @@ bool fast_equals_exact(const testing::Case& k, const Policy& pol, int warps, int
   only_double.cluster = cluster;
   const cudaError_t e1 = cuda::launch_route(dx.view, dc.params(), pol, fast.outputs(), nullptr, nullptr, unclustered);
   const cudaError_t e2 = cuda::launch_route(dx.view, dc.params(), pol, exact.outputs(), nullptr, nullptr, only_double);
-  const Routing a = fast.routing(), b = exact.routing();
-  if (e1 == cudaSuccess && e2 == cudaSuccess && a.ids == b.ids && a.weights == b.weights && a.coreset == b.coreset &&
-      a.coreset_size == b.coreset_size && a.invalid_tokens == b.invalid_tokens)
-    return true;
-  why = "the float fast path (default warps, no cluster) and the double path (" + std::to_string(warps) +
-        " warps, clusters of " + std::to_string(cluster) + ") routed differently (" + cudaGetErrorString(e1) + ", " +
-        cudaGetErrorString(e2) + ")";
+  const cudaError_t e3 = cuda::launch_route(dx.view, dc.params(), pol, clustered.outputs());
+  const Routing a = fast.routing(), b = exact.routing(), c = clustered.routing();
+  const auto same = [](const Routing& x, const Routing& y) {
+    return x.ids == y.ids && x.weights == y.weights && x.coreset == y.coreset && x.coreset_size == y.coreset_size &&
+           x.invalid_tokens == y.invalid_tokens;
+  };
+  if (e1 == cudaSuccess && e2 == cudaSuccess && e3 == cudaSuccess && same(a, b) && same(a, c)) return true;
+  why = "the float fast path without clusters, the double path (" + std::to_string(warps) + " warps, clusters of " +
+        std::to_string(cluster) + ") and the default launch routed differently (" + cudaGetErrorString(e1) + ", " +
+        cudaGetErrorString(e2) + ", " + cudaGetErrorString(e3) + "; double path " + (same(a, b) ? "same" : "differs") +
+        ", default launch " + (same(a, c) ? "same" : "differs") + ")";
   return false;
 }
 

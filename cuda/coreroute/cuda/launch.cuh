@@ -23,7 +23,7 @@ struct LaunchTuning {
   int warps = 0;       ///< warps per CTA (one token per warp at a time); 0: the shape class's
   int max_blocks = 0;  ///< CTAs in the grid without clusters (grid-stride beyond); 0: the shape class's
   /// CTAs per block (a thread-block cluster, sm_90; a power of 2, at most kMaxCluster, rounded
-  /// down), for blocks without Stage 1; 0: the shape class's, 1: none.
+  /// down); 0: the shape class's, 1: none.
   int cluster = 0;
   /// Rank every token in double (the fast path's fallback) instead of certified float
   /// keys first (detail/fast_token.cuh); the results are the same either way.
@@ -72,11 +72,12 @@ inline int items_per_lane(int M) {
   return M <= 32 ? 1 : M <= 64 ? 2 : M <= 128 ? 4 : M <= 256 ? 8 : M <= kFastPathExperts ? 16 : 0;
 }
 
-/// The shared-memory layout of a launch of `warps` warps per CTA.
+/// The shared-memory layout of a launch of `warps` warps per CTA, in clusters or not.
 template <class Policy>
-inline RouteLayout layout_of(int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch, int warps) {
+inline RouteLayout layout_of(int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch, int warps,
+                             bool clusters = false) {
   return route_layout(p.num_experts, N, warps, p.bias != nullptr, Policy::needs_votes && !given_coreset,
-                      items_per_lane(p.num_experts) == 0, p.groups.enabled(), with_dispatch);
+                      items_per_lane(p.num_experts) == 0, p.groups.enabled(), with_dispatch, clusters);
 }
 
 /// A launch: its layout, warps per CTA (0 when even one warp does not fit), CTAs per
@@ -90,19 +91,20 @@ template <class Policy>
 inline LaunchPlan plan(int64_t B, int64_t N, const RouterParams& p, bool given_coreset, bool with_dispatch,
                        const LaunchTuning& tune, const DeviceInfo& dev) {
   const ShapeClass& shape = B >= kManyBlocksPerSm * int64_t(dev.sms) ? kManyBlocks : kFewBlocks;
-  // Stage 1's vote rows live in one CTA's shared memory: a block that votes is one CTA's.
-  const bool votes = Policy::needs_votes && !given_coreset;
   int cluster = 1;
   while (2 * cluster <= std::min(tune.cluster > 0 ? tune.cluster : shape.max_cluster, kMaxCluster)) cluster *= 2;
   if (tune.cluster == 0)
     while (cluster > 1 && (B * cluster > dev.sms || kClusterTokens * cluster > N)) cluster /= 2;
-  if (votes || !dev.clusters || B * cluster > int64_t(1) << 30) cluster = 1;
-  // A clustered block ranks no coreset: one warp per token of its CTA's share is enough.
-  const int64_t want = tune.warps > 0 ? tune.warps : cluster > 1 ? (N + cluster - 1) / cluster : shape.warps;
+  if (!dev.clusters || B * cluster > int64_t(1) << 30) cluster = 1;
+  // In a cluster, one warp per token of a CTA's share, and, where the block votes, one
+  // per vote row of the lead CTA's Stage 1.
+  const bool votes = Policy::needs_votes && !given_coreset;
+  const int64_t clustered = std::max<int64_t>((N + cluster - 1) / cluster, votes ? vote_rows(p.num_experts, N) : 1);
+  const int64_t want = tune.warps > 0 ? tune.warps : cluster > 1 ? clustered : shape.warps;
   LaunchPlan lp;
   for (int warps = int(std::max<int64_t>(1, std::min<int64_t>({want, N, kMaxWarps}))); warps >= 1 && lp.warps == 0;
        --warps) {
-    const RouteLayout L = layout_of<Policy>(N, p, given_coreset, with_dispatch, warps);
+    const RouteLayout L = layout_of<Policy>(N, p, given_coreset, with_dispatch, warps, cluster > 1);
     if (L.bytes <= size_t(dev.smem_optin)) lp = {L, warps, cluster, 0};
   }
   if (lp.warps == 0) return lp;
@@ -128,7 +130,13 @@ template <int VPT, class T, class Policy>
 cudaError_t launch_vpt(const LogitsView<T>& x, const RouterParams& p, const Policy& pol, const uint8_t* coreset_in,
                        const RouteOutputs& out, const DispatchOutputs& d, const LaunchPlan& lp, bool fast,
                        cudaStream_t stream) {
-  auto kernel = route_kernel<T, Policy, VPT>;
+  // Stage 1 spreads over the cluster where the plan made room for the tally and every token
+  // tries the fast path, whose votes fit a warp (0 < local_k < 32); else the lead CTA runs it.
+  auto kernel = route_kernel<T, Policy, VPT, false>;
+  if constexpr (Policy::needs_votes && VPT > 0) {
+    const int local_k = std::min(pol.local_k(p), p.num_experts);
+    if (lp.layout.tally_tokens > 0 && fast && local_k > 0 && local_k < 32) kernel = route_kernel<T, Policy, VPT, true>;
+  }
   const RouteLayout& L = lp.layout;
   if (L.bytes > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L.bytes));

@@ -225,16 +225,14 @@ __device__ inline bool pick_groups(uint64_t v, int topk_group, int shift, float 
   return tier == 1 ? a - b > double(tol) : a - b > 2.0 * double(tol) + 1.2e-7 * fmax(fabs(a), fabs(b));
 }
 
-/// Stage 2 group limit on float scores: `in_groups` gets this lane's items (bit k: item
-/// lane + 32 k) in the `topk_group` best groups, `chosen` those groups (bit g). False
-/// where pick_groups cannot certify the choice, or n_group > 32 (then the double path
-/// ranks the groups). `r_row`: this warp's M floats in shared memory, r where eligible,
-/// -Inf elsewhere. A group ranks by its tier, then the sum of its two largest values
-/// (tier 2) or its one value (tier 1).
+/// Stage 2 group limit on a row's float scores: `chosen` gets the `topk_group`
+/// best groups (bit g). False where pick_groups cannot certify the choice, or n_group > 32
+/// (then the double path ranks the groups). `r_row`: this warp's M floats in shared memory,
+/// r where eligible, -Inf elsewhere. A group ranks by its tier, then the sum of its two
+/// largest values (tier 2) or its one value (tier 1).
 __device__ inline bool fast_groups(const float* r_row, const RouterParams& p, const GroupLane& gl, float tol,
-                                   uint32_t& in_groups, uint32_t& chosen) {
+                                   uint32_t& chosen) {
   if (p.groups.n_group > 32) return false;
-  const int lane = int(threadIdx.x & 31);
   float v1 = -INFINITY, v2 = -INFINITY;  // the two largest, -Inf while absent
   for (int i = gl.lo; i < gl.hi; i += gl.step) coreroute::detail::keep_two_largest(v1, v2, r_row[i]);
   for (int d = 1; d < gl.step; d <<= 1) {
@@ -242,15 +240,8 @@ __device__ inline bool fast_groups(const float* r_row, const RouterParams& p, co
     coreroute::detail::merge_two_largest(v1, v2, w1, w2);
   }
   __syncwarp();  // the row is rewritten by the next token
-  in_groups = 0;
   const uint64_t key = gl.leader ? coreroute::detail::fast_group_key(v1, v2, p.groups.group_score) : 0u;
-  if (!pick_groups(key, p.groups.topk_group, gl.shift, tol, chosen)) return false;
-  for (uint32_t c = chosen; c; c &= c - 1) {
-    // The chosen group g's experts [g per, (g + 1) per) are this lane's items [k_lo, k_hi).
-    const int g = __ffs(c) - 1, k_lo = (g * gl.per - lane + 31) >> 5, k_hi = ((g + 1) * gl.per - lane + 31) >> 5;
-    in_groups |= (1u << k_hi) - (1u << k_lo);
-  }
-  return true;
+  return pick_groups(key, p.groups.topk_group, gl.shift, tol, chosen);
 }
 
 }  // namespace coreroute::cuda::detail

@@ -22,11 +22,13 @@ struct BlockControl {
 /// Byte offsets of the kernel's shared arrays (SharedStorage's), 16-byte aligned.
 struct RouteLayout {
   size_t bias = 0, votes = 0, totals = 0, rank = 0, list = 0, sorted = 0, before = 0, mask = 0, rows = 0;
-  size_t stats = 0, counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0, control = 0, bytes = 0;
+  size_t stats = 0, tally_ids = 0, tally_votes = 0, counts = 0, used = 0, offsets = 0, bits = 0, scratch = 0;
+  size_t control = 0, bytes = 0;
   int rows_per_warp = 0;  ///< per-warp rows of M doubles (0, 1 for groups, 2 for Row<0>)
   int vote_rows = 0;      ///< Stage 1's vote rows (vote_rows(); 0 without Stage 1)
   int words = 0;          ///< 32-bit words of one expert's token bitmask (dispatch)
   int stat_tokens = 0;    ///< tokens whose Stage 1 row stats are kept for Stage 2 (0 or N)
+  int tally_tokens = 0;   ///< tokens of the tally of a Stage 1 spread over a cluster (0 or N)
 };
 
 CR_HD inline size_t align16(size_t x) { return (x + 15) & ~size_t(15); }
@@ -46,9 +48,10 @@ CR_HD inline int vote_rows(int M, int64_t N) {
 }
 
 /// `votes`: Stage 1 runs (vote rows); `general`: Row<0> (rows in shared
-/// memory); `groups`: group scoring reads the row from shared memory.
+/// memory); `groups`: group scoring reads the row from shared memory; `spread`: the
+/// launch has clusters, whose Stage 1 may spread over them (a tally of N <= kTallyTokens).
 CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias, bool votes, bool general, bool groups,
-                                      bool dispatch) {
+                                      bool dispatch, bool spread = false) {
   RouteLayout L;
   L.rows_per_warp = general ? 2 : groups ? 1 : 0;
   L.words = dispatch ? int((N + 31) / 32) : 0;
@@ -75,6 +78,9 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
   L.mask = take(m);
   L.stat_tokens = votes && !general && M > 32 * kCoreItems && N <= kStatTokens ? int(N) : 0;
   L.stats = take(size_t(L.stat_tokens) * 16);
+  L.tally_tokens = votes && !general && spread && N <= kTallyTokens ? int(N) : 0;
+  L.tally_ids = take(size_t(L.tally_tokens) * 32 * 4);
+  L.tally_votes = take(size_t(L.tally_tokens) * 32 * 8);
   L.counts = take(dispatch ? m * 4 : 0);
   L.used = take(dispatch ? m * 4 : 0);
   L.offsets = take(dispatch ? m * 4 : 0);
@@ -88,21 +94,23 @@ CR_HD inline RouteLayout route_layout(int M, int64_t N, int warps, bool has_bias
 /// The routing kernel's shared memory as typed arrays (as CUB's TempStorage, with sizes
 /// known only at run time): one place turns the layout's offsets into pointers.
 struct SharedStorage {
-  float* bias;     ///< padded_row(M) floats, zero padded; null without bias
-  double* votes;   ///< Stage 1: vote_rows rows of M
-  double* rows;    ///< per-warp rows (rows_per_warp * padded_row(M) doubles per warp)
-  double* totals;  ///< M: the votes aggregated over the rows
-  int* rank;       ///< M: each expert's place in the coreset ranking
-  int* list;       ///< M: experts with votes (Stage 1), then the coreset's experts (Stage 2)
-  double* sorted;  ///< M: totals in rank order
-  double* before;  ///< M: their exclusive prefix sums
-  uint8_t* mask;   ///< M: the coreset
-  double2* stats;  ///< stat_tokens: Stage 1's row (max, sum) per token
-  int* counts;     ///< dispatch: M
-  int* used;       ///< dispatch: M
-  int* offsets;    ///< dispatch: M
-  uint32_t* bits;  ///< dispatch: M rows of `words` token bits
-  void* scratch;   ///< 32 words of 8 bytes for block scans
+  float* bias;          ///< padded_row(M) floats, zero padded; null without bias
+  double* votes;        ///< Stage 1: vote_rows rows of M
+  double* rows;         ///< per-warp rows (rows_per_warp * padded_row(M) doubles per warp)
+  double* totals;       ///< M: the votes aggregated over the rows
+  int* rank;            ///< M: each expert's place in the coreset ranking
+  int* list;            ///< M: experts with votes (Stage 1), then the coreset's experts (Stage 2)
+  double* sorted;       ///< M: totals in rank order
+  double* before;       ///< M: their exclusive prefix sums
+  uint8_t* mask;        ///< M: the coreset
+  double2* stats;       ///< stat_tokens: Stage 1's row (max, sum) per token
+  int* tally_ids;       ///< tally_tokens x 32: a spread Stage 1's votes, expert ids (fast_votes)
+  double* tally_votes;  ///< tally_tokens x 32: their votes
+  int* counts;          ///< dispatch: M
+  int* used;            ///< dispatch: M
+  int* offsets;         ///< dispatch: M
+  uint32_t* bits;       ///< dispatch: M rows of `words` token bits
+  void* scratch;        ///< 32 words of 8 bytes for block scans
   BlockControl* control;
 };
 
@@ -118,6 +126,8 @@ CR_HD inline SharedStorage shared_storage(unsigned char* smem, const RouteLayout
           static_cast<double*>(at(L.before)),
           static_cast<uint8_t*>(at(L.mask)),
           static_cast<double2*>(at(L.stats)),
+          static_cast<int*>(at(L.tally_ids)),
+          static_cast<double*>(at(L.tally_votes)),
           static_cast<int*>(at(L.counts)),
           static_cast<int*>(at(L.used)),
           static_cast<int*>(at(L.offsets)),

@@ -41,24 +41,25 @@ __device__ uint32_t row_items(int M) {
   return items;
 }
 
-/// Stage 1 of one token on the fast path (fast_token.cuh): its local top-k votes.
-/// `items`: this lane's items inside the row. Returns false, having written nothing,
-/// where the token needs the double path.
+/// Stage 1 of one token on the fast path (fast_token.cuh): lane j < kq gets the j-th
+/// winner's expert id (-1: none) and its vote; `stat`, where given, the row's stats
+/// ({0, 0}: an invalid token). `items`: this lane's items inside the row. False where the
+/// token needs the double path (its stats are written all the same: the double path's).
 template <int VPT, class T, class Policy>
-__device__ bool fast_vote(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias, uint32_t items,
-                          const Policy& pol, int kq, float tol, double* my_votes, double2* stat) {
+__device__ bool fast_votes(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
+                           uint32_t items, const Policy& pol, int kq, float tol, double2* stat, int& id, double& vote) {
   const int lane = int(threadIdx.x & 31);
   uint32_t key[VPT];
   FastStats fs;
-  if (!fast_keys<VPT>(row, stride_expert, p, bias, items, nullptr, key, fs)) return false;
-  const int id = pop_best(key, kq + 1);
+  const bool scored = fast_keys<VPT>(row, stride_expert, p, bias, items, nullptr, key, fs);
+  if (stat && lane == 0) *stat = scored ? token_stat(fs.st) : double2{0.0, 0.0};
+  if (!scored) return false;
+  id = pop_best(key, kq + 1);
   const float b = id >= 0 && bias ? bias[id] : 0.0f;
   double s = 0.0;
   const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), b, s) : 0.0f;
   if (!certified(id, r_win, kq, tol)) return false;
-  if (lane < kq && id >= 0)  // distinct ids in distinct lanes; the double path's r
-    my_votes[id] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[id], pol.vote(s + double(b), lane));
-  if (stat && lane == 0) *stat = token_stat(fs.st);
+  vote = lane < kq && id >= 0 ? pol.vote(s + double(b), lane) : 0.0;  // the double path's r
   return true;
 }
 
@@ -81,102 +82,130 @@ __device__ inline bool fast_finish(int id, float r_win, double s, const RouterPa
   return true;
 }
 
-/// Stage 2 of one valid token on the fast path: ids and weights, as route_tokens.
-/// `in_core`: this lane's items in the coreset; `r_row`: the warp's row for the group limit.
-template <int VPT, class T>
-__device__ bool fast_route(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                           uint32_t in_core, const GroupLane& gl, float* r_row, float tol, int32_t* ids, float* wts) {
-  const bool groups = p.groups.enabled();
-  uint32_t key[VPT];
-  FastStats fs;
-  if (!fast_keys<VPT>(row, stride_expert, p, bias, in_core, groups ? r_row : nullptr, key, fs)) return false;
-  if (groups) {
-    __syncwarp();
-    uint32_t in_groups = 0, chosen = 0;
-    if (!fast_groups(r_row, p, gl, tol, in_groups, chosen)) return false;
-#pragma unroll
-    for (int k = 0; k < VPT; ++k) key[k] = (in_groups >> k) & 1u ? key[k] : 0u;
+/// Stage 2's items of a lane on the fast path: the whole row (item k: expert lane + 32 k,
+/// ranked where in the coreset), its softmax stats computed from the row's logits.
+template <int VPT>
+struct RowItems {
+  uint32_t in_core = 0;  ///< the items in the coreset, as bits
+  static constexpr int count = VPT;
+  /// fast_keys: r goes to `r_row` (for the group limit), not to `r`.
+  template <class T>
+  __device__ bool keys(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias, float* r_row,
+                       float (&)[VPT], uint32_t (&key)[VPT], FastStats& fs) const {
+    return fast_keys<VPT>(row, stride_expert, p, bias, in_core, r_row, key, fs);
   }
-  const int id = pop_best(key, p.top_k + 1);
-  double s = 0.0;
-  const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), bias ? bias[id] : 0.0f, s) : 0.0f;
-  return fast_finish(id, r_win, s, p, tol, ids, wts);
-}
+  /// The group limit from the row: fast_groups.
+  __device__ bool choose_groups(const float (&)[VPT], float* r_row, const RouterParams& p, const GroupLane& gl,
+                                float tol, uint32_t& chosen) const {
+    __syncwarp();  // every lane's r in r_row
+    return fast_groups(r_row, p, gl, tol, chosen);
+  }
+  /// The items inside the chosen groups (bit g), as bits.
+  __device__ uint32_t in_groups(uint32_t chosen, const GroupLane& gl) const {
+    const int lane = int(threadIdx.x & 31);
+    uint32_t in = 0;
+    for (uint32_t c = chosen; c; c &= c - 1) {
+      // The chosen group g's experts [g per, (g + 1) per) are this lane's items [k_lo, k_hi).
+      const int g = __ffs(c) - 1, k_lo = (g * gl.per - lane + 31) >> 5, k_hi = ((g + 1) * gl.per - lane + 31) >> 5;
+      in |= (1u << k_hi) - (1u << k_lo);
+    }
+    return in;
+  }
+  __device__ int expert(int q) const { return q; }
+};
 
-/// A lane's share of a small coreset (at most 32 CV experts), for Stage 2 on the
-/// coreset alone: entry c is the coreset's (lane + 32 c)-th expert by id (-1 past its
-/// end), with its bias and group.
+/// Stage 2's items of a lane on the fast path for a coreset of at most 32 CV experts, when
+/// Stage 1 kept each token's row stats: item c is the coreset's (lane + 32 c)-th expert by id
+/// (-1 past its end), so only the coreset's logits are read; ranked by coreset position,
+/// which is expert order, the results equal RowItems' bit for bit.
 template <int CV>
-struct CoreLane {
+struct CoreItems {
   int e[CV];
   float b[CV];
   int g[CV];
+  const int* list;  ///< the coreset's experts in id order
+  int M;
+  static constexpr int count = CV;
+  __device__ CoreItems(const int* core_list, int size, const float* bias, const RouterParams& p)
+      : list(core_list), M(p.num_experts) {
+    const int lane = int(threadIdx.x & 31), per = p.groups.enabled() ? M / p.groups.n_group : 1;
+#pragma unroll
+    for (int c = 0; c < CV; ++c) {
+      const int q = lane + 32 * c;
+      e[c] = q < size ? core_list[q] : -1;
+      b[c] = e[c] >= 0 && bias ? bias[e[c]] : 0.0f;
+      g[c] = e[c] >= 0 ? e[c] / per : 0;
+    }
+  }
+  /// As fast_keys, with `fs` given; r stays in registers (`r`).
+  template <class T>
+  __device__ bool keys(const T* row, int64_t stride_expert, const RouterParams&, const float*, float*, float (&r)[CV],
+                       uint32_t (&key)[CV], const FastStats& fs) const {
+#pragma unroll
+    for (int c = 0; c < CV; ++c) {
+      r[c] = e[c] >= 0 ? fs.score(to_float(row[int64_t(e[c]) * stride_expert])) + b[c] : -INFINITY;
+      key[c] = e[c] >= 0 ? fast_key(r[c], c) : 0u;
+    }
+    return true;
+  }
+  /// The group limit, as fast_groups chooses it from the row: each group's two largest r
+  /// among the coreset's experts, kept by shared-memory atomics on ordered bits (the
+  /// maximum, and the maximum of min(displaced, new), which is exactly the second largest
+  /// whatever the order of the updates; a slot stays 0 while its group has no such expert,
+  /// read as -Inf: the key's tier), ranked and certified by pick_groups. The warp's row
+  /// memory holds the 64 slots.
+  __device__ bool choose_groups(const float (&r)[CV], float* r_row, const RouterParams& p, const GroupLane&, float tol,
+                                uint32_t& chosen) const {
+    const int G = p.groups.n_group, lane = int(threadIdx.x & 31);
+    if (G > 32) return false;
+    uint32_t* slots = reinterpret_cast<uint32_t*>(r_row);  // group g: largest at [g], second at [32 + g]
+    slots[lane] = slots[lane + 32] = 0u;
+    __syncwarp();
+#pragma unroll
+    for (int c = 0; c < CV; ++c)
+      if (e[c] >= 0) {
+        const uint32_t k = coreroute::detail::ordered_bits(r[c]);  // > 0 for every float
+        const uint32_t old = atomicMax(&slots[g[c]], k);
+        atomicMax(&slots[32 + g[c]], min(old, k));
+      }
+    __syncwarp();
+    const uint32_t b1 = slots[lane], b2 = slots[lane + 32];  // b2 = 0: fewer than two; b1 = 0: none
+    __syncwarp();                                            // the slots are cleared by the next token
+    const float v1 = b1 ? from_ordered(b1) : -INFINITY, v2 = b2 ? from_ordered(b2) : -INFINITY;
+    const uint64_t v = lane < G ? coreroute::detail::fast_group_key(v1, v2, p.groups.group_score) : 0u;
+    return pick_groups(v, p.groups.topk_group, 0, tol, chosen);
+  }
+  __device__ uint32_t in_groups(uint32_t chosen, const GroupLane&) const {
+    uint32_t in = 0;
+#pragma unroll
+    for (int c = 0; c < CV; ++c) in |= ((chosen >> g[c]) & 1u) << c;
+    return in;
+  }
+  __device__ int expert(int q) const { return list[q]; }
 };
 
-template <int CV>
-__device__ CoreLane<CV> core_lane(const int* core_list, int size, const float* bias, const RouterParams& p) {
-  const int lane = int(threadIdx.x & 31), per = p.groups.enabled() ? p.num_experts / p.groups.n_group : 1;
-  CoreLane<CV> cl;
-#pragma unroll
-  for (int c = 0; c < CV; ++c) {
-    const int q = lane + 32 * c;
-    cl.e[c] = q < size ? core_list[q] : -1;
-    cl.b[c] = cl.e[c] >= 0 && bias ? bias[cl.e[c]] : 0.0f;
-    cl.g[c] = cl.e[c] >= 0 ? cl.e[c] / per : 0;
-  }
-  return cl;
-}
-
-/// Stage 2 group limit on a small coreset, as fast_groups chooses: each group's two
-/// largest r among the coreset's experts, kept by shared-memory atomics on ordered bits
-/// (the maximum, and the maximum of min(displaced, new), which is exactly the second
-/// largest whatever the order of the updates; a slot stays 0 while its group has no such
-/// expert, read as -Inf: the key's tier). `slots`: 64 words of this warp's.
-template <int CV>
-__device__ bool core_groups(const float (&r)[CV], const CoreLane<CV>& cl, const RouterParams& p, float tol,
-                            uint32_t* slots, uint32_t& chosen) {
-  const int G = p.groups.n_group, lane = int(threadIdx.x & 31);
-  if (G > 32) return false;
-  slots[lane] = slots[lane + 32] = 0u;  // group g: largest at [g], second at [32 + g]; 0: none
-  __syncwarp();
-#pragma unroll
-  for (int c = 0; c < CV; ++c)
-    if (cl.e[c] >= 0) {
-      const uint32_t k = coreroute::detail::ordered_bits(r[c]);  // > 0 for every float
-      const uint32_t old = atomicMax(&slots[cl.g[c]], k);
-      atomicMax(&slots[32 + cl.g[c]], min(old, k));
-    }
-  __syncwarp();
-  const uint32_t b1 = slots[lane], b2 = slots[lane + 32];  // b2 = 0: fewer than two; b1 = 0: none
-  __syncwarp();                                            // the slots are cleared by the next token
-  const float v1 = b1 ? from_ordered(b1) : -INFINITY, v2 = b2 ? from_ordered(b2) : -INFINITY;
-  const uint64_t v = lane < G ? coreroute::detail::fast_group_key(v1, v2, p.groups.group_score) : 0u;
-  return pick_groups(v, p.groups.topk_group, 0, tol, chosen);
-}
-
-/// Stage 2 of one valid token on the fast path when Stage 1 has scored its row (`fs`)
-/// and the coreset has at most 32 CV experts: only the coreset's logits are read and
-/// ranked (keys by coreset position, which is expert order), the rest as fast_route,
-/// whose results it equals bit for bit. `slots`: the warp's 64 words for the group limit.
-template <int CV, class T>
-__device__ bool fast_route_core(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
-                                const FastStats& fs, const CoreLane<CV>& cl, const int* core_list, uint32_t* slots,
-                                float tol, int32_t* ids, float* wts) {
-  uint32_t key[CV];
-  float r[CV];
-#pragma unroll
-  for (int c = 0; c < CV; ++c) {
-    r[c] = cl.e[c] >= 0 ? fs.score(to_float(row[int64_t(cl.e[c]) * stride_expert])) + cl.b[c] : -INFINITY;
-    key[c] = cl.e[c] >= 0 ? fast_key(r[c], c) : 0u;
-  }
-  if (p.groups.enabled()) {
+/// Stage 2 of one valid token on the fast path: its `items` ranked in float (within the
+/// group limit), ids and weights as route_token_exact writes them once the certificate
+/// holds; false otherwise. `r_row`: the warp's M floats for the group limit (the items'
+/// choose_groups: the one rule of coreroute/detail/groups.hpp, certified by pick_groups).
+/// `fs`: the row's stats where the items do not compute them (CoreItems).
+template <class T, class Items>
+__device__ bool fast_route(const T* row, int64_t stride_expert, const RouterParams& p, const float* bias,
+                           const Items& items, FastStats fs, const GroupLane& gl, float* r_row, float tol, int32_t* ids,
+                           float* wts) {
+  const bool groups = p.groups.enabled();
+  uint32_t key[Items::count];
+  float r[Items::count];  // CoreItems' selection scores (RowItems' go to r_row)
+  if (!items.keys(row, stride_expert, p, bias, groups ? r_row : nullptr, r, key, fs)) return false;
+  if (groups) {
     uint32_t chosen = 0;
-    if (!core_groups(r, cl, p, tol, slots, chosen)) return false;
+    if (!items.choose_groups(r, r_row, p, gl, tol, chosen)) return false;
+    const uint32_t in = items.in_groups(chosen, gl);
 #pragma unroll
-    for (int c = 0; c < CV; ++c) key[c] = (chosen >> cl.g[c]) & 1u ? key[c] : 0u;
+    for (int k = 0; k < Items::count; ++k) key[k] = (in >> k) & 1u ? key[k] : 0u;
   }
   const int q = pop_best(key, p.top_k + 1);
-  const int id = q >= 0 ? core_list[q] : -1;
+  const int id = q >= 0 ? items.expert(q) : -1;
   double s = 0.0;
   const float r_win = id >= 0 ? fs.winner(to_float(row[int64_t(id) * stride_expert]), bias ? bias[id] : 0.0f, s) : 0.0f;
   return fast_finish(id, r_win, s, p, tol, ids, wts);
@@ -227,8 +256,9 @@ template <int VPT, class T, class Policy>
 __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
                             const float* bias, const Policy& pol, float tol, double* votes, int R, double* my_rows,
                             double2* stats) {
-  const int M = p.num_experts, warps = int(blockDim.x >> 5);
+  const int M = p.num_experts, warps = int(blockDim.x >> 5), lane = int(threadIdx.x & 31);
   const int kq = min(pol.local_k(p), M);
+  const bool fast = VPT > 0 && tol > 0.0f && kq < 32;
   const uint32_t items = row_items<VPT>(M);
   const int64_t step = int64_t(R) * x.stride_token;
   for (int r = int(threadIdx.x >> 5); r < R; r += warps) {
@@ -236,10 +266,68 @@ __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t vali
     const T* row = block + r * x.stride_token;
     for (int64_t n = r; n < valid; n += R, row += step, __syncwarp()) {  // a vote row has many writers
       double2* stat = stats ? stats + n : nullptr;
-      if constexpr (VPT > 0)
-        if (tol > 0.0f && kq < 32 && fast_vote<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, my_votes, stat))
+      if constexpr (VPT > 0) {
+        int id = -1;
+        double vote = 0.0;
+        if (fast && fast_votes<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, stat, id, vote)) {
+          if (lane < kq && id >= 0)  // distinct ids in distinct lanes
+            my_votes[id] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[id], vote);
           continue;
-      vote_token_exact<VPT>(row, x.stride_expert, p, bias, pol, kq, my_votes, my_rows, stat);
+        }
+      }
+      vote_token_exact<VPT>(row, x.stride_expert, p, bias, pol, kq, my_votes, my_rows, fast ? nullptr : stat);
+    }
+  }
+}
+
+/// A token's slot in the tally whose double path is the lead CTA's to run.
+inline constexpr int kRedoVotes = -2;
+
+/// Stage 1 of a block spread over its cluster (fast path only, kq < 32): token n, on CTA
+/// n % team.size (one warp, as in Stage 2), writes its votes into slot n of the lead CTA's
+/// tally (`ids`, `votes`: 32 entries a token, in distributed shared memory), or marks the
+/// slot for the double path; its row stats go to this CTA's stats[n], where Stage 2 reads them.
+template <int VPT, class T, class Policy>
+__device__ void tally_tokens(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
+                             const float* bias, const Policy& pol, float tol, const BlockTeam& team, int* ids,
+                             double* votes, double2* stats) {
+  if constexpr (VPT > 0) {
+    const int M = p.num_experts, lane = int(threadIdx.x & 31), stride = team.size * int(blockDim.x >> 5);
+    const int kq = min(pol.local_k(p), M);
+    const uint32_t items = row_items<VPT>(M);
+    for (int64_t n = team.rank + team.size * int64_t(threadIdx.x >> 5); n < valid; n += stride) {
+      int id = -1;
+      double vote = 0.0;
+      const bool fast = fast_votes<VPT>(block + n * x.stride_token, x.stride_expert, p, bias, items, pol, kq, tol,
+                                        stats ? stats + n : nullptr, id, vote);
+      if (lane < kq) {
+        ids[n * 32 + lane] = fast ? id : kRedoVotes;
+        votes[n * 32 + lane] = vote;
+      }
+    }
+  }
+}
+
+/// The lead CTA's part of a spread Stage 1: the tally into the vote rows, row n % R by one
+/// warp in token order, as vote_tokens casts them (the same sums); a marked token runs the
+/// double path here.
+template <int VPT, class T, class Policy>
+__device__ void cast_tally(const LogitsView<T>& x, const T* block, int64_t valid, const RouterParams& p,
+                           const float* bias, const Policy& pol, double* votes, int R, double* my_rows, const int* ids,
+                           const double* tally) {
+  const int M = p.num_experts, warps = int(blockDim.x >> 5), lane = int(threadIdx.x & 31);
+  const int kq = min(pol.local_k(p), M);
+  for (int r = int(threadIdx.x >> 5); r < R; r += warps) {
+    double* my_votes = votes + size_t(r) * M;
+    for (int64_t n = r; n < valid; n += R, __syncwarp()) {
+      if (ids[n * 32] == kRedoVotes) {
+        vote_token_exact<VPT>(block + n * x.stride_token, x.stride_expert, p, bias, pol, kq, my_votes, my_rows,
+                              nullptr);
+        continue;
+      }
+      const int id = lane < kq ? ids[n * 32 + lane] : -1;
+      if (id >= 0)
+        my_votes[id] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[id], tally[n * 32 + lane]);
     }
   }
 }
@@ -258,6 +346,7 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const Shared
   for (int i = t; i < M; i += T) {
     double v = none;
     if (Policy::needs_votes)
+#pragma unroll 4
       for (int r = 0; r < R; ++r) v = coreroute::detail::add_vote(agg, v, sh.votes[size_t(r) * M + i]);
     totals[i] = v;
     rank[i] = Policy::needs_votes ? 0 : i;  // no votes: all 0, so the ranking is by id
@@ -270,13 +359,19 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const Shared
     // (P <= N * local_k).
     int* list = sh.list;           // the experts with votes, any order
     double* list_totals = sorted;  // their totals, in list order (`sorted` is free until the ranking ends)
-    for (int i = t; i < M; i += T) {
-      rank[i] = totals[i] == none ? 1 : 0;
-      if (totals[i] != none) {
-        const int at = atomicAdd(&sh.control->voted, 1);
+    const int lane = t & 31;
+    for (int w = t - lane; w < M; w += T) {  // a warp at a time: one atomic per warp, not per expert
+      const int i = w + lane;
+      const bool voted = i < M && totals[i] != none, positive = i < M && totals[i] > none;
+      if (i < M) rank[i] = voted ? 0 : 1;
+      const uint32_t voters = __ballot_sync(kFullMask, voted), gainers = __ballot_sync(kFullMask, positive);
+      int at = 0;
+      if (lane == 0 && voters) at = atomicAdd(&sh.control->voted, __popc(voters));
+      if (lane == 0 && gainers) atomicAdd(&sh.control->positive, __popc(gainers));
+      at = __shfl_sync(kFullMask, at, 0) + __popc(voters & ((1u << lane) - 1u));
+      if (voted) {
         list[at] = i;
         list_totals[at] = totals[i];
-        if (totals[i] > none) atomicAdd(&sh.control->positive, 1);
       }
     }
     __syncthreads();
@@ -308,8 +403,11 @@ __device__ void coreset_from_votes(const Policy& pol, int M, int R, const Shared
   }
   __syncthreads();
   const double total = *total_slot;
-  for (int q = t; q < M; q += T)
-    if (!pol.keep(q, sorted[q], before[q], total, M)) atomicMin(size, q);
+  for (int w = t & ~31; w < M; w += T) {  // the first rank not kept, a warp at a time
+    const int q = w + (t & 31);
+    const uint32_t dropped = __ballot_sync(kFullMask, q < M && !pol.keep(q, sorted[q], before[q], total, M));
+    if ((t & 31) == 0 && dropped) atomicMin(size, w + __ffs(dropped) - 1);
+  }
   __syncthreads();
   for (int i = t; i < M; i += T) sh.mask[i] = rank[i] < *size ? 1 : 0;
 }
@@ -461,12 +559,12 @@ __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t val
   const float* bias = s2.bias;
   const uint8_t* mask = s2.mask;
   const float tol = s2.tol;
-  uint32_t in_core = 0;  // fast path: this lane's items in the coreset, as bits
+  RowItems<VPT> whole_row;  // the fast path's items: the whole row, or the small coreset alone
 #pragma unroll
-  for (int k = 0; k < VPT; ++k) in_core |= lane + 32 * k < M && mask[lane + 32 * k] ? 1u << k : 0u;
-  const GroupLane gl = group_lane(p);
+  for (int k = 0; k < VPT; ++k) whole_row.in_core |= lane + 32 * k < M && mask[lane + 32 * k] ? 1u << k : 0u;
   const bool small_core = VPT > kCoreItems && s2.stats && s2.core_size <= 32 * kCoreItems;
-  const CoreLane<kCoreItems> cl = core_lane<kCoreItems>(s2.core_list, small_core ? s2.core_size : 0, bias, p);
+  const CoreItems<kCoreItems> core(s2.core_list, small_core ? s2.core_size : 0, bias, p);
+  const GroupLane gl = group_lane(p);
   float* r_row = reinterpret_cast<float*>(my_rows);
   const int stride = team.size * warps;  // tokens apart of one warp's consecutive tokens
   const int64_t first = team.rank + team.size * int64_t(threadIdx.x >> 5), step = int64_t(stride) * x.stride_token;
@@ -474,23 +572,23 @@ __device__ void route_tokens(const LogitsView<T>& x, const T* block, int64_t val
   int32_t* ids = ids_b + first * K;
   float* wts = w_b + first * K;
   for (int64_t n = first; n < x.tokens; n += stride, row += step, ids += stride * K, wts += stride * K) {
-    if constexpr (VPT > kCoreItems) {
-      const double2 stat = small_core && n < valid ? s2.stats[n] : double2{0.0, 0.0};
-      if (small_core && tol > 0.0f && K < 32 && n < valid && stat.y != 0.0) {
+    if constexpr (VPT > 0) {
+      if (tol > 0.0f && K < 32 && n < valid) {
         FastStats fs;
-        fs.st.score = p.score;
-        fs.st.max = stat.x;
-        fs.st.sum = stat.y;
-        fs.inv_sum = 1.0 / fs.st.sum;  // as fast_keys has it
-        if (fast_route_core(row, x.stride_expert, p, bias, fs, cl, s2.core_list, reinterpret_cast<uint32_t*>(r_row),
-                            tol, ids, wts))
-          continue;
+        bool routed;
+        if (small_core) {
+          const double2 stat = s2.stats[n];  // Stage 1's (max, sum); sum 0: an invalid token
+          fs.st.score = p.score;
+          fs.st.max = stat.x;
+          fs.st.sum = stat.y;
+          fs.inv_sum = 1.0 / fs.st.sum;  // as fast_keys has it
+          routed = stat.y != 0.0 && fast_route(row, x.stride_expert, p, bias, core, fs, gl, r_row, tol, ids, wts);
+        } else {
+          routed = fast_route(row, x.stride_expert, p, bias, whole_row, fs, gl, r_row, tol, ids, wts);
+        }
+        if (routed) continue;
       }
     }
-    if constexpr (VPT > 0)
-      if (tol > 0.0f && K < 32 && n < valid && !small_core &&
-          fast_route<VPT>(row, x.stride_expert, p, bias, in_core, gl, r_row, tol, ids, wts))
-        continue;
     route_token_exact<VPT>(row, x.stride_expert, n < valid, p, bias, mask, my_rows, ids, wts, s2.invalid);
   }
 }
@@ -554,25 +652,28 @@ __device__ inline void dispatch_block(int64_t b, int64_t N, int64_t valid, int M
   }
 }
 
-template <class T, class Policy, int VPT>
+/// `Spread`: Stage 1 spreads over the launch's clusters (tally_tokens), as the host
+/// decides (launch.cuh: a tally in the layout, the fast path, 0 < local_k < 32); a kernel of
+/// its own, so that the other launches carry none of its registers.
+template <class T, class Policy, int VPT, bool Spread>
 __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     route_kernel(LogitsView<T> x, RouterParams p, Policy pol, const uint8_t* coreset_in, RouteOutputs out,
                  DispatchOutputs dispatch, RouteLayout L, int cluster, bool fast) {
   extern __shared__ __align__(16) unsigned char smem[];
   const SharedStorage sh = shared_storage(smem, L, p.bias != nullptr);
   // A cluster's CTAs route one block together (the grid has one cluster per block);
-  // without one, CTAs grid-stride over blocks. Blocks that vote never cluster (plan):
-  // Stage 1's vote rows live in one CTA's shared memory.
+  // without one, CTAs grid-stride over blocks.
   const BlockTeam team = block_team(cluster);
   const bool lead = team.rank == 0;  // writes the block's coreset, counts and dispatch
   const int M = p.num_experts, K = p.top_k, t = int(threadIdx.x), nt = int(blockDim.x);
   const int warp = t >> 5;
   float* bias = sh.bias;
   for (int i = t; bias && i < padded_row(M); i += nt) bias[i] = i < M ? p.bias[i] : 0.0f;  // fast path: no bounds
+  __syncthreads();  // the tolerance reads the shared copy: one global read of the bias per CTA
   double* my_rows = sh.rows + size_t(warp) * L.rows_per_warp * padded_row(M);
   BlockControl* ctl = sh.control;
   const bool stage1 = Policy::needs_votes && coreset_in == nullptr;
-  const float tol = fast && VPT > 0 ? fast_tolerance(p.bias, M) : 0.0f;  // 0: double path only
+  const float tol = fast && VPT > 0 ? fast_tolerance(bias, M) : 0.0f;  // 0: double path only
   // Stage 1's row stats for Stage 2 on a small coreset (fast path only).
   double2* stats = stage1 && L.stat_tokens > 0 && tol > 0.0f ? sh.stats : nullptr;
   const int64_t first_block = cluster > 1 ? blockIdx.x / unsigned(cluster) : blockIdx.x;
@@ -581,32 +682,55 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     const int64_t valid = x.valid_tokens(b);
     const T* block = x.data + b * x.stride_block;
     if (t == 0) *ctl = BlockControl{coreset_in ? 0 : M, 0, 0, 0};
-    for (int i = t; stage1 && i < L.vote_rows * M; i += nt)
+    for (int i = t; stage1 && lead && i < L.vote_rows * M; i += nt)
       sh.votes[i] = coreroute::detail::no_vote<double>(vote_aggregation_v<Policy>);
     __syncthreads();
-    if (stage1) vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, sh.votes, L.vote_rows, my_rows, stats);
-    team.sync();  // vote rows complete; in a cluster, CTA 0's counts zeroed before any CTA counts a token
+    // The block's coreset: the given one, or every expert, in each CTA; from Stage 1 in
+    // the lead CTA alone (its vote rows are the block's), which the others then copy.
     if (coreset_in) {
       for (int i = t; i < M; i += nt) {
         sh.mask[i] = coreset_in[b * M + i] ? 1 : 0;
         if (sh.mask[i]) atomicAdd(&ctl->size, 1);
       }
-      __syncthreads();
     } else if constexpr (std::is_same_v<Policy, VanillaPolicy>) {
       for (int i = t; i < M; i += nt) sh.mask[i] = 1;  // every expert: no ranking to do
-    } else {
+    } else if constexpr (Spread) {                     // Stage 1 over the cluster, then the lead's rows and ranking
+      tally_tokens<VPT>(x, block, valid, p, bias, pol, tol, team, team.at(sh.tally_ids, 0), team.at(sh.tally_votes, 0),
+                        stats);
+      team.sync();
+      if (lead) {
+        cast_tally<VPT>(x, block, valid, p, bias, pol, sh.votes, L.vote_rows, my_rows, sh.tally_ids, sh.tally_votes);
+        __syncthreads();
+        coreset_from_votes(pol, M, L.vote_rows, sh);
+        __syncthreads();
+        if (warp == 0 && VPT > kCoreItems && stats && ctl->size <= 32 * kCoreItems) list_coreset(sh.mask, M, sh.list);
+      }
+    } else if (lead) {
+      vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, sh.votes, L.vote_rows, my_rows, stats);
+      __syncthreads();
       coreset_from_votes(pol, M, L.vote_rows, sh);
+      __syncthreads();
+      if (warp == 0 && VPT > kCoreItems && stats && ctl->size <= 32 * kCoreItems) list_coreset(sh.mask, M, sh.list);
+    }
+    team.sync();  // the coreset, and the lead's list and row stats, complete; CTA 0's counts zeroed before any CTA
+                  // counts a token
+    const int core_size = team.at(ctl, 0)->size;
+    if (stage1 && !lead) {
+      const uint8_t* lead_mask = team.at(sh.mask, 0);
+      for (int i = t; i < M; i += nt) sh.mask[i] = lead_mask[i];
     }
     for (int i = t; lead && out.coreset && i < M; i += nt) out.coreset[b * M + i] = sh.mask[i];
-    if (lead && t == 0 && out.coreset_size) out.coreset_size[b] = ctl->size;
+    if (lead && t == 0 && out.coreset_size) out.coreset_size[b] = core_size;
     __syncthreads();
-    const int core_size = ctl->size;
-    if (VPT > kCoreItems && stats && core_size <= 32 * kCoreItems) {  // the same branch in every thread
-      if (warp == 0) list_coreset(sh.mask, M, sh.list);
-      __syncthreads();
-    }
     int32_t* ids_b = out.ids + b * x.tokens * K;
-    const Stage2 s2{bias, sh.mask, tol, stats, sh.list, core_size, team.at(&ctl->invalid, 0)};
+    // Row stats: this CTA's own tokens' where Stage 1 was spread, else the lead's.
+    const Stage2 s2{bias,
+                    sh.mask,
+                    tol,
+                    stats && !Spread ? team.at(stats, 0) : stats,
+                    team.at(sh.list, 0),
+                    core_size,
+                    team.at(&ctl->invalid, 0)};
     route_tokens<VPT>(x, block, valid, p, s2, team, my_rows, ids_b, out.weights + b * x.tokens * K);
     team.sync();  // CTA 0's invalid count complete; every CTA's ids written before the dispatch reads them
     if (lead && t == 0 && out.valid_tokens) out.valid_tokens[b] = int32_t(valid);

@@ -22,10 +22,9 @@ struct ShapeClass {
   int max_cluster;  ///< most CTAs sharing one block; fewer while B * cluster exceeds the SMs
   int ctas_per_sm;  ///< the grid without clusters: at most this many CTAs per SM, grid-stride beyond
 };
-/// Fewer blocks than twice the SMs: without Stage 1, a block's tokens spread over a
-/// cluster of CTAs on as many SMs (each CTA at least 4 tokens, one warp each), so that
-/// B = 1 is not one SM's work; with Stage 1, one CTA of many warps, as the coreset's
-/// ranking is block-wide.
+/// Fewer blocks than twice the SMs: a block's Stage 2 tokens spread over a cluster of
+/// CTAs on as many SMs (each CTA at least 4 tokens, one warp each), so that B = 1 is not
+/// one SM's work; Stage 1 and the coreset's ranking run in the cluster's lead CTA.
 inline constexpr ShapeClass kFewBlocks{kMaxWarps, kMaxCluster, 16};
 /// Many blocks: CTAs of 8 warps, several per SM, one block each at a time.
 inline constexpr ShapeClass kManyBlocks{8, 1, 16};
@@ -36,8 +35,11 @@ inline constexpr int kClusterTokens = 4;
 
 /// Most tokens per block whose Stage 1 row stats are kept (16 bytes each).
 inline constexpr int kStatTokens = 256;
+/// Most tokens per block whose Stage 1 spreads over a cluster (a tally of 384 bytes each
+/// in the lead CTA); more stay in the lead CTA's vote rows.
+inline constexpr int kTallyTokens = 128;
 
-/// Largest coreset that Stage 2 ranks on its own (fast_route_core), in items per lane;
+/// Largest coreset that Stage 2 ranks on its own (CoreItems), in items per lane;
 /// rows of at most as many items per lane (M <= 64) are ranked whole (measured faster).
 inline constexpr int kCoreItems = 2;
 

@@ -34,7 +34,7 @@ struct BlockTeam {
   template <class V>
   __device__ V* at(V* p, int r) const {
 #if __CUDA_ARCH__ >= 900
-    if (size > 1) return cooperative_groups::this_cluster().map_shared_rank(p, unsigned(r));
+    if (size > 1 && r != rank) return cooperative_groups::this_cluster().map_shared_rank(p, unsigned(r));
 #endif
     return p;
   }
@@ -117,13 +117,15 @@ __device__ V warp_exclusive_scan(V* data, int len) {
   const int lane = int(threadIdx.x & 31), per = (len + 31) / 32;
   const int lo = min(len, lane * per), hi = min(len, lo + per);
   V incl = V(0);
-  for (int i = lo; i < hi; ++i) incl += data[i];
+#pragma unroll 4
+  for (int i = lo; i < hi; ++i) incl += data[i];  // unrolled: loads ahead, additions in order
   for (int d = 1; d < 32; d <<= 1) {
     const V y = __shfl_up_sync(kFullMask, incl, d);
     if (lane >= d) incl += y;
   }
   V base = __shfl_up_sync(kFullMask, incl, 1);
   if (lane == 0) base = V(0);
+#pragma unroll 4
   for (int i = lo; i < hi; ++i) {
     const V v = data[i];
     data[i] = base;
