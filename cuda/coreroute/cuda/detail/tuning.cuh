@@ -24,7 +24,8 @@ struct ShapeClass {
 };
 /// Fewer blocks than twice the SMs: a block's Stage 2 tokens spread over a cluster of
 /// CTAs on as many SMs (each CTA at least 4 tokens, one warp each), so that B = 1 is not
-/// one SM's work; Stage 1 and the coreset's ranking run in the cluster's lead CTA.
+/// one SM's work; Stage 1 too where its tally fits (kTallyTokens), the coreset's ranking
+/// in the cluster's lead CTA.
 inline constexpr ShapeClass kFewBlocks{kMaxWarps, kMaxCluster, 16};
 /// Many blocks: CTAs of 8 warps, several per SM, one block each at a time.
 inline constexpr ShapeClass kManyBlocks{8, 1, 16};
