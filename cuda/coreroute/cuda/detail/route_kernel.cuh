@@ -1,12 +1,13 @@
 #pragma once
 // The fused routing kernel: one CTA per block of tokens (grid-stride over blocks), or,
-// for a few blocks without Stage 1, one cluster of CTAs per block; one warp per token
-// (docs/performance.md, "The kernel's design"). Logits -> scores -> each token's local top-k -> votes -> the
-// coreset (any policy of the policy concept) -> group selection -> constrained top-K
-// -> weights, and optionally the dispatch layout, in one pass over global memory
-// (Stage 2 re-reads the block's logits, which are then in L1/L2; of a coreset of at most
-// 64 experts it reads only the coreset's, with the row stats Stage 1 kept). Each token's
-// ranking is tried in certified float first (fast_token.cuh), else done in double (token.cuh).
+// for a few blocks, one cluster of CTAs per block whose lead CTA ranks the coreset; one
+// warp per token (docs/performance.md, "The kernel's design"). Logits -> scores -> each
+// token's local top-k -> votes -> the coreset (any policy of the policy concept) -> group
+// selection -> constrained top-K -> weights, and optionally the dispatch layout, in one
+// pass over global memory (Stage 2 re-reads the block's logits, which are then in L1/L2;
+// of a coreset of at most 64 experts it reads only the coreset's, with the row stats
+// Stage 1 kept). Each token's ranking is tried in certified float first (fast_token.cuh),
+// else done in double (token.cuh).
 #include <cstdint>
 #include <type_traits>
 
