@@ -125,11 +125,9 @@ struct CoreItems {
   float b[CV];
   int g[CV];
   const int* list;  ///< the coreset's experts in id order
-  int M;
   static constexpr int count = CV;
-  __device__ CoreItems(const int* core_list, int size, const float* bias, const RouterParams& p)
-      : list(core_list), M(p.num_experts) {
-    const int lane = int(threadIdx.x & 31), per = p.groups.enabled() ? M / p.groups.n_group : 1;
+  __device__ CoreItems(const int* core_list, int size, const float* bias, const RouterParams& p) : list(core_list) {
+    const int lane = int(threadIdx.x & 31), per = p.groups.enabled() ? p.num_experts / p.groups.n_group : 1;
 #pragma unroll
     for (int c = 0; c < CV; ++c) {
       const int q = lane + 32 * c;
@@ -539,6 +537,17 @@ __device__ inline void list_coreset(const uint8_t* mask, int M, int* list) {
   }
 }
 
+/// The lead CTA's coreset, once its vote rows are filled: the ranking, and the list of a
+/// coreset small enough for Stage 2 to rank alone, where Stage 1 kept the row stats.
+template <int VPT, class Policy>
+__device__ void lead_coreset(const Policy& pol, int M, int R, const SharedStorage& sh, bool with_stats) {
+  __syncthreads();  // the vote rows complete
+  coreset_from_votes(pol, M, R, sh);
+  __syncthreads();
+  if (threadIdx.x < 32 && VPT > kCoreItems && with_stats && sh.control->size <= 32 * kCoreItems)
+    list_coreset(sh.mask, M, sh.list);
+}
+
 /// What Stage 2 of one block shares between its tokens.
 struct Stage2 {
   const float* bias;     ///< shared, zero padded; null without bias
@@ -701,17 +710,11 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
       team.sync();
       if (lead) {
         cast_tally<VPT>(x, block, valid, p, bias, pol, sh.votes, L.vote_rows, my_rows, sh.tally_ids, sh.tally_votes);
-        __syncthreads();
-        coreset_from_votes(pol, M, L.vote_rows, sh);
-        __syncthreads();
-        if (warp == 0 && VPT > kCoreItems && stats && ctl->size <= 32 * kCoreItems) list_coreset(sh.mask, M, sh.list);
+        lead_coreset<VPT>(pol, M, L.vote_rows, sh, stats != nullptr);
       }
     } else if (lead) {
       vote_tokens<VPT>(x, block, valid, p, bias, pol, tol, sh.votes, L.vote_rows, my_rows, stats);
-      __syncthreads();
-      coreset_from_votes(pol, M, L.vote_rows, sh);
-      __syncthreads();
-      if (warp == 0 && VPT > kCoreItems && stats && ctl->size <= 32 * kCoreItems) list_coreset(sh.mask, M, sh.list);
+      lead_coreset<VPT>(pol, M, L.vote_rows, sh, stats != nullptr);
     }
     team.sync();  // the coreset, and the lead's list and row stats, complete; CTA 0's counts zeroed before any CTA
                   // counts a token
