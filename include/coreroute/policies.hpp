@@ -300,6 +300,14 @@ void require_valid_local_k(const P& pol, const RouterConfig& c) {
     fail(std::string(P::name) + ".local_k()", k, "must be in [1, num_experts = " + std::to_string(c.num_experts) + "]");
 }
 
+/// How many experts each valid token votes for: local_k clamped to [0, M] (the checked
+/// entry points require [1, M] of it: require_valid_local_k; the raw path clamps).
+template <class P>
+CR_HD inline int votes_per_token(const P& pol, const RouterParams& p) {
+  const int k = pol.local_k(p);
+  return k < 0 ? 0 : (k > p.num_experts ? p.num_experts : k);
+}
+
 /// A vote must be finite, and >= 0 when votes are summed: a negative summed vote would
 /// make `before` decrease, a NaN would let its bit pattern decide the coreset order.
 /// Names block and token.

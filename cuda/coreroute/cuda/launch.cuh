@@ -134,7 +134,7 @@ cudaError_t launch_vpt(const LogitsView<T>& x, const RouterParams& p, const Poli
   // tries the fast path, whose votes fit a warp (0 < local_k < 32); else the lead CTA runs it.
   auto kernel = route_kernel<T, Policy, VPT, false>;
   if constexpr (Policy::needs_votes && VPT > 0) {
-    const int local_k = std::min(pol.local_k(p), p.num_experts);
+    const int local_k = coreroute::detail::votes_per_token(pol, p);
     if (lp.layout.tally_tokens > 0 && fast && local_k > 0 && local_k < 32) kernel = route_kernel<T, Policy, VPT, true>;
   }
   const RouteLayout& L = lp.layout;

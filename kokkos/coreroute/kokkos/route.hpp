@@ -123,7 +123,7 @@ void launch(const ExecSpace& exec, const LogitsV& x, const TokensV& tokens, cons
   shape.M = c.num_experts;
   shape.K = c.top_k;
   if constexpr (!std::is_same_v<Policy, GivenCoreset>)
-    if (Policy::needs_votes) shape.local_k = std::clamp(pol.local_k(p), 0, c.num_experts);
+    if (Policy::needs_votes) shape.local_k = coreroute::detail::votes_per_token(pol, p);
   shape.groups = c.groups.enabled() ? c.groups.n_group : 0;
 
   using Functor = BlockRouter<ExecSpace, LogitsV, TokensV, CoresetV, Policy>;

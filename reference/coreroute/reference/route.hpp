@@ -102,7 +102,7 @@ void block_votes(const BlockScores& sc, const RouterParams& p, const Policy& pol
   constexpr VoteAggregation agg = vote_aggregation_v<Policy>;
   std::fill(votes, votes + M, Policy::needs_votes ? coreroute::detail::no_vote<double>(agg) : 0.0);
   if (!Policy::needs_votes) return;
-  const int k = std::clamp(pol.local_k(p), 0, M);
+  const int k = coreroute::detail::votes_per_token(pol, p);
   ws.chosen.resize(size_t(M));
   for (size_t n = 0; n < sc.valid.size(); ++n) {
     if (!sc.valid[n]) continue;  // an invalid token casts no vote

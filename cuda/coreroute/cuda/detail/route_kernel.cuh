@@ -33,6 +33,12 @@ using coreroute::detail::key_value;
 using coreroute::detail::ranks_before;
 using coreroute::detail::wide_key;
 
+/// One more vote into an expert's slot of a vote row, by the policy's aggregation.
+template <class Policy>
+__device__ __forceinline__ void cast_vote(double& slot, double vote) {
+  slot = coreroute::detail::add_vote(vote_aggregation_v<Policy>, slot, vote);
+}
+
 /// This lane's items inside a row of M experts, as bits (item k: expert lane + 32 k).
 template <int VPT>
 __device__ uint32_t row_items(int M) {
@@ -228,8 +234,7 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
 #pragma unroll
       for (int k = 0; k < Row<VPT>::count(M); ++k) {
         const int i = lane + 32 * k;
-        if (i < M)
-          my_votes[i] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[i], pol.vote(r[k], 0));
+        if (i < M) cast_vote<Policy>(my_votes[i], pol.vote(r[k], 0));
       }
       return;
     }
@@ -240,10 +245,7 @@ __device__ __noinline__ void vote_token_exact(const T* row, int64_t stride_exper
     const WideKey w = next_best(
         s, r, M, prev, [](int, int) { return true; }, sv);
     if (!w.value) break;
-    if (lane == 0) {
-      double& v = my_votes[key_index(w)];
-      v = coreroute::detail::add_vote(vote_aggregation_v<Policy>, v, pol.vote(key_value(w), q));
-    }
+    if (lane == 0) cast_vote<Policy>(my_votes[key_index(w)], pol.vote(key_value(w), q));
     prev = w;
   }
 }
@@ -256,7 +258,7 @@ __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t vali
                             const float* bias, const Policy& pol, float tol, double* votes, int R, double* my_rows,
                             double2* stats) {
   const int M = p.num_experts, warps = int(blockDim.x >> 5), lane = int(threadIdx.x & 31);
-  const int kq = min(pol.local_k(p), M);
+  const int kq = coreroute::detail::votes_per_token(pol, p);
   const bool fast = VPT > 0 && tol > 0.0f && kq < 32;
   const uint32_t items = row_items<VPT>(M);
   const int64_t step = int64_t(R) * x.stride_token;
@@ -270,7 +272,7 @@ __device__ void vote_tokens(const LogitsView<T>& x, const T* block, int64_t vali
         double vote = 0.0;
         if (fast && fast_votes<VPT>(row, x.stride_expert, p, bias, items, pol, kq, tol, stat, id, vote)) {
           if (lane < kq && id >= 0)  // distinct ids in distinct lanes
-            my_votes[id] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[id], vote);
+            cast_vote<Policy>(my_votes[id], vote);
           continue;
         }
       }
@@ -292,7 +294,7 @@ __device__ void tally_tokens(const LogitsView<T>& x, const T* block, int64_t val
                              double* votes, double2* stats) {
   if constexpr (VPT > 0) {
     const int M = p.num_experts, lane = int(threadIdx.x & 31), stride = team.size * int(blockDim.x >> 5);
-    const int kq = min(pol.local_k(p), M);
+    const int kq = coreroute::detail::votes_per_token(pol, p);
     const uint32_t items = row_items<VPT>(M);
     for (int64_t n = team.rank + team.size * int64_t(threadIdx.x >> 5); n < valid; n += stride) {
       int id = -1;
@@ -315,7 +317,7 @@ __device__ void cast_tally(const LogitsView<T>& x, const T* block, int64_t valid
                            const float* bias, const Policy& pol, double* votes, int R, double* my_rows, const int* ids,
                            const double* tally) {
   const int M = p.num_experts, warps = int(blockDim.x >> 5), lane = int(threadIdx.x & 31);
-  const int kq = min(pol.local_k(p), M);
+  const int kq = coreroute::detail::votes_per_token(pol, p);
   for (int r = int(threadIdx.x >> 5); r < R; r += warps) {
     double* my_votes = votes + size_t(r) * M;
     for (int64_t n = r; n < valid; n += R, __syncwarp()) {
@@ -325,8 +327,7 @@ __device__ void cast_tally(const LogitsView<T>& x, const T* block, int64_t valid
         continue;
       }
       const int id = lane < kq ? ids[n * 32 + lane] : -1;
-      if (id >= 0)
-        my_votes[id] = coreroute::detail::add_vote(vote_aggregation_v<Policy>, my_votes[id], tally[n * 32 + lane]);
+      if (id >= 0) cast_vote<Policy>(my_votes[id], tally[n * 32 + lane]);
     }
   }
 }
