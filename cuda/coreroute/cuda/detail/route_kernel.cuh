@@ -675,7 +675,8 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
   // A cluster's CTAs route one block together (the grid has one cluster per block);
   // without one, CTAs grid-stride over blocks.
   const BlockTeam team = block_team(cluster);
-  const bool lead = team.rank == 0;  // writes the block's coreset, counts and dispatch
+  const bool lead = team.rank == 0;     // writes the block's coreset, counts and dispatch
+  if constexpr (Spread) team.arrive();  // tally_tokens writes into the lead CTA, which must have started (wait below)
   const int M = p.num_experts, K = p.top_k, t = int(threadIdx.x), nt = int(blockDim.x);
   const int warp = t >> 5;
   float* bias = sh.bias;
@@ -687,6 +688,7 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
   const float tol = fast && VPT > 0 ? fast_tolerance(bias, M) : 0.0f;  // 0: double path only
   // Stage 1's row stats for Stage 2 on a small coreset (fast path only).
   double2* stats = stage1 && L.stat_tokens > 0 && tol > 0.0f ? sh.stats : nullptr;
+  if constexpr (Spread) team.wait();
   const int64_t first_block = cluster > 1 ? blockIdx.x / unsigned(cluster) : blockIdx.x;
   const int64_t block_step = cluster > 1 ? x.blocks : gridDim.x;
   for (int64_t b = first_block; b < x.blocks; b += block_step) {

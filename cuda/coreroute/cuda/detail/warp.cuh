@@ -30,6 +30,19 @@ struct BlockTeam {
 #endif
     __syncthreads();
   }
+  /// The same barrier in two halves (sm_90's barrier.cluster), so that work goes on between
+  /// them: once `wait` returns, every CTA of the team has started, as reaching another CTA's
+  /// shared memory requires, and has made its writes before `arrive` visible.
+  __device__ void arrive() const {
+#if __CUDA_ARCH__ >= 900
+    if (size > 1) asm volatile("barrier.cluster.arrive.aligned;" ::: "memory");
+#endif
+  }
+  __device__ void wait() const {
+#if __CUDA_ARCH__ >= 900
+    if (size > 1) asm volatile("barrier.cluster.wait.aligned;" ::: "memory");
+#endif
+  }
   /// The address of `p`, a pointer into this CTA's shared memory, in CTA `r`'s.
   template <class V>
   __device__ V* at(V* p, int r) const {
