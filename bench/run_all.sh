@@ -16,7 +16,10 @@
 # results/<date>-<gpu>-routing.json (bench/routing_table.py).
 # SAN_POLICIES and SAN_SCORES pick the sanitized groups (default: vote and blockdist, sigmoid).
 # PARITY_CASES=n runs n cases per policy x score group instead of PARITY_SECONDS each, in
-# processes of PARITY_CHUNK cases (default 1000); POLICIES picks the groups. BUILD names a build folder made elsewhere (skip "build").
+# processes of PARITY_CHUNK cases (default 1000); POLICIES and SCORES pick the groups,
+# PARITY_SEED the first seed, PARITY_DEADLINE the seconds the parity groups may take in all
+# (cuda/tests/parity_all.sh's SEED and DEADLINE: a run cut short says so and fails).
+# BUILD names a build folder made elsewhere (skip "build").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${OUT_DIR:-bench/out}
@@ -82,14 +85,14 @@ if has sanitize; then
     for p in ${SAN_POLICIES:-vote blockdist}; do for sc in ${SAN_SCORES:-sigmoid}; do
       log="$OUT_DIR/san_${tool}_${p}_${sc}.log"
       compute-sanitizer --tool $tool --error-exitcode 9 "$T" $p $sc "$SAN_CASES" 3 > "$log" 2>&1
-      rc=$?; echo "compute-sanitizer $tool $p/$sc: rc=$rc $(grep -E 'ERROR SUMMARY|cases passed' "$log" | tr '\n' ' ')"
+      rc=$?; echo "compute-sanitizer $tool $p/$sc: rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY|cases passed' "$log" | tr '\n' ' ')"
       [ $rc -eq 0 ] || status=1
     done; done
   done
 fi
 if has parity || has parity_groups; then
   # Groups one after another (one GPU), PARITY_SECONDS or PARITY_CASES each.
-  CASES=${PARITY_CASES:-} cuda/tests/parity_all.sh "$T" "${PARITY_SECONDS:-60}" "${PARITY_CHUNK:-1000}" "$OUT_DIR" |
+  CASES=${PARITY_CASES:-} SEED=${PARITY_SEED:-1000} DEADLINE=${PARITY_DEADLINE:-} cuda/tests/parity_all.sh "$T" "${PARITY_SECONDS:-60}" "${PARITY_CHUNK:-1000}" "$OUT_DIR" |
     tee -a "$OUT_DIR/parity_summary.txt" || status=1
 fi
 if has parity_extra || has parity; then  # the raw path's invalid tokens; near-tie inputs
