@@ -12,6 +12,7 @@
 // Every valid case is also routed with the double path alone (LaunchTuning::exact_only):
 // the certified float path must give the same ids, weights and coreset bit for bit.
 // Exit codes: 0 parity holds, 1 a failure (the case is printed), 77 no GPU (skipped).
+// Every policy and score function in turn, in chunks, with a time limit: parity_all.sh.
 #include <cuda_runtime.h>
 
 #include <cstdio>
