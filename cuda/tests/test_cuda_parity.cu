@@ -4,8 +4,8 @@
 // values are exact) and the raw path's invalid-token status.
 //
 //   test_cuda_parity <policy> <softmax|sigmoid>[-near-ties] [cases] [seed]
-//   test_cuda_parity --list      the policies: every registered built-in one, and user
-//                                (RankDecayPolicy, user_policy.hpp)
+//   test_cuda_parity --list      the policies: every registered built-in one, user and
+//                                user-novote (RankDecayPolicy, FirstExpertsPolicy: user_policy.hpp)
 // The -near-ties runs use logits 1e-7 apart only: where s + bias cancels, only double
 // scores resolve them to docs/spec.md section 7's relative slack (see docs/performance.md).
 //   test_cuda_parity raw [cases] [seed]
@@ -76,6 +76,12 @@ RankDecayPolicy random_policy(Rng& g, const RouterConfig& c) {
   p.k_local = uniform(g, 1, c.top_k);
   p.floor = uniform(g, 0, std::min(c.num_experts, 8));
   p.share = float(unit(g) * 0.2);
+  return p;
+}
+template <>
+FirstExpertsPolicy random_policy(Rng& g, const RouterConfig& c) {
+  FirstExpertsPolicy p;
+  p.count = uniform(g, 1, c.num_experts);
   return p;
 }
 
@@ -234,7 +240,7 @@ int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "vote";
   std::string names;
   for_each_builtin([&](const auto& e) { names += std::string(std::decay_t<decltype(e)>::policy_type::name) + "\n"; });
-  names += "user\n";
+  names += "user\nuser-novote\n";
   if (what == "--list") {
     std::cout << names;
     return 0;
@@ -258,6 +264,7 @@ int main(int argc, char** argv) {
       if (status < 0 && what == P::name) status = run_policy<P>(score, cases, seed, near);
     });
     if (what == "user") status = run_policy<RankDecayPolicy>(score, cases, seed, near);
+    if (what == "user-novote") status = run_policy<FirstExpertsPolicy>(score, cases, seed, near);
     if (status >= 0) return status;
   } catch (const std::exception& e) {
     std::cout << "FAILED: " << e.what() << std::endl;

@@ -1,7 +1,9 @@
 #pragma once
-// A user-written policy, to show that the CUDA kernel runs any policy of the concept
-// unchanged: votes decay with the token's rank of the expert, and the coreset keeps
-// a floor of experts plus every expert holding at least `share` of all votes.
+// User-written policies, to show that the CUDA kernel runs any policy of the concept
+// unchanged. RankDecayPolicy: votes decay with the token's rank of the expert, and the
+// coreset keeps a floor of experts plus every expert holding at least `share` of all votes.
+// FirstExpertsPolicy: no votes (needs_votes = false), so the ranking is by id and the
+// coreset is the first `count` experts.
 #include <string>
 
 #include <coreroute/policies.hpp>
@@ -35,5 +37,27 @@ struct RankDecayPolicy {
 };
 
 static_assert(is_policy_v<RankDecayPolicy>);
+
+struct FirstExpertsPolicy {
+  static constexpr bool needs_votes = false;
+  static constexpr const char* name = "firstexperts";
+  int count = 8;
+
+  CR_HD int local_k(const RouterParams&) const { return 0; }  // not read: no votes
+  template <class T>
+  CR_HD T vote(T, int) const {
+    return T(0);
+  }
+  template <class T>
+  CR_HD bool keep(int q, T, T, T, int) const {  // every vote is 0: rank q is expert q
+    return q < count;
+  }
+  void validate(const RouterConfig& c) const {
+    detail::require(count >= 1 && count <= c.num_experts, "FirstExpertsPolicy.count", count, "must be in [1, M]");
+  }
+  std::string describe() const { return "firstexperts(count=" + std::to_string(count) + ")"; }
+};
+
+static_assert(is_policy_v<FirstExpertsPolicy>);
 
 }  // namespace coreroute::cuda_test

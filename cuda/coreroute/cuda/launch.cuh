@@ -61,7 +61,7 @@ inline DeviceInfo device_info() {
     cudaDeviceGetAttribute(&d.sms, cudaDevAttrMultiProcessorCount, dev);
     cudaDeviceGetAttribute(&d.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
     cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
-    // Kernels JIT-compiled from PTX older than sm_90 have no cluster code (route_kernel.cuh).
+    // Kernels JIT-compiled from PTX older than sm_90 have no cluster code (detail/warp.cuh's BlockTeam).
     d.clusters = major >= 9 && cudaFuncGetAttributes(&probe, arch_probe<>) == cudaSuccess && probe.ptxVersion >= 90;
     known[dev & 63] = true;
   }

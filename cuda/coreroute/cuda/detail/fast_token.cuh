@@ -75,7 +75,10 @@ __device__ __forceinline__ uint32_t fast_key(float r, int k) {
 }
 
 /// Sort keys of one row's float selection scores r (for the `items` bits of this lane,
-/// a subset of the row's; the others get 0) and the row's stats. `bias` holds 32 * VPT floats (zero padded).
+/// a subset of the row's; the others get 0) and the row's stats. `bias` is the shared copy,
+/// padded_row(M) floats (zero padded): where 32 * VPT > padded_row(M) the last items read past
+/// it, into the next array of the CTA's storage (layout.cuh), for experts >= M, which are
+/// never in `items`: their key is 0 and r_row -Inf whatever they read.
 /// Where `r_row` is given, r goes there too (-Inf outside `items`), for the group limit.
 /// Returns false, in every lane, for an invalid token (the double path reports it).
 template <int VPT, class T>

@@ -685,6 +685,9 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
   double* my_rows = sh.rows + size_t(warp) * L.rows_per_warp * padded_row(M);
   BlockControl* ctl = sh.control;
   const bool stage1 = Policy::needs_votes && coreset_in == nullptr;
+  // The lead CTA ranks the coreset (from Stage 1's votes, or from none: a policy that does
+  // not vote ranks by id) and the other CTAs of a cluster copy it.
+  const bool lead_ranks = coreset_in == nullptr && !std::is_same_v<Policy, VanillaPolicy>;
   const float tol = fast && VPT > 0 ? fast_tolerance(bias, M) : 0.0f;  // 0: double path only
   // Stage 1's row stats for Stage 2 on a small coreset (fast path only).
   double2* stats = stage1 && L.stat_tokens > 0 && tol > 0.0f ? sh.stats : nullptr;
@@ -698,8 +701,8 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     for (int i = t; stage1 && lead && i < L.vote_rows * M; i += nt)
       sh.votes[i] = coreroute::detail::no_vote<double>(vote_aggregation_v<Policy>);
     __syncthreads();
-    // The block's coreset: the given one, or every expert, in each CTA; from Stage 1 in
-    // the lead CTA alone (its vote rows are the block's), which the others then copy.
+    // The block's coreset: the given one, or every expert, in each CTA; else ranked in the
+    // lead CTA alone (from Stage 1's vote rows, the block's), which the others then copy.
     if (coreset_in) {
       for (int i = t; i < M; i += nt) {
         sh.mask[i] = coreset_in[b * M + i] ? 1 : 0;
@@ -722,7 +725,7 @@ __global__ void __launch_bounds__(COREROUTE_CUDA_MAX_THREADS)
     team.sync();  // the coreset, and the lead's list and row stats, complete; CTA 0's counts zeroed before any CTA
                   // counts a token
     const int core_size = team.at(ctl, 0)->size;
-    if (stage1 && !lead) {
+    if (lead_ranks && !lead) {
       const uint8_t* lead_mask = team.at(sh.mask, 0);
       for (int i = t; i < M; i += nt) sh.mask[i] = lead_mask[i];
     }
