@@ -23,18 +23,24 @@ ANON = re.compile(r"_GLOBAL__N__[0-9a-f]+_\d+_\w+?_cu_[0-9a-f]+")
 
 def functions(path):
     """{name: normalised body} of every function defined in a PTX file."""
-    out, name, body = {}, None, []
+    out, name, body, defining = {}, None, [], False
     with open(path) as f:
         for line in f:
-            m = HEAD.match(line)
-            if name is None and m and not line.rstrip().endswith(";"):  # a definition, not a declaration
-                name, body = ANON.sub("_GLOBAL__N_", m.group(1)), [line]
-            elif name is not None:
-                if not line.lstrip().startswith((".loc", ".file", "//")):
-                    body.append(line)
-                if line.startswith("}"):
-                    out[name] = ANON.sub("_GLOBAL__N_", LABEL.sub("$L__BB_", "".join(body)))
-                    name = None
+            m = HEAD.match(line) if name is None else None
+            if m:
+                name, body, defining = ANON.sub("_GLOBAL__N_", m.group(1)), [], False
+            if name is None:
+                continue
+            if not line.lstrip().startswith((".loc", ".file", "//")):
+                body.append(line)
+            # The header (its parameters may span lines) ends in "{" for a definition, ";" for a declaration.
+            if not defining and line.lstrip().startswith("{"):
+                defining = True
+            elif not defining and line.rstrip().endswith(";"):
+                name = None
+            elif defining and line.startswith("}"):
+                out[name] = ANON.sub("_GLOBAL__N_", LABEL.sub("$L__BB_", "".join(body)))
+                name = None
     return out
 
 
